@@ -1,0 +1,421 @@
+// `dmdr bench`: every kernel of a DiT training step timed through the Backend table, next to
+// the machine's own ceilings measured in the same run (a large sgemm for GFLOP/s, a copy far
+// beyond the last-level cache for GB/s), so each figure reads as a fraction of what this
+// machine can do. What is measured lives in bench_cases.c; this file times and reports.
+#include "bench/bench.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/bench_cases.h"
+#include "dmdr_config.h"
+#include "kernels/backend.h"
+#include "kernels/threads.h"
+
+#define BUDGET_SECONDS 0.3
+#define BUDGET_SECONDS_QUICK 0.05
+#define BATCHES_PER_BUDGET 10 // batches long enough that clock and synchronize are noise
+#define MIN_SAMPLES 3
+#define MAX_SAMPLES 64
+
+typedef struct {
+    int threads; // 0: $DMDR_THREADS, else every core
+    const char *json_path;
+    const char *filter;
+    Device device;
+    const DitShapes *shapes;
+    bool quick;
+} BenchOptions;
+
+typedef struct {
+    const BenchCase *kernel;
+    bool ok;         // false: its buffers could not be allocated
+    double seconds;  // median per call
+    double best;     // fastest per call
+    double rate;     // GFLOP/s for compute-bound kernels, GB/s for memory-bound ones
+    double fraction; // rate over the matching ceiling
+} BenchResult;
+
+static void print_usage(FILE *f) {
+    fprintf(f,
+            "usage: dmdr bench [--threads N] [--device cpu|cuda] [--shapes NAME] [--quick]\n"
+            "                  [--filter SUBSTRING] [--json FILE]\n"
+            "\n"
+            "Times every kernel of a DiT training step through the backend and reports each\n"
+            "as GFLOP/s or GB/s and as a fraction of this machine's ceilings, measured in the\n"
+            "same run: a large sgemm (GFLOP/s) and a large copy (GB/s, read + write).\n"
+            "\n"
+            "  --threads N         CPU threads; 0 (default): $DMDR_THREADS, else every core\n"
+            "  --device cpu|cuda   backend to measure (default cpu)\n"
+            "  --shapes NAME       DiT sizes:");
+    for (int i = 0; i < dit_shapes_count; i++)
+        fprintf(f, " %s%s", dit_shapes[i].name, i == 0 ? " (default)" : "");
+    fprintf(f, "\n"
+               "  --quick             small batch and short timing: the run takes seconds\n"
+               "  --filter SUBSTRING  only kernels whose name contains SUBSTRING\n"
+               "  --json FILE         also write the results to FILE as JSON\n");
+}
+
+// Reads the value after flag argv[*i] into *value; false (message printed) when missing.
+static bool flag_value(int argc, char **argv, int *i, const char **value) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "bench: %s needs a value (see dmdr bench --help)\n", argv[*i]);
+        return false;
+    }
+    *value = argv[++*i];
+    return true;
+}
+
+// Returns 0 to run, 1 when --help was printed, 2 (message printed) on a bad command line.
+static int parse_options(BenchOptions *o, int argc, char **argv) {
+    *o = (BenchOptions){.device = DEVICE_CPU, .shapes = &dit_shapes[0]};
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i], *value = NULL;
+        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
+            print_usage(stdout);
+            return 1;
+        } else if (strcmp(flag, "--quick") == 0) {
+            o->quick = true;
+        } else if (strcmp(flag, "--threads") == 0) {
+            if (!flag_value(argc, argv, &i, &value)) return 2;
+            char *end;
+            errno = 0;
+            long n = strtol(value, &end, 10);
+            if (errno || end == value || *end || n < 0 || n > 4096) {
+                fprintf(stderr, "bench: --threads expects an integer in [0, 4096], got '%s'\n",
+                        value);
+                return 2;
+            }
+            o->threads = (int)n;
+        } else if (strcmp(flag, "--device") == 0) {
+            if (!flag_value(argc, argv, &i, &value)) return 2;
+            if (strcmp(value, "cpu") == 0) {
+                o->device = DEVICE_CPU;
+            } else if (strcmp(value, "cuda") == 0) {
+                o->device = DEVICE_CUDA;
+            } else {
+                fprintf(stderr, "bench: --device expects cpu or cuda, got '%s'\n", value);
+                return 2;
+            }
+        } else if (strcmp(flag, "--shapes") == 0) {
+            if (!flag_value(argc, argv, &i, &value)) return 2;
+            o->shapes = NULL;
+            for (int s = 0; s < dit_shapes_count; s++)
+                if (strcmp(value, dit_shapes[s].name) == 0) o->shapes = &dit_shapes[s];
+            if (!o->shapes) {
+                fprintf(stderr, "bench: --shapes expects small or base, got '%s'\n", value);
+                return 2;
+            }
+        } else if (strcmp(flag, "--filter") == 0) {
+            if (!flag_value(argc, argv, &i, &o->filter)) return 2;
+        } else if (strcmp(flag, "--json") == 0) {
+            if (!flag_value(argc, argv, &i, &o->json_path)) return 2;
+        } else {
+            fprintf(stderr, "bench: unknown flag '%s' (see dmdr bench --help)\n", flag);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+// The "model name" line of /proc/cpuinfo, or "unknown CPU".
+static void cpu_model(char *out, size_t size) {
+    snprintf(out, size, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(out, size, "%s", colon + 1 + (colon[1] == ' '));
+            out[strcspn(out, "\n")] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// Seconds for `calls` back-to-back calls, device work included.
+static double run_batch(const Backend *be, const BenchCase *c, void *const *buf, int64_t calls) {
+    be->synchronize();
+    double start = now_seconds();
+    for (int64_t i = 0; i < calls; i++) c->call(be, buf, c->dim);
+    be->synchronize();
+    return now_seconds() - start;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// Per-call time: batches of calls until the budget is spent; the median over batches is
+// the figure (robust to a stray interrupt), the fastest is kept as the best case.
+static void time_case(const Backend *be, const BenchCase *c, void *const *buf, double budget,
+                      BenchResult *r) {
+    // Two warm-up calls: the first pays page faults, thread start-up and cold caches, the
+    // second gives the estimate that sizes the batches.
+    run_batch(be, c, buf, 1);
+    double estimate = run_batch(be, c, buf, 1);
+    double calls = budget / BATCHES_PER_BUDGET / (estimate > 1e-9 ? estimate : 1e-9);
+    int64_t batch = calls < 1.0 ? 1 : calls > 1e7 ? 10000000 : (int64_t)calls;
+
+    double samples[MAX_SAMPLES];
+    int n = 0;
+    double start = now_seconds();
+    while (n < MAX_SAMPLES && (n < MIN_SAMPLES || now_seconds() - start < budget))
+        samples[n++] = run_batch(be, c, buf, batch) / (double)batch;
+    qsort(samples, (size_t)n, sizeof samples[0], compare_doubles);
+    r->seconds = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
+    r->best = samples[0];
+}
+
+// Fills a buffer as its spec says. Returns false when host staging memory is short.
+static bool fill_buffer(const Backend *be, void *buf, const BufferSpec *spec, uint64_t seed) {
+    if (spec->init == BUFFER_LABELS) {
+        int32_t *labels = malloc((size_t)spec->count * sizeof *labels);
+        if (!labels) return false;
+        for (int64_t i = 0; i < spec->count; i++) labels[i] = (int32_t)(i * 7 % spec->label_range);
+        be->copy_from_host(buf, labels, (size_t)spec->count * sizeof *labels);
+        free(labels);
+        return true;
+    }
+    bool positive = spec->init == BUFFER_POSITIVE;
+    be->rng_uniform(buf, spec->count, seed, 0, positive ? 0.1f : -1.0f, 1.0f);
+    return true;
+}
+
+static double case_mib(const BenchCase *c) {
+    double bytes = 0;
+    for (int i = 0; i < c->nbuffers; i++) bytes += 4.0 * (double)c->buffers[i].count;
+    return bytes / (1 << 20);
+}
+
+// Allocates and fills c's buffers, times it and frees them. r->ok is false (message
+// printed) when the memory is not there.
+static void run_case(const Backend *be, const BenchCase *c, double budget, BenchResult *r) {
+    *r = (BenchResult){.kernel = c};
+    void *buf[BENCH_MAX_BUFFERS] = {0};
+    bool ok = true;
+    for (int i = 0; i < c->nbuffers && ok; i++) {
+        size_t nbytes = (size_t)c->buffers[i].count * 4;
+        buf[i] = be->alloc(nbytes);
+        ok = buf[i] && fill_buffer(be, buf[i], &c->buffers[i], (uint64_t)i + 1);
+        if (!ok)
+            fprintf(stderr,
+                    "bench: %s: out of memory allocating %.1f MiB on %s (buffer %d of %d, "
+                    "%.1f MiB in all)\n",
+                    c->name, (double)nbytes / (1 << 20), be->name, i + 1, c->nbuffers,
+                    case_mib(c));
+    }
+    if (ok) {
+        if (c->prepare) c->prepare(be, buf, c->dim);
+        time_case(be, c, buf, budget, r);
+        r->ok = true;
+    }
+    for (int i = 0; i < c->nbuffers; i++)
+        if (buf[i]) be->free(buf[i]);
+}
+
+static double result_rate(const BenchResult *r) {
+    const BenchCase *c = r->kernel;
+    return (c->flops > 0 ? c->flops : c->bytes) / r->seconds / 1e9;
+}
+
+static void print_row(const BenchResult *r) {
+    const BenchCase *c = r->kernel;
+    if (!r->ok) {
+        printf("%-19s %-30s %10s\n", c->name, c->shape, "out of memory");
+    } else {
+        printf("%-19s %-30s %10.1f %10.1f %9.1f %-7s %7.1f%%\n", c->name, c->shape,
+               r->seconds * 1e6, r->best * 1e6, r->rate, c->flops > 0 ? "GFLOP/s" : "GB/s",
+               100.0 * r->fraction);
+    }
+    fflush(stdout);
+}
+
+static cJSON *result_json(const BenchResult *r) {
+    const BenchCase *c = r->kernel;
+    cJSON *k = cJSON_CreateObject();
+    cJSON_AddStringToObject(k, "name", c->name);
+    cJSON_AddStringToObject(k, "shape", c->shape);
+    if (!r->ok) {
+        cJSON_AddStringToObject(k, "error", "out of memory");
+        return k;
+    }
+    cJSON_AddNumberToObject(k, "us", r->seconds * 1e6);
+    cJSON_AddNumberToObject(k, "us_best", r->best * 1e6);
+    cJSON_AddNumberToObject(k, c->flops > 0 ? "gflops" : "gbps", r->rate);
+    cJSON_AddNumberToObject(k, "fraction", r->fraction);
+    return k;
+}
+
+// The whole report as JSON: machine, settings, ceilings, then one object per kernel.
+static cJSON *report_json(const BenchOptions *o, const Backend *be, const char *cpu,
+                          const BenchResult ceiling[2], const BenchResult *results, int count) {
+    const DitShapes *s = o->shapes;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "version", DMDR_VERSION);
+    cJSON *machine = cJSON_AddObjectToObject(root, "machine");
+    cJSON_AddStringToObject(machine, "cpu", cpu);
+    cJSON_AddNumberToObject(machine, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddStringToObject(machine, "backend", be->name);
+    cJSON_AddNumberToObject(root, "threads", threads_get());
+    cJSON_AddStringToObject(root, "device", device_name(o->device));
+    cJSON_AddBoolToObject(root, "quick", o->quick);
+    cJSON *shapes = cJSON_AddObjectToObject(root, "shapes");
+    cJSON_AddStringToObject(shapes, "name", s->name);
+    cJSON_AddNumberToObject(shapes, "batch", (double)(o->quick ? s->quick_batch : s->batch));
+    cJSON_AddNumberToObject(shapes, "hidden", (double)s->hidden);
+    cJSON_AddNumberToObject(shapes, "heads", (double)s->heads);
+    cJSON_AddNumberToObject(shapes, "depth", (double)s->depth);
+    cJSON_AddNumberToObject(shapes, "params", (double)dit_param_count(s));
+    cJSON *ceilings = cJSON_AddObjectToObject(root, "ceilings");
+    cJSON_AddNumberToObject(ceilings, "gemm_gflops", ceiling[0].rate);
+    cJSON_AddStringToObject(ceilings, "gemm_shape", ceiling[0].kernel->shape);
+    cJSON_AddNumberToObject(ceilings, "copy_gbps", ceiling[1].rate);
+    cJSON_AddStringToObject(ceilings, "copy_shape", ceiling[1].kernel->shape);
+    cJSON *kernels = cJSON_AddArrayToObject(root, "kernels");
+    for (int i = 0; i < count; i++) cJSON_AddItemToArray(kernels, result_json(&results[i]));
+    return root;
+}
+
+// Writes the report to f (opened on path) and closes it. Returns 0, or 1 with a message.
+static int write_json(FILE *f, const char *path, cJSON *root) {
+    char *text = cJSON_Print(root);
+    bool ok = text && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    ok = fclose(f) == 0 && ok;
+    if (!ok)
+        fprintf(stderr, "bench: --json %s: cannot write the report: %s\n", path,
+                text ? strerror(errno) : "out of memory");
+    free(text);
+    return ok ? 0 : 1;
+}
+
+static void print_header(const BenchOptions *o, const Backend *be, const char *cpu,
+                         double budget) {
+    const DitShapes *s = o->shapes;
+    int64_t grid = s->image / s->patch;
+    printf("dmdr %s bench\n", DMDR_VERSION);
+    printf("machine   %s, %ld cores; device %s (backend %s), %d thread%s\n", cpu,
+           sysconf(_SC_NPROCESSORS_ONLN), device_name(o->device), be->name, threads_get(),
+           threads_get() == 1 ? "" : "s");
+    printf("shapes    %s: batch %lld, %lld tokens, hidden %lld, heads %lld, depth %lld "
+           "(%.2fM parameters)%s\n",
+           s->name, (long long)(o->quick ? s->quick_batch : s->batch), (long long)(grid * grid),
+           (long long)s->hidden, (long long)s->heads, (long long)s->depth,
+           (double)dit_param_count(s) / 1e6, o->quick ? ", --quick" : "");
+    printf("timing    per call: median (rate, ceiling) and best over >= %.2f s per kernel, "
+           "after warm-up\n", budget);
+    fflush(stdout);
+}
+
+// Measures the sgemm and copy ceilings into ceiling[0] and ceiling[1] and prints them.
+// False (message printed) when their memory is not there.
+static bool measure_ceilings(const Backend *be, const BenchOptions *o, double budget,
+                             BenchCase cases[2], BenchResult ceiling[2]) {
+    bench_ceiling_cases(&cases[0], &cases[1], o->device, o->quick);
+    for (int i = 0; i < 2; i++) {
+        run_case(be, &cases[i], budget, &ceiling[i]);
+        if (!ceiling[i].ok) {
+            fprintf(stderr, "bench: without the %s ceiling no fraction can be reported\n",
+                    cases[i].name);
+            return false;
+        }
+        ceiling[i].rate = result_rate(&ceiling[i]);
+        ceiling[i].fraction = 1.0;
+    }
+    printf("ceilings  sgemm %s: %.1f GFLOP/s; copy %s: %.1f GB/s (read + write)\n\n",
+           cases[0].shape, ceiling[0].rate, cases[1].shape, ceiling[1].rate);
+    return true;
+}
+
+// Times each selected kernel, printing its row as it finishes. False when one was skipped.
+static bool measure_kernels(const Backend *be, const BenchCase *const *selected, int count,
+                            double budget, const BenchResult ceiling[2], BenchResult *results) {
+    printf("%-19s %-30s %10s %10s %17s %8s\n", "kernel", "shape", "us/call", "best us", "rate",
+           "ceiling");
+    bool all_ok = true, beyond_copy = false;
+    for (int i = 0; i < count; i++) {
+        BenchResult *r = &results[i];
+        run_case(be, selected[i], budget, r);
+        if (r->ok) {
+            r->rate = result_rate(r);
+            r->fraction = r->rate / (selected[i]->flops > 0 ? ceiling[0].rate : ceiling[1].rate);
+        }
+        all_ok = all_ok && r->ok;
+        beyond_copy = beyond_copy || (r->ok && selected[i]->flops == 0 && r->fraction > 1.0);
+        print_row(r);
+    }
+    if (beyond_copy)
+        printf("\nAbove 100%% of the copy ceiling: the operands stay in cache between calls; "
+               "the ceiling is DRAM.\n");
+    return all_ok;
+}
+
+int bench_main(int argc, char **argv) {
+    BenchOptions o;
+    int parsed = parse_options(&o, argc, argv);
+    if (parsed == 1) return 0;
+    if (parsed != 0) return parsed;
+
+    BenchCase cases[BENCH_MAX_CASES];
+    int total = bench_kernel_cases(cases, o.shapes, o.quick), count = 0;
+    const BenchCase *selected[BENCH_MAX_CASES];
+    for (int i = 0; i < total; i++)
+        if (!o.filter || strstr(cases[i].name, o.filter)) selected[count++] = &cases[i];
+    if (count == 0) {
+        fprintf(stderr, "bench: --filter '%s' matches no kernel; the kernels are:", o.filter);
+        for (int i = 0; i < total; i++) fprintf(stderr, " %s", cases[i].name);
+        fputc('\n', stderr);
+        return 2;
+    }
+
+    threads_set(o.threads);
+    const Backend *be = backend_get(o.device);
+    if (!be) {
+        fprintf(stderr, "bench: %s backend not available in this build/machine\n",
+                device_name(o.device));
+        return 1;
+    }
+    // Opened now, so an unwritable path fails before minutes of measuring, not after.
+    FILE *json = NULL;
+    if (o.json_path && !(json = fopen(o.json_path, "w"))) {
+        fprintf(stderr, "bench: --json %s: cannot open for writing: %s\n", o.json_path,
+                strerror(errno));
+        return 2;
+    }
+
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    double budget = o.quick ? BUDGET_SECONDS_QUICK : BUDGET_SECONDS;
+    print_header(&o, be, cpu, budget);
+    BenchCase ceiling_cases[2];
+    BenchResult ceiling[2], results[BENCH_MAX_CASES];
+    if (!measure_ceilings(be, &o, budget, ceiling_cases, ceiling)) {
+        if (json) {
+            fclose(json);
+            remove(o.json_path); // no half-written report left behind
+        }
+        return 1;
+    }
+    int rc = measure_kernels(be, selected, count, budget, ceiling, results) ? 0 : 1;
+    if (json) {
+        cJSON *root = report_json(&o, be, cpu, ceiling, results, count);
+        if (write_json(json, o.json_path, root) != 0) rc = 1;
+        cJSON_Delete(root);
+    }
+    return rc;
+}

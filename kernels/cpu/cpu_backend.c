@@ -1,0 +1,209 @@
+// The CPU backend: memory, fill, random numbers and strided copies, and the table that puts
+// every CPU kernel behind the Backend interface.
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/philox.h"
+
+// Below this many bytes (or elements) the work runs on the calling thread.
+#define PARALLEL_MIN_BYTES (1 << 20)
+#define PARALLEL_MIN 32768
+
+// ---- memory ------------------------------------------------------------------------------
+
+// 64-byte aligned: a cache line, and one AVX-512 register.
+void *cpu_alloc(size_t nbytes) {
+    void *ptr = NULL;
+    // posix_memalign may return NULL for 0 bytes; a real allocation keeps pointers unique
+    if (posix_memalign(&ptr, 64, nbytes > 0 ? nbytes : 1) != 0) return NULL;
+    return ptr;
+}
+
+void cpu_free(void *ptr) { free(ptr); }
+
+// dst (nbytes) = src (nbytes). Large copies are split into one contiguous piece per thread:
+// each piece is still large enough for memcpy's streaming (cache-bypassing) stores.
+void cpu_copy_bytes(void *dst, const void *src, size_t nbytes) {
+    if (nbytes == 0 || dst == src) return;
+    int pieces = nbytes > PARALLEL_MIN_BYTES ? omp_get_max_threads() : 1;
+    size_t piece = (nbytes / (size_t)pieces + 63) / 64 * 64;
+#pragma omp parallel for schedule(static) if (pieces > 1)
+    for (int i = 0; i < pieces; i++) {
+        size_t begin = (size_t)i * piece;
+        if (begin < nbytes) {
+            size_t n = nbytes - begin < piece ? nbytes - begin : piece;
+            memcpy((char *)dst + begin, (const char *)src + begin, n);
+        }
+    }
+}
+
+// Every CPU kernel has finished when it returns.
+void cpu_synchronize(void) {}
+
+// ---- fill and random numbers ---------------------------------------------------------------
+
+// y (n) = value
+void cpu_fill(float *y, float value, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = value;
+}
+
+// Fills y (n) from Philox counter blocks offset + i / 4, word i % 4 of each (see backend.h).
+// `transform` turns one block's four words into four values. Each block is computed whole
+// by one thread, so the result never depends on the thread count.
+typedef void (*BlockTransform)(float out[4], PhiloxBlock block, float a, float b);
+
+static void rng_fill(float *y, int64_t n, uint64_t seed, uint64_t offset, float a, float b,
+                     BlockTransform transform) {
+    int64_t blocks = (n + 3) / 4;
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (int64_t i = 0; i < blocks; i++) {
+        float out[4];
+        transform(out, philox4x32_10(seed, offset + (uint64_t)i), a, b);
+        int64_t count = n - 4 * i < 4 ? n - 4 * i : 4;
+        for (int64_t j = 0; j < count; j++) y[4 * i + j] = out[j];
+    }
+}
+
+// four values uniform in (lo, hi]
+static void uniform_block(float out[4], PhiloxBlock block, float lo, float hi) {
+    for (int j = 0; j < 4; j++) out[j] = lo + (hi - lo) * philox_to_unit(block.v[j]);
+}
+
+// four values N(mean, std^2): Box-Muller on the word pairs (0, 1) and (2, 3); the even word
+// of a pair gets the cosine, the odd one the sine.
+static void normal_block(float out[4], PhiloxBlock block, float mean, float std) {
+    for (int j = 0; j < 4; j += 2) {
+        float radius = sqrtf(-2.0f * logf(philox_to_unit(block.v[j]))); // unit is never 0
+        float angle = 6.28318530717958648f * philox_to_unit(block.v[j + 1]);
+        out[j] = mean + std * radius * cosf(angle);
+        out[j + 1] = mean + std * radius * sinf(angle);
+    }
+}
+
+void cpu_rng_uniform(float *y, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
+    rng_fill(y, n, seed, offset, lo, hi, uniform_block);
+}
+
+void cpu_rng_normal(float *y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) {
+    rng_fill(y, n, seed, offset, mean, std, normal_block);
+}
+
+// ---- strided copy ------------------------------------------------------------------------
+
+// dst[i . dst_stride] = src[i . src_stride] for i < shape, in 32-bit words. Size-1 dims are
+// dropped and neighbours merged where both sides are contiguous across them; then a fully
+// contiguous copy is one memcpy, and anything else is a loop over the last merged dim,
+// parallel over the rest.
+void cpu_copy_strided(void *dst, const int64_t dst_stride[KERNEL_MAX_DIMS], const void *src,
+                      const int64_t src_stride[KERNEL_MAX_DIMS],
+                      const int64_t shape[KERNEL_MAX_DIMS]) {
+    int ndim = 0;
+    int64_t size[KERNEL_MAX_DIMS], ds[KERNEL_MAX_DIMS], ss[KERNEL_MAX_DIMS];
+    for (int d = 0; d < KERNEL_MAX_DIMS; d++) {
+        if (shape[d] == 0) return;
+        if (shape[d] == 1) continue;
+        int last = ndim - 1;
+        if (last >= 0 && ds[last] == dst_stride[d] * shape[d] &&
+            ss[last] == src_stride[d] * shape[d]) {
+            size[last] *= shape[d];
+            ds[last] = dst_stride[d];
+            ss[last] = src_stride[d];
+            continue;
+        }
+        size[ndim] = shape[d], ds[ndim] = dst_stride[d], ss[ndim] = src_stride[d];
+        ndim++;
+    }
+    uint32_t *out = dst;
+    const uint32_t *in = src;
+    if (ndim == 0) { // a single element
+        out[0] = in[0];
+        return;
+    }
+    int last = ndim - 1;
+    int64_t row_len = size[last], dsl = ds[last], ssl = ss[last];
+    if (ndim == 1 && dsl == 1 && ssl == 1) {
+        cpu_copy_bytes(out, in, (size_t)row_len * sizeof(uint32_t));
+        return;
+    }
+    int64_t rows = 1;
+    for (int d = 0; d < last; d++) rows *= size[d];
+#pragma omp parallel for schedule(static) if (rows * row_len > PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t out_off = 0, in_off = 0;
+        for (int64_t d = last - 1, rest = r; d >= 0; d--) {
+            int64_t i = rest % size[d];
+            rest /= size[d];
+            out_off += i * ds[d];
+            in_off += i * ss[d];
+        }
+        uint32_t *o = out + out_off;
+        const uint32_t *s = in + in_off;
+        if (dsl == 1 && ssl == 1) {
+            memcpy(o, s, (size_t)row_len * sizeof(uint32_t));
+        } else {
+            for (int64_t i = 0; i < row_len; i++) o[i * dsl] = s[i * ssl];
+        }
+    }
+}
+
+// ---- the table -----------------------------------------------------------------------------
+
+const Backend cpu_backend = {
+    .name = "cpu",
+
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .copy_to_host = cpu_copy_bytes,
+    .copy_from_host = cpu_copy_bytes,
+    .copy = cpu_copy_bytes,
+    .synchronize = cpu_synchronize,
+
+    .fill = cpu_fill,
+    .rng_uniform = cpu_rng_uniform,
+    .rng_normal = cpu_rng_normal,
+
+    .copy_strided = cpu_copy_strided,
+
+    .binary = cpu_binary,
+    .binary_backward = cpu_binary_backward,
+    .unary = cpu_unary,
+    .unary_backward = cpu_unary_backward,
+    .scalar = cpu_scalar,
+    .scalar_backward = cpu_scalar_backward,
+
+    .reduce = cpu_reduce,
+    .reduce_max_backward = cpu_reduce_max_backward,
+    .sum_squares = cpu_sum_squares,
+
+    .matmul = cpu_matmul,
+
+    .softmax = cpu_softmax,
+    .softmax_backward = cpu_softmax_backward,
+    .cross_entropy = cpu_cross_entropy,
+    .cross_entropy_backward = cpu_cross_entropy_backward,
+    .squared_error = cpu_squared_error,
+    .squared_error_backward = cpu_squared_error_backward,
+
+    .layernorm = cpu_layernorm,
+    .layernorm_backward = cpu_layernorm_backward,
+    .groupnorm = cpu_groupnorm,
+    .groupnorm_backward = cpu_groupnorm_backward,
+
+    .im2col = cpu_im2col,
+    .col2im = cpu_col2im,
+    .upsample_nearest = cpu_upsample_nearest,
+    .upsample_nearest_backward = cpu_upsample_nearest_backward,
+    .avgpool = cpu_avgpool,
+    .avgpool_backward = cpu_avgpool_backward,
+    .embedding = cpu_embedding,
+    .embedding_backward = cpu_embedding_backward,
+
+    .attention = cpu_attention,
+    .attention_backward = cpu_attention_backward,
+
+    .adamw = cpu_adamw,
+};

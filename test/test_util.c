@@ -1,0 +1,110 @@
+#include "test/test_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/threads.h"
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+uint64_t test_seed(void) {
+    static uint64_t seed;
+    static bool ready;
+    if (!ready) {
+        const char *env = getenv("DMDR_TEST_SEED");
+        if (env && *env) {
+            seed = strtoull(env, NULL, 0);
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            seed = (uint64_t)ts.tv_sec * 1000003ull ^ (uint64_t)ts.tv_nsec;
+        }
+        ready = true;
+        fprintf(stderr, "test seed: DMDR_TEST_SEED=%llu\n", (unsigned long long)seed);
+    }
+    return seed;
+}
+
+uint64_t test_seed_for(const char *label) {
+    uint64_t h = test_seed() ^ 0xcbf29ce484222325ull;
+    for (const char *p = label; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    return h;
+}
+
+void test_fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi) {
+    uint64_t state = seed;
+    for (int64_t i = 0; i < n; i++) {
+        double u = (double)(splitmix64(&state) >> 11) * (1.0 / 9007199254740992.0);
+        x[i] = (float)(lo + (hi - lo) * u);
+    }
+}
+
+void test_fill_away_from(float *x, int64_t n, uint64_t seed, float lo, float hi,
+                         const float *kinks, int kink_count, float gap) {
+    uint64_t state = seed;
+    for (int64_t i = 0; i < n; i++) {
+        for (;;) {
+            double u = (double)(splitmix64(&state) >> 11) * (1.0 / 9007199254740992.0);
+            float v = (float)(lo + (hi - lo) * u);
+            bool ok = true;
+            for (int j = 0; j < kink_count; j++)
+                if (fabsf(v - kinks[j]) < gap) ok = false;
+            if (ok) {
+                x[i] = v;
+                break;
+            }
+        }
+    }
+}
+
+void test_fill_ints(int32_t *x, int64_t n, uint64_t seed, int32_t below) {
+    uint64_t state = seed;
+    for (int64_t i = 0; i < n; i++) x[i] = (int32_t)(splitmix64(&state) % (uint64_t)below);
+}
+
+double test_close_ratio(const float *got, const float *want, int64_t n, double atol, double rtol,
+                        int64_t *worst_index) {
+    double worst = 0.0;
+    *worst_index = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i];
+        double r;
+        if (isnan(g) || isnan(w)) r = (isnan(g) && isnan(w)) ? 0.0 : INFINITY;
+        else r = fabs(g - w) / (atol + rtol * fabs(w));
+        if (r > worst || (isinf(r) && !isinf(worst))) {
+            worst = r;
+            *worst_index = i;
+        }
+    }
+    return worst;
+}
+
+int test_backends(const Backend **out, int max) {
+    int count = 0;
+    for (int d = 0; d < DEVICE_COUNT && count < max; d++) {
+        const Backend *be = backend_get((Device)d);
+        if (be) out[count++] = be;
+        else if (d != DEVICE_CPU)
+            fprintf(stderr, "backend %s: not available here, its cases are skipped\n",
+                    device_name((Device)d));
+    }
+    return count;
+}
+
+int test_run_suite(Suite *s) {
+    test_seed();
+    threads_set(0);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
