@@ -103,7 +103,10 @@ typedef struct Backend {
     // (offset + i / 4), word i % 4, so the numbers depend only on (seed, offset, i):
     // never on thread count or device. A call consumes ceil(n / 4) counter blocks.
     void (*rng_uniform)(float *y, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi);
-    // y (n) ~ N(mean, std^2), Box-Muller over the same counter blocks as rng_uniform.
+    // y (n) ~ N(mean, std^2), Box-Muller over the same counter blocks as rng_uniform: the
+    // words (w0, w1) and (w2, w3) of a block are pairs; with u = philox_to_unit, the pair
+    // (wa, wb) gives r = sqrt(-2 log u(wa)), angle = 2 pi u(wb), element a = r cos(angle),
+    // element b = r sin(angle). Every backend computes exactly this, so noise matches.
     void (*rng_normal)(float *y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std);
 
     // ---- data movement ------------------------------------------------------------------
@@ -142,7 +145,8 @@ typedef struct Backend {
     void (*reduce_max_backward)(float *dx, const float *x, const float *y, const float *dy,
                                 const int64_t shape[KERNEL_MAX_DIMS], unsigned dims_mask);
     // returns sum over tensors j of sum(xs[j][i]^2): the global gradient norm squared,
-    // accumulated in double. Synchronises with the device.
+    // accumulated in double. xs and ns are host arrays; xs[j] are device pointers.
+    // Synchronises with the device.
     double (*sum_squares)(const float *const *xs, const int64_t *ns, int count);
 
     // ---- linear algebra -------------------------------------------------------------------
@@ -150,7 +154,8 @@ typedef struct Backend {
     // op(A_i) (m, k) is A_i (m, k), or A_i stored (k, m) when trans_a;
     // op(B_i) (k, n) is B_i (k, n), or B_i stored (n, k) when trans_b.
     // X_i = X + i * stride_x; a stride of 0 uses the same A or B for every i
-    // (stride_c must not be 0 when batch > 1).
+    // (stride_c must not be 0 when batch > 1). With beta = 0, C is not read (BLAS convention),
+    // so it may hold garbage.
     void (*matmul)(float *c, const float *a, const float *b, int64_t batch, int64_t m,
                    int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha, float beta,
                    int64_t stride_a, int64_t stride_b, int64_t stride_c);

@@ -38,11 +38,11 @@ static ScratchBlock *scratch;
 static int64_t scratch_count, scratch_capacity;
 
 static void *remember(const Backend *be, void *ptr) {
-    ck_assert_msg(ptr != NULL, "out of memory");
+    if (!ptr) ck_abort_msg("out of memory");
     if (scratch_count == scratch_capacity) {
         scratch_capacity = scratch_capacity ? 2 * scratch_capacity : 256;
         scratch = realloc(scratch, (size_t)scratch_capacity * sizeof *scratch);
-        ck_assert_msg(scratch != NULL, "out of memory");
+        if (!scratch) ck_abort_msg("out of memory");
     }
     scratch[scratch_count++] = (ScratchBlock){be, ptr};
     return ptr;
@@ -122,12 +122,15 @@ expect_dev(const Backend *be, const float *dev, const float *want, int64_t n, To
     va_end(ap);
     const float *got = dev_download(be, dev, n);
     if (tol.atol == 0 && tol.rtol == 0) {
-        for (int64_t i = 0; i < n; i++) {
+        // Find the first difference, then assert once: check records every passing assert.
+        int64_t i = 0;
+        while (i < n && memcmp(&got[i], &want[i], 4) == 0) i++;
+        if (i < n) {
             uint32_t g, w;
             memcpy(&g, &got[i], 4);
             memcpy(&w, &want[i], 4);
-            ck_assert_msg(g == w, "%s: element %lld: got %.9g (0x%08x), want %.9g (0x%08x)", what,
-                          (long long)i, (double)got[i], g, (double)want[i], w);
+            ck_abort_msg("%s: element %lld: got %.9g (0x%08x), want %.9g (0x%08x)", what,
+                         (long long)i, (double)got[i], g, (double)want[i], w);
         }
         return;
     }
@@ -239,6 +242,8 @@ KERNEL_TEST(fill) {
 
 // ---- random numbers ---------------------------------------------------------------------------
 
+enum { RNG_SAMPLE = 1000000 }; // draws for the moment checks
+
 typedef void (*RngKernel)(float *y, int64_t n, uint64_t seed, uint64_t offset, float p0,
                           float p1);
 
@@ -298,14 +303,15 @@ static const float *check_rng_contract(const Backend *be, const RngSpec *rs) {
     }
 
     // Sample mean and variance within 6 standard errors (a false alarm once in ~10^9 runs).
-    const int64_t n = 1000000;
+    const int64_t n = RNG_SAMPLE;
     const float *sample = dev_download(be, rng_run(be, rs, n, seed + 1, 0), n);
     double sum = 0, sum_sq = 0;
     for (int64_t i = 0; i < n; i++) sum += sample[i];
     double mean = sum / (double)n;
     for (int64_t i = 0; i < n; i++) sum_sq += (sample[i] - mean) * (sample[i] - mean);
     double var = sum_sq / (double)(n - 1);
-    double se_mean = sqrt(rs->var / (double)n), se_var = sqrt((rs->mu4 - rs->var * rs->var) / (double)n);
+    double se_mean = sqrt(rs->var / (double)n);
+    double se_var = sqrt((rs->mu4 - rs->var * rs->var) / (double)n);
     ck_assert_msg(fabs(mean - rs->mean) <= 6 * se_mean, "%s: %s: mean %.6g, want %.6g +- %.2g",
                   be->name, rs->name, mean, rs->mean, 6 * se_mean);
     ck_assert_msg(fabs(var - rs->var) <= 6 * se_var, "%s: %s: variance %.6g, want %.6g +- %.2g",
@@ -358,10 +364,10 @@ KERNEL_TEST(rng_uniform) {
     const RngSpec spec = {"rng_uniform", false, lo, hi, (lo + (double)hi) / 2,
                           width * width / 12, width * width * width * width / 80, {1e-6, 1e-6}};
     const float *sample = check_rng_contract(be, &spec);
-    for (int64_t i = 0; i < 1000000; i++)
-        ck_assert_msg(sample[i] >= lo && sample[i] <= hi, "%s: rng_uniform element %lld: %g "
-                      "outside [%g, %g]", be->name, (long long)i, (double)sample[i], (double)lo,
-                      (double)hi);
+    int64_t i = 0;
+    while (i < RNG_SAMPLE && sample[i] >= lo && sample[i] <= hi) i++;
+    ck_assert_msg(i == RNG_SAMPLE, "%s: rng_uniform element %lld: %g outside [%g, %g]", be->name,
+                  (long long)i, (double)sample[i < RNG_SAMPLE ? i : 0], (double)lo, (double)hi);
 }
 
 KERNEL_TEST(rng_normal) {
@@ -370,9 +376,10 @@ KERNEL_TEST(rng_normal) {
     const RngSpec spec = {"rng_normal", true, mean, std, mean, var, 3 * var * var,
                           {1e-5, 1e-5}};
     const float *sample = check_rng_contract(be, &spec);
-    for (int64_t i = 0; i < 1000000; i++)
-        ck_assert_msg(isfinite(sample[i]), "%s: rng_normal element %lld is %g", be->name,
-                      (long long)i, (double)sample[i]);
+    int64_t i = 0;
+    while (i < RNG_SAMPLE && isfinite(sample[i])) i++;
+    ck_assert_msg(i == RNG_SAMPLE, "%s: rng_normal element %lld is %g", be->name, (long long)i,
+                  (double)sample[i < RNG_SAMPLE ? i : 0]);
 
     // Box-Muller over the rng_uniform counter blocks: words (0, 1) and (2, 3) of a block make
     // a pair of standard normals whose squared radius is -2 log u of one of the two words.
@@ -465,16 +472,19 @@ static const BroadcastCase broadcast_cases[] = {
     {"large row bias", {1, 1, 129, 1031}, {1, 1, 129, 1031}, {1, 1, 1, 1031}},
 };
 
-// Host inputs of one broadcast case: a (bcase a), b (bcase b) kept away from 0 (division),
-// with exact ties a == b at some outputs (max, min).
+// The inputs of one broadcast case: a (bcase a), b (bcase b) kept away from 0 (division),
+// with exact ties a == b at some outputs (max, min); on the host and uploaded.
 typedef struct {
+    const char *name;  // the case's
     Broadcast bc;
     int64_t n, na, nb; // elements of the output, of a and of b
-    float *a, *b;
+    float *a, *b;      // host
+    float *a_dev, *b_dev;
 } BinaryInputs;
 
-static BinaryInputs binary_inputs(const BroadcastCase *bcase) {
+static BinaryInputs binary_inputs(const Backend *be, const BroadcastCase *bcase) {
     BinaryInputs in;
+    in.name = bcase->name;
     memcpy(in.bc.shape, bcase->out, sizeof in.bc.shape);
     in.n = numel(bcase->out);
     in.na = strides_without(bcase->a, unit_dims(bcase->a), in.bc.a_stride);
@@ -484,7 +494,21 @@ static BinaryInputs binary_inputs(const BroadcastCase *bcase) {
     for (int64_t i = 0; i < in.n; i += 5)
         in.b[strided_offset(in.bc.shape, in.bc.b_stride, i)] =
             in.a[strided_offset(in.bc.shape, in.bc.a_stride, i)];
+    in.a_dev = dev_upload(be, in.a, in.na);
+    in.b_dev = dev_upload(be, in.b, in.nb);
     return in;
+}
+
+// Runs `check` for every BinaryOp on every broadcast case (case 0 first), fresh inputs each.
+typedef void (*BinaryCheck)(const Backend *be, BinaryOp op, int64_t ci, const BinaryInputs *in);
+
+static void on_binary_cases(const Backend *be, BinaryCheck check) {
+    for (int op = 0; op < BINARY_OP_COUNT; op++) {
+        for (int64_t ci = 0; ci < COUNTOF(broadcast_cases); ci++) {
+            BinaryInputs in = binary_inputs(be, &broadcast_cases[ci]);
+            check(be, (BinaryOp)op, ci, &in);
+        }
+    }
 }
 
 static double ref_binary_op(BinaryOp op, double a, double b) {
@@ -534,62 +558,53 @@ static void ref_binary_backward(BinaryOp op, float *da, float *db, const float *
     }
 }
 
-KERNEL_TEST(binary) {
-    // One rounding per element (division may be a * (1 / b): two): rtol 1e-6.
-    const Tol tol = {1e-7, 1e-6};
-    for (int op = 0; op < BINARY_OP_COUNT; op++) {
-        for (int64_t ci = 0; ci < COUNTOF(broadcast_cases); ci++) {
-            const BroadcastCase *bcase = &broadcast_cases[ci];
-            BinaryInputs in = binary_inputs(bcase);
-            float *a = dev_upload(be, in.a, in.na), *b = dev_upload(be, in.b, in.nb);
-            float *y = dev_poison(be, in.n), *want = host_floats(in.n);
-            ref_binary((BinaryOp)op, want, in.a, in.b, &in.bc);
-            be->binary((BinaryOp)op, y, a, b, &in.bc);
-            expect_dev(be, y, want, in.n, tol, "binary %s, %s", binary_names[op], bcase->name);
+// One rounding per element (division may be a * (1 / b): two): rtol 1e-6.
+static const Tol binary_tol = {1e-7, 1e-6};
 
-            // In place: y may alias a full-shaped input.
-            if (in.na == in.n) {
-                be->binary((BinaryOp)op, a, a, b, &in.bc);
-                expect_dev(be, a, want, in.n, tol, "binary %s, %s, y == a", binary_names[op],
-                           bcase->name);
-            }
-            if (in.nb == in.n) {
-                float *a_again = dev_upload(be, in.a, in.na);
-                be->binary((BinaryOp)op, b, a_again, b, &in.bc);
-                expect_dev(be, b, want, in.n, tol, "binary %s, %s, y == b", binary_names[op],
-                           bcase->name);
-            }
-        }
+static void check_binary_case(const Backend *be, BinaryOp op, int64_t ci, const BinaryInputs *in) {
+    (void)ci;
+    float *y = dev_poison(be, in->n), *want = host_floats(in->n);
+    ref_binary(op, want, in->a, in->b, &in->bc);
+    be->binary(op, y, in->a_dev, in->b_dev, &in->bc);
+    expect_dev(be, y, want, in->n, binary_tol, "binary %s, %s", binary_names[op], in->name);
+
+    // In place: y may alias a full-shaped input.
+    if (in->na == in->n) {
+        be->binary(op, in->a_dev, in->a_dev, in->b_dev, &in->bc);
+        expect_dev(be, in->a_dev, want, in->n, binary_tol, "binary %s, %s, y == a",
+                   binary_names[op], in->name);
+        be->copy_from_host(in->a_dev, in->a, (size_t)in->na * sizeof(float));
+    }
+    if (in->nb == in->n) {
+        be->binary(op, in->b_dev, in->a_dev, in->b_dev, &in->bc);
+        expect_dev(be, in->b_dev, want, in->n, binary_tol, "binary %s, %s, y == b",
+                   binary_names[op], in->name);
     }
 }
 
-KERNEL_TEST(binary_backward) {
-    // At most three roundings per element (-dy a / b^2): rtol 1e-6.
-    const Tol tol = {1e-7, 1e-6};
-    for (int op = 0; op < BINARY_OP_COUNT; op++) {
-        for (int64_t ci = 0; ci < COUNTOF(broadcast_cases); ci++) {
-            const BroadcastCase *bcase = &broadcast_cases[ci];
-            BinaryInputs in = binary_inputs(bcase);
-            const float *dy = host_random(in.n, "binary dy", -1, 1);
-            float *want_da = host_floats(in.n), *want_db = host_floats(in.n);
-            ref_binary_backward((BinaryOp)op, want_da, want_db, in.a, in.b, dy, &in.bc);
-            float *a = dev_upload(be, in.a, in.na), *b = dev_upload(be, in.b, in.nb);
-            float *dy_dev = dev_upload(be, dy, in.n);
-            // outputs: 3 both, 1 da only, 2 db only (the NULL cases on the first shape only)
-            for (int outputs = 3; outputs >= (ci == 0 ? 1 : 3); outputs--) {
-                float *da = outputs & 1 ? dev_poison(be, in.n) : NULL;
-                float *db = outputs & 2 ? dev_poison(be, in.n) : NULL;
-                be->binary_backward((BinaryOp)op, da, db, a, b, dy_dev, &in.bc);
-                if (da)
-                    expect_dev(be, da, want_da, in.n, tol, "binary_backward %s, %s: da%s",
-                               binary_names[op], bcase->name, db ? "" : " (db NULL)");
-                if (db)
-                    expect_dev(be, db, want_db, in.n, tol, "binary_backward %s, %s: db%s",
-                               binary_names[op], bcase->name, da ? "" : " (da NULL)");
-            }
-        }
+// At most three roundings per element (-dy a / b^2): rtol 1e-6. Both outputs on every case,
+// and each alone (the other NULL) on case 0.
+static void check_binary_backward_case(const Backend *be, BinaryOp op, int64_t ci,
+                                       const BinaryInputs *in) {
+    const float *dy = host_random(in->n, "binary dy", -1, 1);
+    float *want_da = host_floats(in->n), *want_db = host_floats(in->n);
+    ref_binary_backward(op, want_da, want_db, in->a, in->b, dy, &in->bc);
+    const float *dy_dev = dev_upload(be, dy, in->n);
+    for (int outputs = 3; outputs >= (ci == 0 ? 1 : 3); outputs--) { // bit 0: da, bit 1: db
+        float *da = outputs & 1 ? dev_poison(be, in->n) : NULL;
+        float *db = outputs & 2 ? dev_poison(be, in->n) : NULL;
+        be->binary_backward(op, da, db, in->a_dev, in->b_dev, dy_dev, &in->bc);
+        if (da)
+            expect_dev(be, da, want_da, in->n, binary_tol, "binary_backward %s, %s: da%s",
+                       binary_names[op], in->name, db ? "" : " (db NULL)");
+        if (db)
+            expect_dev(be, db, want_db, in->n, binary_tol, "binary_backward %s, %s: db%s",
+                       binary_names[op], in->name, da ? "" : " (da NULL)");
     }
 }
+
+KERNEL_TEST(binary) { on_binary_cases(be, check_binary_case); }
+KERNEL_TEST(binary_backward) { on_binary_cases(be, check_binary_backward_case); }
 
 // Per-op inputs and tolerances, shared by unary and unary_backward.
 typedef struct {
@@ -673,39 +688,39 @@ static void unary_inputs(UnaryOp op, int64_t n, float **x, float **y) {
     for (int64_t i = 0; i < n; i++) (*y)[i] = (float)ref_unary_op(op, (*x)[i]);
 }
 
-KERNEL_TEST(unary) {
-    // Tolerances per op in unary_cases.
-    for (int op = 0; op < UNARY_OP_COUNT; op++) {
-        for (int64_t si = 0; si < COUNTOF(elementwise_sizes); si++) {
-            int64_t n = elementwise_sizes[si];
-            float *x, *want;
-            unary_inputs((UnaryOp)op, n, &x, &want);
-            float *y = dev_poison(be, n);
-            be->unary((UnaryOp)op, y, dev_upload(be, x, n), n);
-            expect_dev(be, y, want, n, unary_cases[op].tol, "unary %s n=%lld",
-                       unary_cases[op].name, (long long)n);
-        }
-    }
+// Runs check(be, case, n) for every case index below `cases` and every elementwise size.
+static void on_elementwise_cases(const Backend *be, int64_t cases,
+                                 void (*check)(const Backend *, int64_t, int64_t)) {
+    for (int64_t ci = 0; ci < cases; ci++)
+        for (int64_t si = 0; si < COUNTOF(elementwise_sizes); si++)
+            check(be, ci, elementwise_sizes[si]);
 }
 
-KERNEL_TEST(unary_backward) {
-    // Tolerances per op in unary_cases; the kernel may use the float y = f(x) it is given.
-    for (int op = 0; op < UNARY_OP_COUNT; op++) {
-        for (int64_t si = 0; si < COUNTOF(elementwise_sizes); si++) {
-            int64_t n = elementwise_sizes[si];
-            float *x, *y;
-            unary_inputs((UnaryOp)op, n, &x, &y);
-            const float *dy = host_random(n, "unary dy", -1, 1);
-            float *want = host_floats(n), *dx = dev_poison(be, n);
-            for (int64_t i = 0; i < n; i++)
-                want[i] = (float)(dy[i] * ref_unary_grad((UnaryOp)op, x[i]));
-            be->unary_backward((UnaryOp)op, dx, dev_upload(be, x, n), dev_upload(be, y, n),
-                               dev_upload(be, dy, n), n);
-            expect_dev(be, dx, want, n, unary_cases[op].tol, "unary_backward %s n=%lld",
-                       unary_cases[op].name, (long long)n);
-        }
-    }
+// Tolerances per op in unary_cases.
+static void check_unary_case(const Backend *be, int64_t op, int64_t n) {
+    float *x, *want;
+    unary_inputs((UnaryOp)op, n, &x, &want);
+    float *y = dev_poison(be, n);
+    be->unary((UnaryOp)op, y, dev_upload(be, x, n), n);
+    expect_dev(be, y, want, n, unary_cases[op].tol, "unary %s n=%lld", unary_cases[op].name,
+               (long long)n);
 }
+
+// Tolerances per op in unary_cases; the kernel may use the float y = f(x) it is given.
+static void check_unary_backward_case(const Backend *be, int64_t op, int64_t n) {
+    float *x, *y;
+    unary_inputs((UnaryOp)op, n, &x, &y);
+    const float *dy = host_random(n, "unary dy", -1, 1);
+    float *want = host_floats(n), *dx = dev_poison(be, n);
+    for (int64_t i = 0; i < n; i++) want[i] = (float)(dy[i] * ref_unary_grad((UnaryOp)op, x[i]));
+    be->unary_backward((UnaryOp)op, dx, dev_upload(be, x, n), dev_upload(be, y, n),
+                       dev_upload(be, dy, n), n);
+    expect_dev(be, dx, want, n, unary_cases[op].tol, "unary_backward %s n=%lld",
+               unary_cases[op].name, (long long)n);
+}
+
+KERNEL_TEST(unary) { on_elementwise_cases(be, UNARY_OP_COUNT, check_unary_case); }
+KERNEL_TEST(unary_backward) { on_elementwise_cases(be, UNARY_OP_COUNT, check_unary_backward_case); }
 
 typedef struct {
     ScalarOp op;
@@ -767,38 +782,34 @@ static void expect_every_scalar_op(void) {
                   ~covered & ((1u << SCALAR_OP_COUNT) - 1));
 }
 
+// Tolerances per case in scalar_cases.
+static void check_scalar_case(const Backend *be, int64_t ci, int64_t n) {
+    const ScalarCase *sc = &scalar_cases[ci];
+    const float *x = scalar_inputs(sc, n);
+    float *want = host_floats(n), *y = dev_poison(be, n);
+    for (int64_t i = 0; i < n; i++) want[i] = (float)ref_scalar_op(sc->op, x[i], sc->s);
+    be->scalar(sc->op, y, dev_upload(be, x, n), sc->s, n);
+    expect_dev(be, y, want, n, sc->tol, "scalar %s n=%lld", sc->name, (long long)n);
+}
+
+// Tolerances per case in scalar_cases.
+static void check_scalar_backward_case(const Backend *be, int64_t ci, int64_t n) {
+    const ScalarCase *sc = &scalar_cases[ci];
+    const float *x = scalar_inputs(sc, n), *dy = host_random(n, "scalar dy", -1, 1);
+    float *want = host_floats(n), *dx = dev_poison(be, n);
+    for (int64_t i = 0; i < n; i++) want[i] = (float)(dy[i] * ref_scalar_grad(sc->op, x[i], sc->s));
+    be->scalar_backward(sc->op, dx, dev_upload(be, x, n), sc->s, dev_upload(be, dy, n), n);
+    expect_dev(be, dx, want, n, sc->tol, "scalar_backward %s n=%lld", sc->name, (long long)n);
+}
+
 KERNEL_TEST(scalar) {
-    // Tolerances per case in scalar_cases.
     expect_every_scalar_op();
-    for (int64_t ci = 0; ci < COUNTOF(scalar_cases); ci++) {
-        const ScalarCase *sc = &scalar_cases[ci];
-        for (int64_t si = 0; si < COUNTOF(elementwise_sizes); si++) {
-            int64_t n = elementwise_sizes[si];
-            const float *x = scalar_inputs(sc, n);
-            float *want = host_floats(n), *y = dev_poison(be, n);
-            for (int64_t i = 0; i < n; i++) want[i] = (float)ref_scalar_op(sc->op, x[i], sc->s);
-            be->scalar(sc->op, y, dev_upload(be, x, n), sc->s, n);
-            expect_dev(be, y, want, n, sc->tol, "scalar %s n=%lld", sc->name, (long long)n);
-        }
-    }
+    on_elementwise_cases(be, COUNTOF(scalar_cases), check_scalar_case);
 }
 
 KERNEL_TEST(scalar_backward) {
-    // Tolerances per case in scalar_cases.
     expect_every_scalar_op();
-    for (int64_t ci = 0; ci < COUNTOF(scalar_cases); ci++) {
-        const ScalarCase *sc = &scalar_cases[ci];
-        for (int64_t si = 0; si < COUNTOF(elementwise_sizes); si++) {
-            int64_t n = elementwise_sizes[si];
-            const float *x = scalar_inputs(sc, n), *dy = host_random(n, "scalar dy", -1, 1);
-            float *want = host_floats(n), *dx = dev_poison(be, n);
-            for (int64_t i = 0; i < n; i++)
-                want[i] = (float)(dy[i] * ref_scalar_grad(sc->op, x[i], sc->s));
-            be->scalar_backward(sc->op, dx, dev_upload(be, x, n), sc->s, dev_upload(be, dy, n), n);
-            expect_dev(be, dx, want, n, sc->tol, "scalar_backward %s n=%lld", sc->name,
-                       (long long)n);
-        }
-    }
+    on_elementwise_cases(be, COUNTOF(scalar_cases), check_scalar_backward_case);
 }
 
 // ---- reductions -------------------------------------------------------------------------------
@@ -941,7 +952,9 @@ static const MatmulCase matmul_cases[] = {
     {"large k", 2, 5, 9, 4099, 1.0f, 0.0f, PACKED, PACKED, PACKED},
 };
 
-static int64_t batch_stride(int64_t stride, int64_t size) { return stride == PACKED ? size : stride; }
+static int64_t batch_stride(int64_t stride, int64_t size) {
+    return stride == PACKED ? size : stride;
+}
 
 // elements spanned by `batch` matrices of `size` elements, `stride` apart
 static int64_t batch_extent(int64_t stride, int64_t size, int64_t batch) {
@@ -977,7 +990,8 @@ KERNEL_TEST(matmul) {
         int64_t na = batch_extent(mc->stride_a, mc->m * mc->k, mc->batch);
         int64_t nb = batch_extent(mc->stride_b, mc->k * mc->n, mc->batch);
         int64_t nc = batch_extent(mc->stride_c, mc->m * mc->n, mc->batch);
-        const float *a = host_random(na, "matmul a", -1, 1), *b = host_random(nb, "matmul b", -1, 1);
+        const float *a = host_random(na, "matmul a", -1, 1);
+        const float *b = host_random(nb, "matmul b", -1, 1);
         const float *c0 = host_random(nc, "matmul c", -1, 1);
         const float *a_dev = dev_upload(be, a, na), *b_dev = dev_upload(be, b, nb);
         for (int trans = 0; trans < 4; trans++) {
@@ -1333,25 +1347,18 @@ static void check_norm_backward(const Backend *be, const NormCase *nc, bool laye
     }
 }
 
-KERNEL_TEST(layernorm) {
-    for (int64_t ci = 0; ci < COUNTOF(layernorm_cases); ci++)
-        check_norm_forward(be, &layernorm_cases[ci], true);
+// Runs `check` (forward or backward) on every case of a table, as layernorm or groupnorm.
+static void on_norm_cases(const Backend *be, const NormCase *cases, int64_t count, bool layer,
+                          void (*check)(const Backend *, const NormCase *, bool)) {
+    for (int64_t ci = 0; ci < count; ci++) check(be, &cases[ci], layer);
 }
 
-KERNEL_TEST(layernorm_backward) {
-    for (int64_t ci = 0; ci < COUNTOF(layernorm_cases); ci++)
-        check_norm_backward(be, &layernorm_cases[ci], true);
-}
-
-KERNEL_TEST(groupnorm) {
-    for (int64_t ci = 0; ci < COUNTOF(groupnorm_cases); ci++)
-        check_norm_forward(be, &groupnorm_cases[ci], false);
-}
-
-KERNEL_TEST(groupnorm_backward) {
-    for (int64_t ci = 0; ci < COUNTOF(groupnorm_cases); ci++)
-        check_norm_backward(be, &groupnorm_cases[ci], false);
-}
+#define LAYERNORM_CASES layernorm_cases, COUNTOF(layernorm_cases), true
+#define GROUPNORM_CASES groupnorm_cases, COUNTOF(groupnorm_cases), false
+KERNEL_TEST(layernorm) { on_norm_cases(be, LAYERNORM_CASES, check_norm_forward); }
+KERNEL_TEST(layernorm_backward) { on_norm_cases(be, LAYERNORM_CASES, check_norm_backward); }
+KERNEL_TEST(groupnorm) { on_norm_cases(be, GROUPNORM_CASES, check_norm_forward); }
+KERNEL_TEST(groupnorm_backward) { on_norm_cases(be, GROUPNORM_CASES, check_norm_backward); }
 
 // ---- convolution, resampling, gather ----------------------------------------------------------
 
@@ -1365,6 +1372,7 @@ static const ConvGeometry conv_cases[] = {
     {4, 9, 9, 3, 3, 2, 0, 0, 0},
     {5, 6, 5, 1, 1, 1, 0, 0, 0},
     {3, 7, 6, 1, 1, 2, 0, 0, 0}, // stride 2, kernel 1: every other pixel is in no patch
+    {3, 5, 6, 1, 1, 1, 1, 0, 0}, // kernel 1, pad 1: the output's border reads only padding
     {2, 5, 7, 3, 1, 1, 1, 0, 0}, // a 3x1 kernel
     {8, 32, 32, 3, 3, 1, 1, 0, 0}, // col has 147k elements
 };
@@ -1447,18 +1455,16 @@ KERNEL_TEST(col2im) {
     }
 }
 
-// planes, h, w of the smaller side and the factor (upsampling) or window (pooling)
+// The small side (planes, h, w) of a resampling and its factor f: the large side is
+// (planes, h f, w f). Upsampling takes the small side's h, w; pooling the large side's.
 typedef struct {
     int64_t planes, h, w, f;
 } ResampleCase;
 
-static const ResampleCase upsample_cases[] = {
-    {5, 7, 3, 2}, {3, 4, 5, 3}, {64, 29, 31, 2}, // the last: 230k outputs
-};
-
-// here h, w are the pooled side's input (divisible by f)
-static const ResampleCase avgpool_cases[] = {
-    {5, 14, 6, 2}, {3, 9, 21, 3}, {2, 7, 7, 7}, {64, 58, 62, 2}, // the last: 230k inputs
+static const ResampleCase resample_cases[] = {
+    {5, 7, 3, 2}, {3, 4, 5, 3}, {3, 3, 7, 3},
+    {2, 1, 1, 7},    // one 7x7 window per plane
+    {64, 29, 31, 2}, // the large side has 230k elements
 };
 
 // x (planes, h, w) -> y (planes, h/k, w/k) = scale * the sum over each k x k window
@@ -1484,63 +1490,47 @@ static void ref_spread(float *y, const float *x, int64_t planes, int64_t h, int6
     }
 }
 
+typedef void (*ResampleKernel)(float *out, const float *in, int64_t planes, int64_t h, int64_t w,
+                               int64_t f);
+
+// Runs one of the four resampling kernels on every case. `grow`: it maps the small side to
+// the large (nearest-neighbour spread; else window sums); `pool`: it takes the large side's
+// h, w and scales by 1 / f^2.
+static void check_resample(const Backend *be, const char *name, ResampleKernel kernel, bool grow,
+                           bool pool, Tol tol) {
+    for (int64_t ci = 0; ci < COUNTOF(resample_cases); ci++) {
+        const ResampleCase *rc = &resample_cases[ci];
+        int64_t small = rc->planes * rc->h * rc->w, large = small * rc->f * rc->f;
+        int64_t nin = grow ? small : large, nout = grow ? large : small;
+        double scale = pool ? 1.0 / (double)(rc->f * rc->f) : 1.0;
+        const float *in = host_random(nin, name, -1, 1);
+        float *want = host_floats(nout), *out = dev_poison(be, nout);
+        if (grow) ref_spread(want, in, rc->planes, rc->h, rc->w, rc->f, scale);
+        else ref_window_sum(want, in, rc->planes, rc->h * rc->f, rc->w * rc->f, rc->f, scale);
+        int64_t h = pool ? rc->h * rc->f : rc->h, w = pool ? rc->w * rc->f : rc->w;
+        kernel(out, dev_upload(be, in, nin), rc->planes, h, w, rc->f);
+        expect_dev(be, out, want, nout, tol, "%s (%lld, %lld, %lld), f %lld", name,
+                   (long long)rc->planes, (long long)h, (long long)w, (long long)rc->f);
+    }
+}
+
+// A gather: bit for bit.
 KERNEL_TEST(upsample_nearest) {
-    // A gather: bit for bit.
-    for (int64_t ci = 0; ci < COUNTOF(upsample_cases); ci++) {
-        const ResampleCase *rc = &upsample_cases[ci];
-        int64_t nx = rc->planes * rc->h * rc->w, ny = nx * rc->f * rc->f;
-        const float *x = host_random(nx, "upsample x", -1, 1);
-        float *want = host_floats(ny), *y = dev_poison(be, ny);
-        ref_spread(want, x, rc->planes, rc->h, rc->w, rc->f, 1);
-        be->upsample_nearest(y, dev_upload(be, x, nx), rc->planes, rc->h, rc->w, rc->f);
-        expect_dev(be, y, want, ny, EXACT, "upsample_nearest (%lld, %lld, %lld) x%lld",
-                   (long long)rc->planes, (long long)rc->h, (long long)rc->w, (long long)rc->f);
-    }
+    check_resample(be, "upsample_nearest", be->upsample_nearest, true, false, EXACT);
 }
 
+// Sums of f*f entries in any order: rtol 1e-6, atol 1e-6 where they cancel.
 KERNEL_TEST(upsample_nearest_backward) {
-    // Sums of f*f entries in any order: rtol 1e-6, atol 1e-6 where they cancel.
-    for (int64_t ci = 0; ci < COUNTOF(upsample_cases); ci++) {
-        const ResampleCase *rc = &upsample_cases[ci];
-        int64_t nx = rc->planes * rc->h * rc->w, ny = nx * rc->f * rc->f;
-        const float *dy = host_random(ny, "upsample dy", -1, 1);
-        float *want = host_floats(nx), *dx = dev_poison(be, nx);
-        ref_window_sum(want, dy, rc->planes, rc->h * rc->f, rc->w * rc->f, rc->f, 1);
-        be->upsample_nearest_backward(dx, dev_upload(be, dy, ny), rc->planes, rc->h, rc->w, rc->f);
-        expect_dev(be, dx, want, nx, (Tol){1e-6, 1e-6},
-                   "upsample_nearest_backward (%lld, %lld, %lld) x%lld", (long long)rc->planes,
-                   (long long)rc->h, (long long)rc->w, (long long)rc->f);
-    }
+    check_resample(be, "upsample_nearest_backward", be->upsample_nearest_backward, false, false,
+                   (Tol){1e-6, 1e-6});
 }
 
-KERNEL_TEST(avgpool) {
-    // Means of k*k entries: rtol 1e-6, atol 1e-6 where they cancel.
-    for (int64_t ci = 0; ci < COUNTOF(avgpool_cases); ci++) {
-        const ResampleCase *rc = &avgpool_cases[ci];
-        int64_t nx = rc->planes * rc->h * rc->w, ny = nx / (rc->f * rc->f);
-        const float *x = host_random(nx, "avgpool x", -1, 1);
-        float *want = host_floats(ny), *y = dev_poison(be, ny);
-        ref_window_sum(want, x, rc->planes, rc->h, rc->w, rc->f, 1.0 / (double)(rc->f * rc->f));
-        be->avgpool(y, dev_upload(be, x, nx), rc->planes, rc->h, rc->w, rc->f);
-        expect_dev(be, y, want, ny, (Tol){1e-6, 1e-6}, "avgpool (%lld, %lld, %lld) window %lld",
-                   (long long)rc->planes, (long long)rc->h, (long long)rc->w, (long long)rc->f);
-    }
-}
+// Means of f*f entries: rtol 1e-6, atol 1e-6 where they cancel.
+KERNEL_TEST(avgpool) { check_resample(be, "avgpool", be->avgpool, false, true, (Tol){1e-6, 1e-6}); }
 
+// dy / f^2 spread over each window: one rounding, rtol 1e-6.
 KERNEL_TEST(avgpool_backward) {
-    // dy / k^2 spread over each window: one rounding, rtol 1e-6.
-    for (int64_t ci = 0; ci < COUNTOF(avgpool_cases); ci++) {
-        const ResampleCase *rc = &avgpool_cases[ci];
-        int64_t nx = rc->planes * rc->h * rc->w, ny = nx / (rc->f * rc->f);
-        const float *dy = host_random(ny, "avgpool dy", -1, 1);
-        float *want = host_floats(nx), *dx = dev_poison(be, nx);
-        ref_spread(want, dy, rc->planes, rc->h / rc->f, rc->w / rc->f, rc->f,
-                   1.0 / (double)(rc->f * rc->f));
-        be->avgpool_backward(dx, dev_upload(be, dy, ny), rc->planes, rc->h, rc->w, rc->f);
-        expect_dev(be, dx, want, nx, (Tol){1e-7, 1e-6},
-                   "avgpool_backward (%lld, %lld, %lld) window %lld", (long long)rc->planes,
-                   (long long)rc->h, (long long)rc->w, (long long)rc->f);
-    }
+    check_resample(be, "avgpool_backward", be->avgpool_backward, true, true, (Tol){1e-7, 1e-6});
 }
 
 typedef struct {
@@ -1663,11 +1653,13 @@ static void ref_attention(float *out, float *lse, float *dqkv, const float *dout
                 double row = 0;
                 for (int64_t j = 0; j < t; j++) {
                     double dp = 0;
-                    for (int64_t e = 0; e < d; e++) dp += (double)dout_h[i * hd + e] * v[j * ld + e];
+                    for (int64_t e = 0; e < d; e++)
+                        dp += (double)dout_h[i * hd + e] * v[j * ld + e];
                     ds[i * t + j] = dp;
                     row += p[i * t + j] * dp;
                 }
-                for (int64_t j = 0; j < t; j++) ds[i * t + j] = p[i * t + j] * (ds[i * t + j] - row);
+                for (int64_t j = 0; j < t; j++)
+                    ds[i * t + j] = p[i * t + j] * (ds[i * t + j] - row);
             }
             for (int64_t i = 0; i < t; i++) {
                 for (int64_t e = 0; e < d; e++) {
@@ -1694,25 +1686,46 @@ static const char *describe_attention(const AttentionCase *ac) {
     return text;
 }
 
+// One attention case, ready to run: host inputs and reference results, and the device qkv.
+typedef struct {
+    int64_t nqkv, nout, nlse;  // elements of qkv (and dqkv), out (and dout), lse
+    float scale;               // 1 / sqrt(d)
+    float *out, *lse, *dqkv;   // the reference (host); dqkv only with backward
+    const float *dout;         // host, only with backward
+    const float *q, *k, *v;    // device pointers into one uploaded qkv allocation
+} AttentionRun;
+
+static AttentionRun attention_run(const Backend *be, const AttentionCase *ac, bool backward) {
+    AttentionRun ar;
+    ar.nqkv = attention_qkv_size(ac);
+    ar.nout = ar.nqkv / 3;
+    ar.nlse = ac->b * ac->heads * ac->t;
+    ar.scale = 1.0f / sqrtf((float)ac->d);
+    const float *qkv = host_random(ar.nqkv, "attention qkv", -2, 2);
+    ar.dout = backward ? host_random(ar.nout, "attention dout", -1, 1) : NULL;
+    ar.out = host_floats(ar.nout);
+    ar.lse = host_floats(ar.nlse);
+    ar.dqkv = backward ? host_floats(ar.nqkv) : NULL;
+    ref_attention(ar.out, ar.lse, ar.dqkv, ar.dout, qkv, ac, ar.scale);
+    const float *qkv_dev = dev_upload(be, qkv, ar.nqkv);
+    ar.q = qkv_dev + attention_part(ac, 0);
+    ar.k = qkv_dev + attention_part(ac, 1);
+    ar.v = qkv_dev + attention_part(ac, 2);
+    return ar;
+}
+
 KERNEL_TEST(attention) {
     // d-term scores, then a softmax and t-term weighted sums: rtol 1e-5, atol 1e-5 for outputs
     // (averages of values in [-1, 1]) near 0.
+    const Tol tol = {1e-5, 1e-5};
     for (int64_t ci = 0; ci < COUNTOF(attention_cases); ci++) {
         const AttentionCase *ac = &attention_cases[ci];
-        int64_t nqkv = attention_qkv_size(ac), nout = nqkv / 3, nlse = ac->b * ac->heads * ac->t;
-        float scale = 1.0f / sqrtf((float)ac->d);
-        const float *qkv = host_random(nqkv, "attention qkv", -2, 2);
-        float *want_out = host_floats(nout), *want_lse = host_floats(nlse);
-        ref_attention(want_out, want_lse, NULL, NULL, qkv, ac, scale);
-        const float *qkv_dev = dev_upload(be, qkv, nqkv);
-        float *out = dev_poison(be, nout), *lse = dev_poison(be, nlse);
-        be->attention(out, lse, qkv_dev + attention_part(ac, 0), qkv_dev + attention_part(ac, 1),
-                      qkv_dev + attention_part(ac, 2), attention_ld(ac), ac->b, ac->t, ac->heads,
-                      ac->d, scale);
-        expect_dev(be, out, want_out, nout, (Tol){1e-5, 1e-5}, "attention %s: out",
-                   describe_attention(ac));
-        expect_dev(be, lse, want_lse, nlse, (Tol){1e-5, 1e-5}, "attention %s: lse",
-                   describe_attention(ac));
+        AttentionRun ar = attention_run(be, ac, false);
+        float *out = dev_poison(be, ar.nout), *lse = dev_poison(be, ar.nlse);
+        be->attention(out, lse, ar.q, ar.k, ar.v, attention_ld(ac), ac->b, ac->t, ac->heads,
+                      ac->d, ar.scale);
+        expect_dev(be, out, ar.out, ar.nout, tol, "attention %s: out", describe_attention(ac));
+        expect_dev(be, lse, ar.lse, ar.nlse, tol, "attention %s: lse", describe_attention(ac));
     }
 }
 
@@ -1722,22 +1735,15 @@ KERNEL_TEST(attention_backward) {
     // so every element of all three must be written.
     for (int64_t ci = 0; ci < COUNTOF(attention_cases); ci++) {
         const AttentionCase *ac = &attention_cases[ci];
-        int64_t nqkv = attention_qkv_size(ac), nout = nqkv / 3, nlse = ac->b * ac->heads * ac->t;
-        float scale = 1.0f / sqrtf((float)ac->d);
-        const float *qkv = host_random(nqkv, "attention qkv", -2, 2);
-        const float *dout = host_random(nout, "attention dout", -1, 1);
-        float *out = host_floats(nout), *lse = host_floats(nlse), *want = host_floats(nqkv);
-        ref_attention(out, lse, want, dout, qkv, ac, scale);
-        const float *qkv_dev = dev_upload(be, qkv, nqkv);
-        float *dqkv = dev_poison(be, nqkv);
+        AttentionRun ar = attention_run(be, ac, true);
+        float *dqkv = dev_poison(be, ar.nqkv);
         be->attention_backward(dqkv + attention_part(ac, 0), dqkv + attention_part(ac, 1),
-                               dqkv + attention_part(ac, 2), dev_upload(be, dout, nout),
-                               dev_upload(be, out, nout), dev_upload(be, lse, nlse),
-                               qkv_dev + attention_part(ac, 0), qkv_dev + attention_part(ac, 1),
-                               qkv_dev + attention_part(ac, 2), attention_ld(ac), ac->b, ac->t,
-                               ac->heads, ac->d, scale);
-        expect_dev(be, dqkv, want, nqkv, (Tol){1e-5, 1e-4}, "attention_backward %s: dq, dk, dv",
-                   describe_attention(ac));
+                               dqkv + attention_part(ac, 2), dev_upload(be, ar.dout, ar.nout),
+                               dev_upload(be, ar.out, ar.nout), dev_upload(be, ar.lse, ar.nlse),
+                               ar.q, ar.k, ar.v, attention_ld(ac), ac->b, ac->t, ac->heads, ac->d,
+                               ar.scale);
+        expect_dev(be, dqkv, ar.dqkv, ar.nqkv, (Tol){1e-5, 1e-4},
+                   "attention_backward %s: dq, dk, dv", describe_attention(ac));
     }
 }
 
@@ -1790,70 +1796,37 @@ KERNEL_TEST(adamw) {
 
 // ---- the suite ------------------------------------------------------------------------------
 
-static TCase *family(Suite *s, const char *name) {
-    TCase *tc = tcase_create(name);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 int main(void) {
+    // One TCase per kernel family, one test per kernel.
+    enum { FAMILY_MAX = 8 };
+    const struct {
+        const char *name;
+        const TTest *tests[FAMILY_MAX]; // NULL-terminated when shorter
+    } families[] = {
+        {"memory and random numbers", {test_memory, test_fill, test_rng_uniform, test_rng_normal}},
+        {"data movement", {test_copy_strided}},
+        {"elementwise", {test_binary, test_binary_backward, test_unary, test_unary_backward,
+                         test_scalar, test_scalar_backward}},
+        {"reductions", {test_reduce, test_reduce_max_backward, test_sum_squares}},
+        {"matmul", {test_matmul}},
+        {"softmax and losses", {test_softmax, test_softmax_backward, test_cross_entropy,
+                                test_cross_entropy_backward, test_squared_error,
+                                test_squared_error_backward}},
+        {"normalisation", {test_layernorm, test_layernorm_backward, test_groupnorm,
+                           test_groupnorm_backward}},
+        {"convolution, resampling, gather", {test_im2col, test_col2im, test_upsample_nearest,
+                                             test_upsample_nearest_backward, test_avgpool,
+                                             test_avgpool_backward, test_embedding,
+                                             test_embedding_backward}},
+        {"attention", {test_attention, test_attention_backward}},
+        {"optimiser", {test_adamw}},
+    };
     Suite *s = suite_create("kernels");
-
-    TCase *tc = family(s, "memory and random numbers");
-    tcase_add_test(tc, test_memory);
-    tcase_add_test(tc, test_fill);
-    tcase_add_test(tc, test_rng_uniform);
-    tcase_add_test(tc, test_rng_normal);
-
-    tc = family(s, "data movement");
-    tcase_add_test(tc, test_copy_strided);
-
-    tc = family(s, "elementwise");
-    tcase_add_test(tc, test_binary);
-    tcase_add_test(tc, test_binary_backward);
-    tcase_add_test(tc, test_unary);
-    tcase_add_test(tc, test_unary_backward);
-    tcase_add_test(tc, test_scalar);
-    tcase_add_test(tc, test_scalar_backward);
-
-    tc = family(s, "reductions");
-    tcase_add_test(tc, test_reduce);
-    tcase_add_test(tc, test_reduce_max_backward);
-    tcase_add_test(tc, test_sum_squares);
-
-    tc = family(s, "matmul");
-    tcase_add_test(tc, test_matmul);
-
-    tc = family(s, "softmax and losses");
-    tcase_add_test(tc, test_softmax);
-    tcase_add_test(tc, test_softmax_backward);
-    tcase_add_test(tc, test_cross_entropy);
-    tcase_add_test(tc, test_cross_entropy_backward);
-    tcase_add_test(tc, test_squared_error);
-    tcase_add_test(tc, test_squared_error_backward);
-
-    tc = family(s, "normalisation");
-    tcase_add_test(tc, test_layernorm);
-    tcase_add_test(tc, test_layernorm_backward);
-    tcase_add_test(tc, test_groupnorm);
-    tcase_add_test(tc, test_groupnorm_backward);
-
-    tc = family(s, "convolution, resampling, gather");
-    tcase_add_test(tc, test_im2col);
-    tcase_add_test(tc, test_col2im);
-    tcase_add_test(tc, test_upsample_nearest);
-    tcase_add_test(tc, test_upsample_nearest_backward);
-    tcase_add_test(tc, test_avgpool);
-    tcase_add_test(tc, test_avgpool_backward);
-    tcase_add_test(tc, test_embedding);
-    tcase_add_test(tc, test_embedding_backward);
-
-    tc = family(s, "attention");
-    tcase_add_test(tc, test_attention);
-    tcase_add_test(tc, test_attention_backward);
-
-    tc = family(s, "optimiser");
-    tcase_add_test(tc, test_adamw);
-
+    for (int64_t f = 0; f < COUNTOF(families); f++) {
+        TCase *tc = tcase_create(families[f].name);
+        for (int i = 0; i < FAMILY_MAX && families[f].tests[i]; i++)
+            tcase_add_test(tc, families[f].tests[i]);
+        suite_add_tcase(s, tc);
+    }
     return test_run_suite(s);
 }

@@ -92,9 +92,6 @@ int test_backends(const Backend **out, int max) {
     for (int d = 0; d < DEVICE_COUNT && count < max; d++) {
         const Backend *be = backend_get((Device)d);
         if (be) out[count++] = be;
-        else if (d != DEVICE_CPU)
-            fprintf(stderr, "backend %s: not available here, its cases are skipped\n",
-                    device_name((Device)d));
     }
     return count;
 }
@@ -102,6 +99,10 @@ int test_backends(const Backend **out, int max) {
 int test_run_suite(Suite *s) {
     test_seed();
     threads_set(0);
+    for (int d = 0; d < DEVICE_COUNT; d++) // said once here, not in every forked test
+        if (!backend_get((Device)d))
+            fprintf(stderr, "backend %s: not available here, its cases are skipped\n",
+                    device_name((Device)d));
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -62,6 +62,14 @@ static float *scratch_new(int64_t t, int count) {
     return s;
 }
 
+// Below this much work (pairs * t * t * d multiply-adds) a parallel region costs more than
+// it saves; gradient checks call attention hundreds of times on tiny shapes.
+#define ATTENTION_PARALLEL_MIN 32768
+
+static bool attention_parallel(int64_t pairs, int64_t t, int64_t d) {
+    return pairs > 1 && pairs * t * t * d >= ATTENTION_PARALLEL_MIN;
+}
+
 static void check_blas_range(int64_t ld, int64_t ld_out, int64_t t) {
     DMDR_CHECK(ld <= INT_MAX && ld_out <= INT_MAX && t * t <= INT_MAX,
                "attention (t %lld, ld %lld) exceeds the BLAS int range", (long long)t,
@@ -74,7 +82,7 @@ void cpu_attention(float *out, float *lse, const float *q, const float *k, const
     int64_t pairs = b * heads;
     if (pairs == 0 || t == 0) return;
     check_blas_range(ld, heads * d, t);
-    #pragma omp parallel if(pairs > 1)
+    #pragma omp parallel if(attention_parallel(pairs, t, d))
     {
         float *p = scratch_new(t, 1);
         #pragma omp for schedule(static)
@@ -89,7 +97,7 @@ void cpu_attention(float *out, float *lse, const float *q, const float *k, const
                 float sum = 0.0f;
                 #pragma omp simd reduction(+ : sum)
                 for (int64_t j = 0; j < t; j++) {
-                    row[j] = fast_expf(row[j] - max);
+                    row[j] = fast_expf_ftz(row[j] - max); // subnormal terms cannot move the sum
                     sum += row[j];
                 }
                 lse[h.lse + i] = max + logf(sum);
@@ -112,7 +120,7 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
     int64_t pairs = b * heads;
     if (pairs == 0 || t == 0) return;
     check_blas_range(ld, heads * d, t);
-    #pragma omp parallel if(pairs > 1)
+    #pragma omp parallel if(attention_parallel(pairs, t, d))
     {
         float *p = scratch_new(t, 2), *dp = p + t * t;
         #pragma omp for schedule(static)
@@ -123,7 +131,7 @@ void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, 
             for (int64_t i = 0; i < t; i++) {
                 float *row = p + i * t, row_lse = lse[h.lse + i];
                 #pragma omp simd
-                for (int64_t j = 0; j < t; j++) row[j] = fast_expf(row[j] - row_lse);
+                for (int64_t j = 0; j < t; j++) row[j] = fast_expf_ftz(row[j] - row_lse);
             }
             // dv = P^T dout; dP = dout v^T
             gemm(true, false, t, d, t, 1.0f, p, t, dout_h, h.ld_out, dv + h.qkv, ld);

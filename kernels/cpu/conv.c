@@ -39,9 +39,10 @@ void cpu_im2col(float *col, const float *x, int64_t n, const ConvGeometry *g) {
             valid_outputs(kx, g->stride, g->pad, g->w, g->ow, &ox_lo, &ox_hi);
             memset(dst, 0, (size_t)plane * sizeof(float));
             for (int64_t oy = oy_lo; oy < oy_hi; oy++) {
-                const float *src = xp + (oy * g->stride - g->pad + ky) * g->w - g->pad + kx;
+                const float *xrow = xp + (oy * g->stride - g->pad + ky) * g->w;
                 float *drow = dst + oy * g->ow;
-                for (int64_t ox = ox_lo; ox < ox_hi; ox++) drow[ox] = src[ox * g->stride];
+                for (int64_t ox = ox_lo; ox < ox_hi; ox++)
+                    drow[ox] = xrow[ox * g->stride - g->pad + kx];
             }
         }
     }
@@ -63,9 +64,10 @@ void cpu_col2im(float *dx, const float *col, int64_t n, const ConvGeometry *g) {
                 valid_outputs(ky, g->stride, g->pad, g->h, g->oh, &oy_lo, &oy_hi);
                 valid_outputs(kx, g->stride, g->pad, g->w, g->ow, &ox_lo, &ox_hi);
                 for (int64_t oy = oy_lo; oy < oy_hi; oy++) {
-                    float *drow = dxp + (oy * g->stride - g->pad + ky) * g->w - g->pad + kx;
+                    float *dxrow = dxp + (oy * g->stride - g->pad + ky) * g->w;
                     const float *srow = src + oy * g->ow;
-                    for (int64_t ox = ox_lo; ox < ox_hi; ox++) drow[ox * g->stride] += srow[ox];
+                    for (int64_t ox = ox_lo; ox < ox_hi; ox++)
+                        dxrow[ox * g->stride - g->pad + kx] += srow[ox];
                 }
             }
         }

@@ -47,7 +47,7 @@ void cpu_synchronize(void) {}
 
 // y (n) = value
 void cpu_fill(float *y, float value, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n > PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) y[i] = value;
 }
 

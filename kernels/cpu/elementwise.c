@@ -46,11 +46,13 @@ static inline float gelu_minus_2u(float x) {
 
 // 0.5 x (1 + tanh(u)) written as x sigmoid(2u): the same function, but without the
 // cancellation in 1 + tanh(u) for negative x.
-static inline float gelu_tanh(float x) { return x / (1.0f + fast_expf(gelu_minus_2u(x))); }
+static inline float gelu_tanh(float x) {
+    return x / (1.0f + fast_expf_ftz(gelu_minus_2u(x)));
+}
 
 // s + 2 x s (1 - s) du/dx with s = sigmoid(2u) = (1 + tanh u) / 2
 static inline float gelu_tanh_derivative(float x) {
-    float e = fast_expf(gelu_minus_2u(x));
+    float e = fast_expf_ftz(gelu_minus_2u(x));
     float s = 1.0f / (1.0f + e);
     // 1 - s without cancellation when s is near 1 (e <= 1 there, so e s stays finite)
     float one_minus_s = s < 0.5f ? 1.0f - s : e * s;
@@ -65,7 +67,7 @@ static ALWAYS_INLINE float unary_apply(UnaryOp op, float x) {
     switch (op) {
     case UNARY_EXP: return fast_expf(x);
     case UNARY_LOG: return logf(x);
-    case UNARY_SQRT: return sqrtf(x);
+    case UNARY_SQRT: return fast_sqrtf(x);
     case UNARY_TANH: return fast_tanhf(x);
     case UNARY_SIGMOID: return fast_sigmoidf(x);
     case UNARY_RELU: return x < 0.0f ? 0.0f : x; // NaN stays NaN

@@ -1,16 +1,17 @@
-// Branch-free float approximations of exp, expm1, tanh and sigmoid for the CPU kernels' hot
+// Branch-free float approximations of exp, tanh, sigmoid and sqrt for the CPU kernels' hot
 // loops.
 //
 // libm's expf/tanhf are scalar calls that GCC cannot vectorise without -ffast-math (which we
 // do not use), and they cost about ten times a memory-bound loop. These are straight-line
 // arithmetic with selects instead of branches, so a loop calling them under
 // `#pragma omp simd` becomes AVX2/AVX-512 code. Accuracy, measured against double precision
-// over every float: fast_expf within about 1 ulp (1.01); fast_tanhf and fast_sigmoidf within
-// 2e-7 relative. Overflow, underflow (through the subnormals), infinities, NaN and -0 behave
-// as in libm.
+// over every float: fast_expf within about 1 ulp (1.01) everywhere, subnormal results, inf,
+// NaN included; fast_tanhf within 2e-7 relative, -0 and NaN as in libm; fast_sigmoidf within
+// 2e-7 relative wherever it is not flushed to 0 (x < -87); fast_sqrtf within 1 ulp.
 #pragma once
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 // The bits of a float as an integer and back (unions are the C11 way to reinterpret; GCC
@@ -80,6 +81,19 @@ static inline float fast_expf(float x) {
     return p * fastmath_pow2i(half) * fastmath_pow2i(n - half);
 }
 
+// e^x for |x| <= 87, and exactly 0 below and +inf above: results that would be subnormal (or
+// near overflow) are flushed. For 1 + e^x and sums of e^(x - max), where such values cannot
+// change the result, but computing one would: an instruction that produces a subnormal
+// takes a microcode assist on x86, about 30 times slower. One scale multiply suffices here.
+static inline float fast_expf_ftz(float x) {
+    float clamped = x > 87.0f ? 87.0f : (x < -87.0f ? -87.0f : x);
+    int32_t n;
+    float p = fastmath_expm1_reduced(fastmath_reduce_ln2(clamped, &n)) + 1.0f;
+    float e = p * fastmath_pow2i(n);
+    e = x < -87.0f ? 0.0f : e; // NaN fails both tests and stays NaN
+    return x > 87.0f ? INFINITY : e;
+}
+
 // e^x - 1 for x in [-87, 88], accurate (relative) near 0 where e^x - 1 would cancel:
 // 2^n (e^r - 1) + (2^n - 1), and n = 0 near 0.
 static inline float fastmath_expm1_bounded(float x) {
@@ -99,5 +113,28 @@ static inline float fast_tanhf(float x) {
     return fastmath_from_bits(fastmath_bits(t) | (fastmath_bits(x) & 0x80000000u));
 }
 
-// 1 / (1 + e^-x): relative accuracy holds in both tails (e^-x = inf gives exactly 0).
-static inline float fast_sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
+// 1 / (1 + e^-x): 1 above x = 87, 0 below x = -87 (the true values there are within 2e-38 of
+// these), never a subnormal.
+static inline float fast_sigmoidf(float x) { return 1.0f / (1.0f + fast_expf_ftz(-x)); }
+
+// sqrt(x), within 1 ulp (correctly rounded for all but about 0.01% of floats when the target
+// has FMA), with 0, -0, subnormals, inf, NaN and x < 0 as in sqrtf. libm's sqrtf is a single
+// instruction, but it may set errno, and under GCC's default -fmath-errno that keeps any loop
+// calling it scalar; this one vectorises.
+static inline float fast_sqrtf(float x) {
+    // Tiny inputs (0 and subnormals too) are scaled up by 2^100 and the root back by 2^-50,
+    // so the guess below always starts from a normal float.
+    bool tiny = x < 0x1p-100f;
+    float xs = tiny ? x * 0x1p100f : x;
+    // 1 / sqrt(xs) from the exponent and mantissa bits (within 0.2%), then two Newton steps
+    float r = fastmath_from_bits(0x5f375a86u - (fastmath_bits(xs) >> 1));
+    float half_xs = 0.5f * xs;
+    r = r * (1.5f - half_xs * r * r);
+    r = r * (1.5f - half_xs * r * r);
+    // sqrt(xs) = xs / sqrt(xs), corrected once by the residual xs - y^2 (exact with FMA)
+    float y = xs * r;
+    y = fastmath_fma(0.5f * r, fastmath_fma(-y, y, xs), y);
+    y = tiny ? y * 0x1p-50f : y;
+    y = x == INFINITY ? x : y;
+    return x < 0.0f ? NAN : y;
+}

@@ -1,11 +1,13 @@
 // Batched GEMM through OpenBLAS cblas_sgemm (row-major).
 //
 // Three ways to run a batch, chosen from the shapes:
+// - batch-parallel: one whole GEMM per OpenMP thread at a time (OpenBLAS, built with OpenMP,
+//   runs single-threaded inside our region), for GEMMs too small for OpenBLAS to split well;
 // - fold: a batched A (batch*m, k) stacked contiguously times one shared B is a single GEMM
-//   with batch*m rows; one big call beats many small ones (better packing, one thread fork);
-// - batch-parallel: many small GEMMs, each too small for OpenBLAS to split well, one per
-//   OpenMP thread (OpenBLAS, built with OpenMP, runs single-threaded inside our region);
+//   with batch*m rows, threaded by OpenBLAS; it wins over batch-parallel for short matrices;
 // - otherwise a plain loop, each GEMM threaded by OpenBLAS itself.
+// The figures below are GFLOP/s measured on 2 cores (AMD EPYC, OpenBLAS 0.3.21 using its
+// Haswell kernels: about 120 GFLOP/s a core).
 #include <cblas.h>
 #include <limits.h>
 #include <omp.h>
@@ -14,11 +16,17 @@
 #include "kernels/cpu/cpu_kernels.h"
 
 // Below this many flops per matrix (2 m n k) a batch of GEMMs runs one matrix per thread.
-// Measured on 2 cores (AMD EPYC, OpenBLAS 0.3.21 Haswell kernels, ~125 GFLOP/s a core):
-// batch-parallel is 1.3-6x faster for 64^3..320^3 and attention-sized 196x196x64 products
+// Batch-parallel is 1.3-6x faster for 64^3..320^3 and attention-sized 196x196x64 products
 // (OpenBLAS threads a small GEMM poorly), even when the batch does not split evenly
-// (3 x 256^3: 1.33x). From about 2*384^3 an uneven split loses: 3 x 512^3 runs 0.8-0.9x.
+// (3 x 256^3: 190 against 143). From about 2*384^3 an uneven split loses: 3 x 512^3 runs
+// 190 against 215 for a loop of threaded GEMMs.
 #define BATCH_PARALLEL_MAX_FLOPS 1e8
+
+// A foldable batch of matrices of at most this many rows is folded even when it could run
+// batch-parallel: 64 x (m x 256) @ (256 x 256)^T folded / batch-parallel is 243 / 115 at
+// m = 8, 250 / 195 at m = 32, 248 / 225 at m = 64, but 207 / 221 at m = 96, and at m = 196
+// batch-parallel stays 3-15% ahead (231 / 204 with k = 1024), free of OpenBLAS's barriers.
+#define FOLD_MAX_ROWS 64
 
 // c (m, n) = alpha op(a) op(b) + beta c, with op(a) (m, k) and op(b) (k, n)
 static void sgemm(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
@@ -38,22 +46,25 @@ void cpu_matmul(float *c, const float *a, const float *b, int64_t batch, int64_t
     DMDR_CHECK(batch == 1 || stride_c != 0, "batched matmul writes every C_i to the same place");
     if (batch <= 0 || m == 0 || n == 0) return;
 
+    // A batch that splits evenly over the threads gains from batch-parallel at every size
+    // measured (2 x 512^3: 255 against 211, 2 x 1024^3: 249 against 237, 2 x 2048^3: even).
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    bool batch_parallel = batch > 1 && (flops < BATCH_PARALLEL_MAX_FLOPS ||
+                                        batch % omp_get_max_threads() == 0);
+
     // Rows of A stacked over the batch are rows of one taller A when A_i is untransposed
     // and the matrices sit back to back, and C_i likewise.
-    if (batch > 1 && stride_b == 0 && !trans_a && stride_a == m * k && stride_c == m * n) {
+    bool foldable =
+        batch > 1 && stride_b == 0 && !trans_a && stride_a == m * k && stride_c == m * n;
+    if (foldable && (m <= FOLD_MAX_ROWS || !batch_parallel)) {
         m *= batch;
         batch = 1;
+        batch_parallel = false;
     }
     DMDR_CHECK(m <= INT_MAX && n <= INT_MAX && k <= INT_MAX,
                "matmul (%lld, %lld, %lld) exceeds the BLAS int range", (long long)m,
                (long long)n, (long long)k);
 
-    // A batch that splits evenly over the threads gains from batch-parallel at every size
-    // measured (2 x 512^3: 1.2x, 2 x 1024^3: 1.05x, 2 x 2048^3: even).
-    double flops = 2.0 * (double)m * (double)n * (double)k;
-    int threads = omp_get_max_threads();
-    bool batch_parallel =
-        batch > 1 && (flops < BATCH_PARALLEL_MAX_FLOPS || batch % threads == 0);
     #pragma omp parallel for schedule(static) if(batch_parallel)
     for (int64_t i = 0; i < batch; i++)
         sgemm(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b,

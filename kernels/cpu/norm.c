@@ -21,7 +21,7 @@
 // Sums run in float over blocks of this many elements (vector speed: double sums cost 20%
 // of LayerNorm's bandwidth) and the block sums are added in double, so a GroupNorm span of a
 // hundred thousand elements keeps its precision.
-#define SUM_BLOCK 1024
+#define SUM_BLOCK 256
 
 // x (len) -> mean and 1 / sqrt(biased variance + eps), in two passes (mean, then centred
 // squares) so a large mean cannot cancel the variance away as E[x^2] - E[x]^2 would. The

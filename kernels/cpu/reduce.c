@@ -314,7 +314,7 @@ double cpu_sum_squares(const float *const *xs, const int64_t *ns, int count) {
         const float *x = xs[j];
         int64_t n = ns[j];
         double sum = 0.0;
-#pragma omp parallel for simd schedule(static) reduction(+ : sum) if (n > PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) reduction(+ : sum) if (parallel : n > PARALLEL_MIN)
         for (int64_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
         total += sum;
     }

@@ -1,8 +1,9 @@
 // Softmax and log-softmax over rows, cross-entropy, squared error, and their backwards.
 //
 // Every row function is max-subtracted: exp(x - max) <= 1 never overflows, and the sum it
-// feeds is at least 1, so log(sum) is safe. Rows are independent and run in parallel; row
-// sums accumulate in double.
+// feeds is at least 1, so log(sum) is safe, and terms below e^-87 can count as 0
+// (fast_expf_ftz: no slow subnormals). Rows are independent and run in parallel; row sums
+// accumulate in double.
 #include <math.h>
 
 #include "kernels/check.h"
@@ -28,7 +29,7 @@ static double row_exp_sum(const float *x, int64_t n, float max) {
         int64_t end = begin + 256 < n ? begin + 256 : n;
         float part = 0.0f;
 #pragma omp simd reduction(+ : part)
-        for (int64_t i = begin; i < end; i++) part += fast_expf(x[i] - max);
+        for (int64_t i = begin; i < end; i++) part += fast_expf_ftz(x[i] - max);
         sum += part;
     }
     return sum;
@@ -53,7 +54,7 @@ static double row_dot(const float *a, const float *b, int64_t n) {
 static void row_softmax(float *y, const float *x, int64_t n, float scale) {
     float max = row_max(x, n);
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] = fast_expf(x[i] - max);
+    for (int64_t i = 0; i < n; i++) y[i] = fast_expf_ftz(x[i] - max);
     float factor = (float)(scale / row_sum(y, n));
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] *= factor;
@@ -92,7 +93,7 @@ void cpu_softmax_backward(float *dx, const float *y, const float *dy, int64_t ro
         if (log) {
             float s = (float)row_sum(dyr, cols);
 #pragma omp simd
-            for (int64_t i = 0; i < cols; i++) dxr[i] = dyr[i] - fast_expf(yr[i]) * s;
+            for (int64_t i = 0; i < cols; i++) dxr[i] = dyr[i] - fast_expf_ftz(yr[i]) * s;
         } else {
             float dot = (float)row_dot(dyr, yr, cols);
 #pragma omp simd
@@ -133,7 +134,7 @@ void cpu_cross_entropy_backward(float *dlogits, const float *dloss, const float 
 // a, b (n) -> y (1) = sum((a - b)^2)
 void cpu_squared_error(float *y, const float *a, const float *b, int64_t n) {
     double sum = 0.0;
-#pragma omp parallel for simd schedule(static) reduction(+ : sum) if (n > PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) reduction(+ : sum) if (parallel : n > PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
         double d = (double)a[i] - b[i];
         sum += d * d;
@@ -146,7 +147,7 @@ void cpu_squared_error_backward(float *da, float *db, const float *dy, const flo
                                 const float *b, float scale, int64_t n) {
     const float g = scale * dy[0];
     if (da != NULL && db != NULL) {
-#pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n > PARALLEL_MIN)
         for (int64_t i = 0; i < n; i++) {
             float d = g * (a[i] - b[i]);
             da[i] = d;
@@ -156,7 +157,7 @@ void cpu_squared_error_backward(float *da, float *db, const float *dy, const flo
         // the one wanted: da = g (a - b), or db = (-g) (a - b)
         float *out = da != NULL ? da : db;
         const float sign_g = da != NULL ? g : -g;
-#pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n > PARALLEL_MIN)
         for (int64_t i = 0; i < n; i++) out[i] = sign_g * (a[i] - b[i]);
     }
 }
