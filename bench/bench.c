@@ -237,9 +237,9 @@ static double result_rate(const BenchResult *r) {
 static void print_row(const BenchResult *r) {
     const BenchCase *c = r->kernel;
     if (!r->ok) {
-        printf("%-19s %-30s %10s\n", c->name, c->shape, "out of memory");
+        printf("%-24s %-30s %10s\n", c->name, c->shape, "out of memory");
     } else {
-        printf("%-19s %-30s %10.1f %10.1f %9.1f %-7s %7.1f%%\n", c->name, c->shape,
+        printf("%-24s %-30s %10.1f %10.1f %9.1f %-7s %7.1f%%\n", c->name, c->shape,
                r->seconds * 1e6, r->best * 1e6, r->rate, c->flops > 0 ? "GFLOP/s" : "GB/s",
                100.0 * r->fraction);
     }
@@ -345,7 +345,7 @@ static bool measure_ceilings(const Backend *be, const BenchOptions *o, double bu
 // Times each selected kernel, printing its row as it finishes. False when one was skipped.
 static bool measure_kernels(const Backend *be, const BenchCase *const *selected, int count,
                             double budget, const BenchResult ceiling[2], BenchResult *results) {
-    printf("%-19s %-30s %10s %10s %17s %8s\n", "kernel", "shape", "us/call", "best us", "rate",
+    printf("%-24s %-30s %10s %10s %17s %8s\n", "kernel", "shape", "us/call", "best us", "rate",
            "ceiling");
     bool all_ok = true, beyond_copy = false;
     for (int i = 0; i < count; i++) {

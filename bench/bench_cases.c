@@ -230,8 +230,9 @@ static void add_attention(CaseList *list, const DitShapes *s, int64_t b, int64_t
     }
 }
 
-static void add_layernorm(CaseList *list, int64_t rows, int64_t c) {
-    const char *names[2] = {"layernorm", "layernorm_backward"};
+static void add_layernorm(CaseList *list, const char *forward_name, const char *backward_name,
+                          int64_t rows, int64_t c) {
+    const char *names[2] = {forward_name, backward_name};
     for (int backward = 0; backward < 2; backward++) {
         BenchCase *k = case_add(list, names[backward],
                                 backward ? call_layernorm_backward : call_layernorm,
@@ -249,6 +250,15 @@ static void add_layernorm(CaseList *list, int64_t rows, int64_t c) {
         }
         case_shape(k, "(%lld,%lld)", (long long)rows, (long long)c);
     }
+}
+
+// x, y (rows, cols): reads x, writes y
+static void add_softmax(CaseList *list, const char *name, int64_t rows, int64_t cols) {
+    BenchCase *k = case_add(list, name, call_softmax, NULL, DIMS(rows, cols));
+    k->bytes = 4.0 * 2.0 * (double)rows * (double)cols;
+    case_buffer(k, rows * cols);
+    case_buffer(k, rows * cols);
+    case_shape(k, "(%lld,%lld)", (long long)rows, (long long)cols);
 }
 
 // Forward reads x and writes y. The backward reads x and dy and writes dx: none of these
@@ -329,13 +339,12 @@ int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick) {
     add_conv2d(&list, "conv3x3", b, 64, grid, 3, 1, 1, 64);
 
     add_attention(&list, s, b, t);
-    add_layernorm(&list, tokens, c);
+    add_layernorm(&list, "layernorm", "layernorm_backward", tokens, c);
+    // the same row lengths with 256 MiB per array: beyond the last-level cache
+    add_layernorm(&list, "layernorm_large", "layernorm_backward_large", large / c, c);
 
-    BenchCase *softmax = case_add(&list, "softmax", call_softmax, NULL, DIMS(b * s->heads * t, t));
-    softmax->bytes = 4.0 * 2.0 * (double)(b * s->heads * t) * (double)t;
-    case_buffer(softmax, b * s->heads * t * t);
-    case_buffer(softmax, b * s->heads * t * t);
-    case_shape(softmax, "(%lld,%lld)", (long long)(b * s->heads * t), (long long)t);
+    add_softmax(&list, "softmax", b * s->heads * t, t);
+    add_softmax(&list, "softmax_large", large / t, t);
 
     add_unary(&list, "gelu_tanh", UNARY_GELU_TANH, false, tokens * m);
     add_unary(&list, "gelu_tanh_backward", UNARY_GELU_TANH, true, tokens * m);

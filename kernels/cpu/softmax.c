@@ -49,13 +49,24 @@ static double row_dot(const float *a, const float *b, int64_t n) {
     return sum;
 }
 
-// x (n) -> y (n) = softmax(x) * scale, y may be x. The exponentials are stored, then summed
-// and scaled in place (the row is still in cache), so each costs one exp.
+// x (n) -> y (n) = softmax(x) * scale, y may be x. One pass stores the exponentials and sums
+// them (in 256-long float blocks added in double, as row_exp_sum), a second scales them while
+// the row is still in cache: each element costs one exp, and short rows pay for few loops.
 static void row_softmax(float *y, const float *x, int64_t n, float scale) {
     float max = row_max(x, n);
-#pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] = fast_expf_ftz(x[i] - max);
-    float factor = (float)(scale / row_sum(y, n));
+    double sum = 0.0;
+    for (int64_t begin = 0; begin < n; begin += 256) {
+        int64_t end = begin + 256 < n ? begin + 256 : n;
+        float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+        for (int64_t i = begin; i < end; i++) {
+            float e = fast_expf_ftz(x[i] - max);
+            y[i] = e;
+            part += e;
+        }
+        sum += part;
+    }
+    float factor = (float)(scale / sum);
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] *= factor;
 }
