@@ -1,0 +1,121 @@
+// The dmdr program as a user meets it: every bad command or flag gets a clear message and a
+// non-zero exit, and the good paths produce what they promise. Runs the built binary, whose
+// path meson passes in DMDR_EXE.
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dmdr_config.h"
+#include "test/test_util.h"
+
+typedef struct {
+    int status; // exit code, or -1 if the process did not exit normally
+    char output[8192];
+} Run;
+
+// Runs `dmdr <args>` through the shell, capturing stdout and stderr together.
+static Run run_dmdr(const char *args) {
+    const char *exe = getenv("DMDR_EXE");
+    ck_assert_msg(exe != NULL, "DMDR_EXE is not set (run through meson test)");
+    char command[1024];
+    snprintf(command, sizeof command, "'%s' %s 2>&1", exe, args);
+    Run r = {.status = -1, .output = ""};
+    FILE *p = popen(command, "r");
+    ck_assert_msg(p != NULL, "cannot run %s", command);
+    size_t used = fread(r.output, 1, sizeof r.output - 1, p);
+    r.output[used] = '\0';
+    int st = pclose(p);
+    if (WIFEXITED(st)) r.status = WEXITSTATUS(st);
+    return r;
+}
+
+static void expect(const char *args, int status, const char *needle) {
+    Run r = run_dmdr(args);
+    ck_assert_msg(r.status == status, "dmdr %s: exit %d, expected %d; output:\n%s", args,
+                  r.status, status, r.output);
+    ck_assert_msg(strstr(r.output, needle) != NULL, "dmdr %s: output lacks \"%s\":\n%s", args,
+                  needle, r.output);
+}
+
+START_TEST(test_no_arguments_shows_usage) { expect("", 2, "usage: dmdr <command>"); }
+END_TEST
+
+START_TEST(test_unknown_command) { expect("trian-teacher", 2, "unknown command 'trian-teacher'"); }
+END_TEST
+
+START_TEST(test_version) { expect("--version", 0, "dmdr " DMDR_VERSION); }
+END_TEST
+
+START_TEST(test_help) {
+    expect("help", 0, "bench");
+    expect("help bench", 0, "--threads N");
+    expect("help nothing", 2, "unknown command 'nothing'");
+}
+END_TEST
+
+START_TEST(test_bench_bad_flags) {
+    expect("bench --bogus", 2, "unknown flag '--bogus'");
+    expect("bench --threads", 2, "--threads needs a value");
+    expect("bench --threads x", 2, "--threads expects an integer");
+    expect("bench --threads -3", 2, "--threads expects an integer");
+    expect("bench --shapes huge", 2, "--shapes expects small or base, got 'huge'");
+    expect("bench --device tpu", 2, "--device");
+    expect("bench --quick --filter no-such-kernel", 2, "no-such-kernel");
+    expect("bench --quick --json /nonexistent-dir/out.json", 2, "/nonexistent-dir/out.json");
+}
+END_TEST
+
+START_TEST(test_bench_unavailable_device) {
+    if (backend_get(DEVICE_CUDA)) return; // only meaningful where CUDA is absent
+    expect("bench --device cuda", 1, "cuda backend not available");
+}
+END_TEST
+
+// A quick run of one kernel writes JSON with the ceilings and that kernel's figures.
+START_TEST(test_bench_json) {
+    char path[] = "/tmp/dmdr-cli-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert(fd >= 0);
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof args, "bench --quick --threads 1 --filter cross_entropy --json %s",
+             path);
+    expect(args, 0, "cross_entropy");
+    FILE *f = fopen(path, "rb");
+    ck_assert(f != NULL);
+    char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(path);
+    cJSON *root = cJSON_Parse(text);
+    ck_assert_msg(root != NULL, "bench JSON does not parse:\n%s", text);
+    cJSON *ceilings = cJSON_GetObjectItem(root, "ceilings");
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(ceilings, "gemm_gflops")));
+    ck_assert(cJSON_GetObjectItem(ceilings, "gemm_gflops")->valuedouble > 0);
+    ck_assert(cJSON_GetObjectItem(ceilings, "copy_gbps")->valuedouble > 0);
+    cJSON *kernels = cJSON_GetObjectItem(root, "kernels");
+    ck_assert_int_eq(cJSON_GetArraySize(kernels), 1);
+    cJSON *k = cJSON_GetArrayItem(kernels, 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(k, "name")->valuestring, "cross_entropy");
+    ck_assert(cJSON_GetObjectItem(k, "us")->valuedouble > 0);
+    cJSON_Delete(root);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_test(tc, test_no_arguments_shows_usage);
+    tcase_add_test(tc, test_unknown_command);
+    tcase_add_test(tc, test_version);
+    tcase_add_test(tc, test_help);
+    tcase_add_test(tc, test_bench_bad_flags);
+    tcase_add_test(tc, test_bench_unavailable_device);
+    tcase_add_test(tc, test_bench_json);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
