@@ -928,31 +928,23 @@ END_TEST
 
 // ---- suite ---------------------------------------------------------------------------------
 
-// A test case whose every test runs inside its own tensor scope.
-static TCase *scoped_tcase(Suite *s, const char *name) {
-    TCase *tc = tcase_create(name);
-    tcase_add_checked_fixture(tc, tensor_scope_begin, tensor_scope_end);
-    suite_add_tcase(s, tc);
-    return tc;
-}
-
 static Suite *autograd_suite(void) {
     Suite *s = suite_create("autograd");
 
-    TCase *tc = scoped_tcase(s, "elementwise");
+    TCase *tc = test_scoped_tcase(s, "elementwise");
     tcase_add_loop_test(tc, test_unary, 0, COUNT_OF(unary_cases));
     tcase_add_loop_test(tc, test_binary, 0, COUNT_OF(binary_cases) * COUNT_OF(broadcast_cases));
     tcase_add_loop_test(tc, test_scalar, 0, COUNT_OF(scalar_cases));
     tcase_add_test(tc, test_clamp);
 
-    tc = scoped_tcase(s, "reduce");
+    tc = test_scoped_tcase(s, "reduce");
     tcase_add_loop_test(tc, test_sum, 0, REDUCE_LOOP_COUNT);
     tcase_add_loop_test(tc, test_mean, 0, REDUCE_LOOP_COUNT);
     tcase_add_loop_test(tc, test_max, 0, REDUCE_LOOP_COUNT);
     tcase_add_test(tc, test_sum_all);
     tcase_add_test(tc, test_mean_all);
 
-    tc = scoped_tcase(s, "shape");
+    tc = test_scoped_tcase(s, "shape");
     tcase_add_test(tc, test_reshape);
     tcase_add_test(tc, test_permute);
     tcase_add_test(tc, test_transpose);
@@ -961,11 +953,11 @@ static Suite *autograd_suite(void) {
     tcase_add_test(tc, test_concat);
     tcase_add_test(tc, test_chunk);
 
-    tc = scoped_tcase(s, "matmul");
+    tc = test_scoped_tcase(s, "matmul");
     tcase_add_loop_test(tc, test_matmul, 0, COUNT_OF(matmul_cases));
     tcase_add_loop_test(tc, test_linear, 0, COUNT_OF(linear_cases));
 
-    tc = scoped_tcase(s, "nn");
+    tc = test_scoped_tcase(s, "nn");
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_log_softmax);
     tcase_add_test(tc, test_layernorm_affine);
@@ -976,15 +968,15 @@ static Suite *autograd_suite(void) {
     tcase_add_test(tc, test_cross_entropy);
     tcase_add_test(tc, test_mse);
 
-    tc = scoped_tcase(s, "conv");
+    tc = test_scoped_tcase(s, "conv");
     tcase_add_loop_test(tc, test_conv2d, 0, COUNT_OF(conv_cases));
     tcase_add_loop_test(tc, test_resample, 0, COUNT_OF(resample_cases));
 
-    tc = scoped_tcase(s, "attention");
+    tc = test_scoped_tcase(s, "attention");
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_attention_qkv);
 
-    tc = scoped_tcase(s, "engine");
+    tc = test_scoped_tcase(s, "engine");
     tcase_add_test(tc, test_reused_tensor_accumulates);
     tcase_add_test(tc, test_broadcast_gradient_is_reduced);
     tcase_add_test(tc, test_input_gradient_through_frozen_model);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "kernels/threads.h"
+#include "tensor/tensor.h"
 
 static uint64_t splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
@@ -108,4 +109,11 @@ int test_run_suite(Suite *s) {
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+TCase *test_scoped_tcase(Suite *s, const char *name) {
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, tensor_scope_begin, tensor_scope_end);
+    suite_add_tcase(s, tc);
+    return tc;
 }

@@ -38,5 +38,7 @@ double test_close_ratio(const float *got, const float *want, int64_t n, double a
 
 // Compiled backends with a usable device (always the CPU first). Returns the count.
 int test_backends(const Backend **out, int max);
+// A TCase added to s whose every test runs inside its own tensor scope.
+TCase *test_scoped_tcase(Suite *s, const char *name);
 // Runs the suite with CK_NORMAL output and returns the process exit code.
 int test_run_suite(Suite *s);

@@ -1,0 +1,87 @@
+// The building-block modules. Each is a plain struct of parameter tensors (retained by the
+// module) with an _init that creates them with PyTorch's default initialisation, a _forward
+// built from autograd ops, a _params that registers them under their state_dict names, and a
+// _free. Architectures (nn/dit.c, nn/unet.c, nn/mlp_score.c) compose these.
+#pragma once
+
+#include "autograd/ops.h"
+#include "nn/params.h"
+
+// ---- Linear (+ LoRA) ----------------------------------------------------------------------
+// y = x W^T + b, W (out, in) as nn.Linear stores it. With a LoRA adapter of rank r:
+// y = x W^T + b + scale * (alpha / r) * (x A^T) B^T, A (r, in) Gaussian(0, 1/r), B (out, r)
+// zero, so the adapter starts as the identity; `scale` is set at run time (DMDR evaluates
+// one adapter at two scales). Registered as "<prefix>lora_A.weight" / "lora_B.weight".
+typedef struct {
+    Tensor *weight, *bias; // bias may be NULL
+    Tensor *lora_a, *lora_b;
+    int in_features, out_features;
+    int lora_rank;
+    float lora_alpha, lora_scale;
+} Linear;
+
+// weight, bias ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default for nn.Linear)
+void linear_init(Linear *l, int in_features, int out_features, bool bias, Device device,
+                 Rng *rng);
+// weight ~ Xavier-uniform, bias 0 (the DiT reference's init for its linears)
+void linear_init_xavier(Linear *l, Rng *rng);
+void linear_add_lora(Linear *l, int rank, float alpha, Rng *rng);
+// x (..., in) -> (..., out)
+Tensor *linear_forward(const Linear *l, Tensor *x);
+// Registers weight/bias (trainable unless frozen) and the LoRA pair (always trainable).
+void linear_params(Linear *l, const char *prefix, bool frozen, ParamList *out);
+void linear_free(Linear *l);
+
+// ---- normalisation --------------------------------------------------------------------------
+typedef struct {
+    Tensor *weight, *bias; // NULL when elementwise_affine=False
+    int dim;
+    float eps;
+} LayerNorm;
+
+void layernorm_init(LayerNorm *n, int dim, bool affine, float eps, Device device);
+Tensor *layernorm_forward(const LayerNorm *n, Tensor *x); // x (..., dim)
+void layernorm_params(LayerNorm *n, const char *prefix, ParamList *out);
+void layernorm_free(LayerNorm *n);
+
+typedef struct {
+    Tensor *weight, *bias;
+    int groups, channels;
+    float eps;
+} GroupNorm;
+
+void groupnorm_init(GroupNorm *n, int groups, int channels, float eps, Device device);
+Tensor *groupnorm_forward(const GroupNorm *n, Tensor *x); // x (N, C, H, W)
+void groupnorm_params(GroupNorm *n, const char *prefix, ParamList *out);
+void groupnorm_free(GroupNorm *n);
+
+// ---- Conv2d, Embedding ------------------------------------------------------------------------
+typedef struct {
+    Tensor *weight, *bias; // weight (out, in, k, k); bias (out) or NULL
+    int in_channels, out_channels, kernel, stride, pad;
+} Conv2d;
+
+// PyTorch's default init: kaiming-uniform(a = sqrt(5)) weight, U(-1/sqrt(fan_in), ..) bias
+void conv2d_init(Conv2d *c, int in_channels, int out_channels, int kernel, int stride, int pad,
+                 bool bias, Device device, Rng *rng);
+Tensor *conv2d_forward(const Conv2d *c, Tensor *x); // x (N, in, H, W) -> (N, out, OH, OW)
+void conv2d_params(Conv2d *c, const char *prefix, ParamList *out);
+void conv2d_free(Conv2d *c);
+
+typedef struct {
+    Tensor *weight; // (count, dim)
+    int count, dim;
+} Embedding;
+
+// weight ~ N(0, 1) (PyTorch's default for nn.Embedding)
+void embedding_init(Embedding *e, int count, int dim, Device device, Rng *rng);
+Tensor *embedding_forward(const Embedding *e, Tensor *index); // index (n) I32 -> (n, dim)
+void embedding_params(Embedding *e, const char *prefix, ParamList *out);
+void embedding_free(Embedding *e);
+
+// ---- helpers shared by the architectures ----------------------------------------------------
+// Fills t with Xavier-uniform values for a (fan_out, fan_in) matrix.
+void init_xavier_uniform(Tensor *t, int64_t fan_in, int64_t fan_out, Rng *rng);
+// Sinusoidal embedding of t (n) -> (n, dim): [cos(t f_i), sin(t f_i)], f_i = max_period^(-i/half)
+// (the DiT/SiT TimestepEmbedder.timestep_embedding, max_period 10000).
+Tensor *timestep_embedding(Tensor *t, int dim, float max_period);

@@ -1,0 +1,157 @@
+// dmdr sample CHECKPOINT: a PNG of class-conditional samples from a trained model (one row
+// per class), or a scatter plot for 2-D data. The sampler settings default to those stored
+// with the run in the checkpoint, then the usual --key value flags.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diffusion/sampler.h"
+#include "kernels/threads.h"
+#include "nn/checkpoint.h"
+#include "tools/commands.h"
+#include "tools/png_image.h"
+#include "tools/progress.h"
+
+#define SAMPLE_CHUNK 128 // samples per sampler pass: bounds activation memory
+#define SCATTER_PX 640
+
+const ConfigCommand sample_command = {
+    .name = "sample",
+    .sections = "sample run",
+    .min_positional = 1,
+    .max_positional = 1,
+    .positional_name = "CHECKPOINT",
+};
+
+// The half-width of the scatter plot's square: the toy mixture's reach, else the samples'.
+static float scatter_extent(const Config *cfg, const float *points, int64_t n) {
+    float reach = 0;
+    if (cfg->data.source == DATA_TOY2D) {
+        reach = cfg->data.toy_radius + 4 * cfg->data.toy_std;
+    } else {
+        for (int64_t i = 0; i < 2 * n; i++)
+            if (isfinite(points[i]) && fabsf(points[i]) > reach) reach = fabsf(points[i]);
+    }
+    return reach > 0 ? 1.1f * reach : 1.0f;
+}
+
+int write_samples_png(Model *m, const Config *cfg, uint64_t seed, const char *path,
+                      double *seconds, Error *err) {
+    const ModelConfig *mc = model_config(m);
+    if (mc->kind == MODEL_MLP && mc->data_dim != 2)
+        return error_set(err, "%s: cannot draw %d-dimensional samples (only images and 2-D points)",
+                         path, mc->data_dim);
+    int per_class = cfg->sample.per_class, classes = mc->num_classes;
+    int64_t n = (int64_t)per_class * classes;
+    int32_t *labels = malloc((size_t)n * sizeof *labels);
+    if (!labels) return error_set(err, "%s: out of memory for %lld samples", path, (long long)n);
+    for (int64_t i = 0; i < n; i++) labels[i] = (int32_t)(i / per_class); // row = class
+    SamplerOptions opt = sampler_defaults();
+    opt.method = (SamplerMethod)cfg->sample.method;
+    opt.steps = cfg->sample.steps;
+    opt.cfg_scale = cfg->sample.cfg;
+    opt.shift = cfg->sample.shift;
+    opt.chunk = SAMPLE_CHUNK;
+
+    tensor_scope_begin();
+    double start = progress_now();
+    Rng rng = rng_make(seed);
+    Tensor *y = tensor_from_ints(shape1(n), labels, model_device(m));
+    Tensor *x = sample_flow_rng(m, n, y, &rng, &opt, NULL);
+    float *host = malloc((size_t)tensor_numel(x) * sizeof *host);
+    int rc = 0;
+    if (!host) {
+        rc = error_set(err, "%s: out of memory for the samples", path);
+    } else {
+        tensor_read(x, host);
+        if (seconds) *seconds = progress_now() - start;
+        if (mc->kind == MODEL_MLP)
+            rc = png_write_scatter(path, host, labels, (int)n, SCATTER_PX,
+                                   scatter_extent(cfg, host, n), err);
+        else
+            rc = png_write_grid(path, host, (int)n, mc->in_channels, mc->image_size,
+                                mc->image_size, per_class, 2, err);
+    }
+    tensor_scope_end();
+    free(host);
+    free(labels);
+    return rc;
+}
+
+// The model's weights from a full checkpoint (its EMA) or an exported weights file.
+static Model *load_model(const char *path, Device device, const CheckpointMetadata *md,
+                         Error *err) {
+    ModelConfig mc;
+    if (checkpoint_read_model_config(path, &mc, err) != 0) return NULL;
+    Rng rng = rng_make(0); // the initial values are overwritten
+    Model *m = model_create(&mc, device, &rng, err);
+    if (!m) return NULL;
+    const char *format = checkpoint_metadata_get(md, "format");
+    bool full = format && strcmp(format, CHECKPOINT_FORMAT) == 0;
+    if (checkpoint_load_weights(path, model_params(m), full, err) != 0) {
+        model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int sample_main(int argc, char **argv) {
+    Config cfg;
+    ConfigArgs args;
+    Error err;
+    CheckpointMetadata md = {0};
+    if (config_resolve(&cfg, &sample_command, argc, argv, NULL, &args, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 2;
+    }
+    if (args.help) {
+        print_command_help("sample");
+        return 0;
+    }
+    const char *path = args.positional[0];
+    if (checkpoint_read_metadata(path, &md, &err) != 0) {
+        fprintf(stderr, "dmdr sample: %s\n", err.msg);
+        return 1;
+    }
+    // again over the run's stored configuration, when the checkpoint has one
+    const char *stored = checkpoint_metadata_get(&md, RUN_CONFIG_KEY);
+    if (stored && config_resolve(&cfg, &sample_command, argc, argv, stored, &args, &err) != 0) {
+        fprintf(stderr, "dmdr sample: %s: %s\n", path, err.msg);
+        checkpoint_metadata_free(&md);
+        return 1;
+    }
+    char out[CONFIG_PATH_MAX + 16];
+    if (config_find_flag(argc, argv, "out")) { // a stored run.out is the run's folder: not ours
+        snprintf(out, sizeof out, "%s", cfg.run.out);
+    } else {
+        size_t len = strlen(path);
+        const char *ext = ".safetensors";
+        if (len > strlen(ext) && strcmp(path + len - strlen(ext), ext) == 0) len -= strlen(ext);
+        snprintf(out, sizeof out, "%.*s-samples.png", (int)len, path);
+    }
+    int rc = 1;
+    Model *m = NULL;
+    threads_set(cfg.run.threads);
+    if (!backend_get(cfg.run.device)) {
+        fprintf(stderr, "dmdr sample: %s backend not available\n", device_name(cfg.run.device));
+    } else if (!(m = load_model(path, cfg.run.device, &md, &err))) {
+        fprintf(stderr, "dmdr sample: %s\n", err.msg);
+    } else {
+        double seconds = 0;
+        if (write_samples_png(m, &cfg, (uint64_t)cfg.run.seed, out, &seconds, &err) != 0) {
+            fprintf(stderr, "dmdr sample: %s\n", err.msg);
+        } else {
+            int64_t n = (int64_t)cfg.sample.per_class * model_config(m)->num_classes;
+            printf("wrote %s: %lld samples (%d per class), %s %d steps, cfg %g, shift %g, seed %d, "
+                   "%.2f s (%.1f samples/s)\n",
+                   out, (long long)n, cfg.sample.per_class,
+                   sampler_method_name((SamplerMethod)cfg.sample.method), cfg.sample.steps,
+                   (double)cfg.sample.cfg, (double)cfg.sample.shift, cfg.run.seed, seconds,
+                   (double)n / (seconds > 0 ? seconds : 1e-9));
+            rc = 0;
+        }
+    }
+    model_free(m);
+    checkpoint_metadata_free(&md);
+    return rc;
+}

@@ -1,0 +1,29 @@
+// The commands of the dmdr program (the table is in tools/dmdr.c). Each takes its own argv
+// (argv[0] is the command's name) and returns the process exit code: 0 done, 1 failed while
+// running (a message on stderr), 2 a bad command line.
+#pragma once
+
+#include "nn/model.h"
+#include "tools/config.h"
+
+int train_teacher_main(int argc, char **argv);
+int sample_main(int argc, char **argv);
+int info_main(int argc, char **argv);
+
+// How each reads its arguments (sections, own flags, positionals), also for `dmdr help`.
+extern const ConfigCommand train_teacher_command, sample_command, info_command;
+
+// Prints `dmdr help <name>` (tools/dmdr.c), for a command given --help.
+void print_command_help(const char *name);
+
+// The checkpoint metadata key under which a training run stores its resolved configuration
+// (INI text): resuming and sampling start from it.
+#define RUN_CONFIG_KEY "run_config"
+
+// Samples cfg->sample.per_class of every class from the model with the sampler settings of
+// cfg->sample and noise from `seed`, and writes a PNG: a grid with one row per class for
+// images, a scatter plot coloured by class for 2-D data (the square around the toy mixture
+// when cfg->data is toy2d, else around the samples). *seconds (may be NULL) receives the
+// sampling time.
+int write_samples_png(Model *m, const Config *cfg, uint64_t seed, const char *path,
+                      double *seconds, Error *err);

@@ -1,0 +1,249 @@
+// PNG reading and writing through libpng (see tools/png_image.h).
+//
+// libpng reports errors by longjmp: every libpng call sits below a setjmp whose handler frees
+// what was allocated and turns the message into an Error. Warnings (odd colour profiles and
+// the like) do not stop a read, so they are dropped instead of printed.
+#include "tools/png_image.h"
+
+#include <errno.h>
+#include <math.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/check.h"
+
+typedef struct {
+    char msg[256];
+} PngErrorText;
+
+static void on_png_error(png_structp png, png_const_charp msg) {
+    PngErrorText *text = png_get_error_ptr(png);
+    snprintf(text->msg, sizeof text->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void on_png_warning(png_structp png, png_const_charp msg) {
+    (void)png;
+    (void)msg;
+}
+
+// ---- reading ----------------------------------------------------------------------------------
+
+static int channels_of_file(png_structp png, png_infop info) {
+    switch (png_get_color_type(png, info)) {
+    case PNG_COLOR_TYPE_GRAY: return 1;
+    case PNG_COLOR_TYPE_GRAY_ALPHA: return 2;
+    case PNG_COLOR_TYPE_PALETTE: return png_get_valid(png, info, PNG_INFO_tRNS) ? 4 : 3;
+    case PNG_COLOR_TYPE_RGB: return 3;
+    default: return 4;
+    }
+}
+
+// -> out->rgba (height, width, 4)
+int pngimage_read(const char *path, PngImage *out, Error *err) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char signature[8];
+    if (fread(signature, 1, sizeof signature, f) != sizeof signature ||
+        png_sig_cmp(signature, 0, sizeof signature) != 0) {
+        fclose(f);
+        return error_set(err, "%s: not a PNG file: expected the 8-byte PNG signature", path);
+    }
+    PngErrorText text = {{0}};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &text, on_png_error,
+                                             on_png_warning);
+    DMDR_CHECK(png != NULL, "out of host memory");
+    png_infop info = png_create_info_struct(png);
+    DMDR_CHECK(info != NULL, "out of host memory");
+    // Assigned after setjmp, read in its handler: volatile, so the handler sees the values.
+    uint8_t *volatile pixels = NULL;
+    png_bytep *volatile rows = NULL;
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(pixels);
+        free(rows);
+        fclose(f);
+        return error_set(err, "%s: corrupt PNG: %s", path, text.msg);
+    }
+    png_init_io(png, f);
+    png_set_sig_bytes(png, sizeof signature);
+    png_read_info(png, info);
+    int width = (int)png_get_image_width(png, info);
+    int height = (int)png_get_image_height(png, info);
+    int file_channels = channels_of_file(png, info);
+    int bit_depth = png_get_bit_depth(png, info);
+    // Every format to 8-bit RGBA: palette and low-depth grey expanded, tRNS made alpha,
+    // 16 bits rounded, grey copied to R = G = B, opaque alpha added where there is none.
+    png_set_expand(png);
+    png_set_scale_16(png);
+    png_set_gray_to_rgb(png);
+    png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    DMDR_CHECK(png_get_rowbytes(png, info) == (size_t)width * 4, "libpng did not give RGBA");
+    pixels = malloc((size_t)width * (size_t)height * 4);
+    rows = malloc((size_t)height * sizeof(png_bytep));
+    if (!pixels || !rows) png_error(png, "image too large to hold in memory");
+    for (int y = 0; y < height; y++) rows[y] = pixels + (size_t)y * (size_t)width * 4;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    free(rows);
+    fclose(f);
+    out->width = width;
+    out->height = height;
+    out->file_channels = file_channels;
+    out->bit_depth = bit_depth;
+    out->rgba = pixels;
+    return 0;
+}
+
+void pngimage_free(PngImage *img) {
+    free(img->rgba);
+    memset(img, 0, sizeof *img);
+}
+
+// ---- writing ----------------------------------------------------------------------------------
+
+// pixels (height, width, channels), channels 1 (grey) or 3 (RGB) -> the PNG at tmp.
+static int write_png_file(const char *tmp, const char *path, const uint8_t *pixels, int width,
+                          int height, int channels, Error *err) {
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return error_set(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    PngErrorText text = {{0}};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &text, on_png_error,
+                                              on_png_warning);
+    DMDR_CHECK(png != NULL, "out of host memory");
+    png_infop info = png_create_info_struct(png);
+    DMDR_CHECK(info != NULL, "out of host memory");
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        return error_set(err, "%s: writing %s failed: %s", path, tmp, text.msg);
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
+                 channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < height; y++)
+        png_write_row(png, pixels + (size_t)y * (size_t)width * (size_t)channels);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    const char *step = NULL;
+    if (fflush(f) != 0) step = "flush";
+    else if (fsync(fileno(f)) != 0) step = "fsync";
+    int saved = errno;
+    if (fclose(f) != 0 && !step) {
+        step = "close";
+        saved = errno;
+    }
+    if (step) return error_set(err, "%s: %s of %s failed: %s", path, step, tmp, strerror(saved));
+    return 0;
+}
+
+// Written beside the target and renamed over it, so the target is the old PNG or the new one.
+static int write_png_atomic(const char *path, const uint8_t *pixels, int width, int height,
+                            int channels, Error *err) {
+    size_t tmp_size = strlen(path) + 32;
+    char *tmp = malloc(tmp_size);
+    DMDR_CHECK(tmp != NULL, "out of host memory");
+    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
+    int rc = write_png_file(tmp, path, pixels, width, height, channels, err);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = error_set(err, "%s: rename of %s failed: %s", path, tmp, strerror(errno));
+    if (rc) remove(tmp);
+    free(tmp);
+    return rc;
+}
+
+// [-1, 1] -> [0, 255], NaN -> 0
+static uint8_t to_byte(float x) {
+    float v = (x + 1.0f) * 127.5f;
+    if (!(v > 0.0f)) return 0;
+    if (v >= 255.0f) return 255;
+    return (uint8_t)(v + 0.5f);
+}
+
+// images (n, C, H, W) -> grid PNG
+int png_write_grid(const char *path, const float *images, int n, int C, int H, int W,
+                   int columns, int pad, Error *err) {
+    DMDR_CHECK(n > 0 && (C == 1 || C == 3) && H > 0 && W > 0 && columns > 0 && pad >= 0,
+               "grid of %d images (%d, %d, %d), %d columns, pad %d", n, C, H, W, columns, pad);
+    int rows = (n + columns - 1) / columns;
+    int width = columns * (W + pad) + pad, height = rows * (H + pad) + pad;
+    size_t row_bytes = (size_t)width * (size_t)C;
+    uint8_t *canvas = malloc(row_bytes * (size_t)height);
+    DMDR_CHECK(canvas != NULL, "out of host memory");
+    memset(canvas, 255, row_bytes * (size_t)height);
+    for (int k = 0; k < n; k++) {
+        int y0 = pad + (k / columns) * (H + pad), x0 = pad + (k % columns) * (W + pad);
+        const float *img = images + (size_t)k * (size_t)(C * H * W);
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                    canvas[(size_t)(y0 + y) * row_bytes + (size_t)(x0 + x) * C + c] =
+                        to_byte(img[((size_t)c * H + y) * W + x]);
+    }
+    int rc = write_png_atomic(path, canvas, width, height, C, err);
+    free(canvas);
+    return rc;
+}
+
+// matplotlib's "tab10": ten colours that stay distinguishable.
+static const uint8_t label_colours[10][3] = {
+    {0x1f, 0x77, 0xb4}, {0xff, 0x7f, 0x0e}, {0x2c, 0xa0, 0x2c}, {0xd6, 0x27, 0x28},
+    {0x94, 0x67, 0xbd}, {0x8c, 0x56, 0x4b}, {0xe3, 0x77, 0xc2}, {0x7f, 0x7f, 0x7f},
+    {0xbc, 0xbd, 0x22}, {0x17, 0xbe, 0xcf}};
+
+static void put_pixel(uint8_t *canvas, int size, int x, int y, const uint8_t rgb[3]) {
+    if (x < 0 || y < 0 || x >= size || y >= size) return;
+    memcpy(canvas + ((size_t)y * size + x) * 3, rgb, 3);
+}
+
+// points (n, 2), labels (n) or NULL -> scatter PNG
+int png_write_scatter(const char *path, const float *points, const int32_t *labels, int n,
+                      int size_px, float extent, Error *err) {
+    DMDR_CHECK(n >= 0 && size_px >= 16 && extent > 0.0f, "scatter of %d points, %d px, extent %g",
+               n, size_px, (double)extent);
+    size_t bytes = (size_t)size_px * (size_t)size_px * 3;
+    uint8_t *canvas = malloc(bytes);
+    DMDR_CHECK(canvas != NULL, "out of host memory");
+    memset(canvas, 255, bytes);
+    float scale = (float)(size_px - 1) / (2.0f * extent); // pixels per unit
+    int origin = (size_px - 1) / 2;
+    static const uint8_t axis[3] = {190, 190, 190};
+    for (int i = 0; i < size_px; i++) {
+        put_pixel(canvas, size_px, i, origin, axis);
+        put_pixel(canvas, size_px, origin, i, axis);
+    }
+    // A tick every unit, or every 10^k units when that would crowd the axes.
+    float step = 1.0f;
+    while (extent / step > 10.0f) step *= 10.0f;
+    for (int k = 1; k * step <= extent; k++) {
+        int offset = (int)lroundf(k * step * scale);
+        for (int t = -3; t <= 3; t++) {
+            put_pixel(canvas, size_px, origin + offset, origin + t, axis);
+            put_pixel(canvas, size_px, origin - offset, origin + t, axis);
+            put_pixel(canvas, size_px, origin + t, origin + offset, axis);
+            put_pixel(canvas, size_px, origin + t, origin - offset, axis);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        float x = points[2 * i], y = points[2 * i + 1];
+        if (!(fabsf(x) <= extent && fabsf(y) <= extent)) continue; // outside, or NaN
+        int px = origin + (int)lroundf(x * scale), py = origin - (int)lroundf(y * scale);
+        int label = labels ? labels[i] : 0;
+        const uint8_t *rgb = label_colours[((label % 10) + 10) % 10];
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) put_pixel(canvas, size_px, px + dx, py + dy, rgb);
+    }
+    int rc = write_png_atomic(path, canvas, size_px, size_px, 3, err);
+    free(canvas);
+    return rc;
+}

@@ -1,0 +1,167 @@
+#include "tools/rundir.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int make_dirs(const char *path, Error *err) {
+    char buf[CONFIG_PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return error_set(err, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return error_set(err, "cannot create directory '%s': %s", buf, strerror(errno));
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return error_set(err, "'%s' exists and is not a directory", buf);
+        *p = saved;
+        if (saved == '\0') return 0;
+    }
+}
+
+static bool dir_is_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return true; // missing: made below
+    struct dirent *e;
+    bool empty = true;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = false;
+    closedir(d);
+    return empty;
+}
+
+const char *rundir_path(const RunDir *rd, const char *name, char *out, size_t size) {
+    snprintf(out, size, "%s/%s", rd->dir, name);
+    return out;
+}
+
+const char *rundir_step_path(const RunDir *rd, const char *folder, int64_t step, const char *ext,
+                             char *out, size_t size) {
+    snprintf(out, size, "%s/%s/step-%06lld.%s", rd->dir, folder, (long long)step, ext);
+    return out;
+}
+
+// Makes the sub-folders, writes config.ini and opens metrics.jsonl for appending.
+static int populate(RunDir *rd, const Config *cfg, Error *err) {
+    char path[CONFIG_PATH_MAX + 32];
+    if (make_dirs(rundir_path(rd, "checkpoints", path, sizeof path), err) != 0 ||
+        make_dirs(rundir_path(rd, "samples", path, sizeof path), err) != 0 ||
+        config_write(cfg, rundir_path(rd, "config.ini", path, sizeof path), err) != 0)
+        return -1;
+    rd->metrics = fopen(rundir_path(rd, "metrics.jsonl", path, sizeof path), "a");
+    if (!rd->metrics) return error_set(err, "cannot open '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+int rundir_create(RunDir *rd, const Config *cfg, const char *command, Error *err) {
+    memset(rd, 0, sizeof *rd);
+    if (cfg->run.out[0]) {
+        snprintf(rd->dir, sizeof rd->dir, "%s", cfg->run.out);
+        if (!dir_is_empty(rd->dir))
+            return error_set(err, "run directory '%s' is not empty (choose another --out, or "
+                                  "--resume a checkpoint)", rd->dir);
+    } else {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime_r(&now, &tm));
+        struct stat st;
+        for (int n = 1;; n++) {
+            if (n == 1) snprintf(rd->dir, sizeof rd->dir, "runs/%s-%s-%s", command, cfg->preset, stamp);
+            else snprintf(rd->dir, sizeof rd->dir, "runs/%s-%s-%s-%d", command, cfg->preset, stamp, n);
+            if (stat(rd->dir, &st) != 0) break;
+        }
+    }
+    if (make_dirs(rd->dir, err) != 0) return -1;
+    return populate(rd, cfg, err);
+}
+
+int rundir_of_checkpoint(const char *checkpoint, char *out) {
+    char buf[CONFIG_PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", checkpoint) >= (int)sizeof buf) return -1;
+    char *slash = strrchr(buf, '/');
+    if (!slash) return -1;
+    *slash = '\0'; // buf: the checkpoint's folder
+    const char *folder = strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf;
+    if (strcmp(folder, "checkpoints") != 0) return -1;
+    if (folder == buf) snprintf(buf, sizeof buf, ".");
+    else *(char *)(folder - 1) = '\0';
+    char config[CONFIG_PATH_MAX + 16];
+    snprintf(config, sizeof config, "%s/config.ini", buf);
+    if (access(config, R_OK) != 0) return -1;
+    snprintf(out, CONFIG_PATH_MAX, "%s", buf);
+    return 0;
+}
+
+// Keeps the lines of metrics.jsonl whose step is <= step (rewritten through a temporary file).
+static int trim_metrics(const char *path, int64_t step, double *elapsed_s, Error *err) {
+    *elapsed_s = 0;
+    FILE *in = fopen(path, "r");
+    if (!in) return errno == ENOENT ? 0 : error_set(err, "cannot read '%s': %s", path, strerror(errno));
+    char tmp[CONFIG_PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return error_set(err, "cannot write '%s': %s", tmp, strerror(errno));
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, in) > 0) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "step");
+        if (cJSON_IsNumber(s) && s->valuedouble <= (double)step) {
+            fputs(line, out);
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "elapsed_s");
+            if (cJSON_IsNumber(e)) *elapsed_s = e->valuedouble;
+        }
+        cJSON_Delete(o);
+    }
+    free(line);
+    fclose(in);
+    if (fclose(out) != 0 || rename(tmp, path) != 0)
+        return error_set(err, "cannot rewrite '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+int rundir_resume(RunDir *rd, const char *dir, const Config *cfg, int64_t step,
+                  double *elapsed_s, Error *err) {
+    memset(rd, 0, sizeof *rd);
+    if (snprintf(rd->dir, sizeof rd->dir, "%s", dir) >= (int)sizeof rd->dir)
+        return error_set(err, "%s: path too long", dir);
+    if (make_dirs(rd->dir, err) != 0) return -1;
+    char path[CONFIG_PATH_MAX + 32];
+    double elapsed = 0;
+    if (trim_metrics(rundir_path(rd, "metrics.jsonl", path, sizeof path), step, &elapsed, err) != 0)
+        return -1;
+    if (elapsed_s) *elapsed_s = elapsed;
+    return populate(rd, cfg, err);
+}
+
+int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error *err) {
+    fprintf(rd->metrics, "{\"step\": %lld", (long long)step);
+    for (int i = 0; i < count; i++) {
+        if (isfinite(metrics[i].value))
+            fprintf(rd->metrics, ", \"%s\": %.9g", metrics[i].key, metrics[i].value);
+        else
+            fprintf(rd->metrics, ", \"%s\": null", metrics[i].key);
+    }
+    fputs("}\n", rd->metrics);
+    if (fflush(rd->metrics) != 0 || ferror(rd->metrics))
+        return error_set(err, "%s/metrics.jsonl: write failed: %s", rd->dir, strerror(errno));
+    return 0;
+}
+
+void rundir_close(RunDir *rd) {
+    if (rd->metrics) fclose(rd->metrics);
+    rd->metrics = NULL;
+}

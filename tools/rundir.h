@@ -1,0 +1,52 @@
+// A run directory: everything one training run leaves behind, in one folder a person can
+// open and a later command can resume from:
+//   config.ini                     the resolved configuration (`--config` repeats the run)
+//   metrics.jsonl                  one JSON object per logged step, flushed line by line
+//   checkpoints/step-000500.safetensors   full training state (nn/checkpoint.h)
+//   samples/step-000500.png        sample grids (or scatter plots) over time
+//   model.safetensors              the final (EMA) weights
+#pragma once
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tensor/error.h"
+#include "tools/config.h"
+
+typedef struct {
+    char dir[CONFIG_PATH_MAX];
+    FILE *metrics; // metrics.jsonl, appending
+} RunDir;
+
+typedef struct {
+    const char *key; // JSON key: "loss", "lr", "grad_norm", "images_per_s", "elapsed_s"
+    double value;    // written with 9 significant digits; NaN and infinities as null
+} Metric;
+
+// A new run: cfg->run.out, or runs/<command>-<preset>-<YYYYmmdd-HHMMSS> (with -2, -3, ...
+// when that exists). Parent folders are made; an existing non-empty directory is an error
+// (a run is never overwritten). Writes config.ini and opens metrics.jsonl.
+int rundir_create(RunDir *rd, const Config *cfg, const char *command, Error *err);
+
+// Continues the run in `dir` (made when missing) from `step`: rewrites config.ini, keeps the
+// metrics.jsonl lines of steps <= step (a resumed run logs the rest again) and appends.
+// *elapsed_s (may be NULL) receives the "elapsed_s" of the last kept line, or 0.
+int rundir_resume(RunDir *rd, const char *dir, const Config *cfg, int64_t step,
+                  double *elapsed_s, Error *err);
+
+// The run directory a checkpoint belongs to, when it sits in one (<dir>/checkpoints/x with
+// <dir>/config.ini); written into out (CONFIG_PATH_MAX) -> 0, else -1.
+int rundir_of_checkpoint(const char *checkpoint, char *out);
+
+// Appends {"step": step, key: value, ...} as one line and flushes it.
+int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error *err);
+void rundir_close(RunDir *rd);
+
+// <dir>/<name>
+const char *rundir_path(const RunDir *rd, const char *name, char *out, size_t size);
+// <dir>/<folder>/step-000500.<ext>
+const char *rundir_step_path(const RunDir *rd, const char *folder, int64_t step, const char *ext,
+                             char *out, size_t size);
+
+// mkdir -p; an Error names the part that could not be made.
+int make_dirs(const char *path, Error *err);
