@@ -7,7 +7,7 @@
 
 typedef struct {
     const char *name;
-    // Checks cfg (returns -1 with err naming the field) and creates the modules.
+    // Checks cfg and creates the modules; NULL with err naming the field when cfg is bad.
     void *(*create)(const ModelConfig *cfg, Device device, Rng *rng, ParamList *params,
                     Error *err);
     Tensor *(*forward)(void *self, Tensor *x, Tensor *t, Tensor *y);

@@ -1,7 +1,7 @@
-// Training checkpoints: the naming of every tensor and metadata key lives in two functions
-// (visit_part for tensors, save_metadata and stage_metadata for strings), so what save writes
-// and what load reads cannot drift apart. Loading stages everything (tensor pairs to copy,
-// parsed numbers) and writes the live state only once the whole file has checked out.
+// Training checkpoints. One function (visit_part) names every tensor for both save and load,
+// so what is written and what is read cannot drift apart; the metadata keys are written by
+// save_metadata and read back by stage_metadata. Loading stages everything (tensor pairs to
+// copy, parsed numbers) and writes the live state only once the whole file has checked out.
 #include "nn/checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -26,7 +26,7 @@
 typedef struct {
     int count, capacity;
     char **items;     // malloc'd
-    Tensor **tensors; // parallel to items when the list names tensors, else unused
+    Tensor **tensors; // parallel to items when the list names tensors, else NULLs
 } Strings;
 
 // Appends a formatted string (and t, for a list of tensor names).
@@ -210,7 +210,8 @@ static int metadata_decimal(const Safetensors *st, const char *path, const char 
     const char *v = required_metadata(st, path, key, err);
     if (!v) return -1;
     if (!parse_decimal(v, max, out))
-        return error_set(err, "%s: metadata '%s' is \"%.40s\", expected a decimal integer in [0, %llu]",
+        return error_set(err,
+                         "%s: metadata '%s' is \"%.40s\", expected a decimal integer in [0, %llu]",
                          path, key, v, (unsigned long long)max);
     return 0;
 }
@@ -264,8 +265,8 @@ typedef struct {
     const char *path;
     Error *err;
     int rc;
-    Strings copies; // items: the file name; tensors: the destination, src parallel
-    Tensor **src;
+    int copy_count, copy_capacity;
+    Tensor **dst, **src; // the file's CPU tensor src[i] goes into the live dst[i]
     bool *claimed; // per tensor of the file
     int64_t optim_step[CHECKPOINT_MAX_PARTS];
     int64_t *param_steps[CHECKPOINT_MAX_PARTS];
@@ -284,10 +285,14 @@ static void stage_tensor(void *ctx, const char *name, Tensor *dst) {
     }
     for (int i = 0; i < s->st->count; i++)
         if (s->st->tensors[i] == src) s->claimed[i] = true;
-    strings_add(&s->copies, dst, "%s", name);
-    s->src = realloc(s->src, (size_t)s->copies.capacity * sizeof *s->src);
-    DMDR_CHECK(s->src != NULL, "out of host memory");
-    s->src[s->copies.count - 1] = src;
+    if (s->copy_count == s->copy_capacity) {
+        s->copy_capacity = s->copy_capacity ? 2 * s->copy_capacity : 64;
+        s->dst = realloc(s->dst, (size_t)s->copy_capacity * sizeof *s->dst);
+        s->src = realloc(s->src, (size_t)s->copy_capacity * sizeof *s->src);
+        DMDR_CHECK(s->dst && s->src, "out of host memory");
+    }
+    s->dst[s->copy_count] = dst;
+    s->src[s->copy_count++] = src;
 }
 
 // <prefix>optim.step and <prefix>optim.param_steps of one part into the stage.
@@ -304,19 +309,21 @@ static int stage_optim(Stage *s, const CheckpointPart *part, int p) {
     const char *text = required_metadata(s->st, s->path, key, s->err);
     if (!text) return -1;
     cJSON *o = cJSON_Parse(text);
-    int rc = cJSON_IsObject(o) ? 0
-                               : error_set(s->err, "%s: metadata '%s' is not a JSON object", s->path,
-                                           key);
+    int rc = cJSON_IsObject(o)
+                 ? 0
+                 : error_set(s->err, "%s: metadata '%s' is not a JSON object", s->path, key);
     const cJSON *item;
     cJSON_ArrayForEach(item, o) {
         if (rc) break;
         Param *param = params_find(&opt->params, item->string);
         double v = cJSON_IsNumber(item) ? item->valuedouble : -1.0;
         if (!param)
-            rc = error_set(s->err, "%s: metadata '%s': '%s' is not a parameter the optimiser tracks",
+            rc = error_set(s->err, "%s: metadata '%s': '%s' is not a parameter the optimiser "
+                                   "tracks",
                            s->path, key, item->string);
         else if (!(v >= 0.0 && v <= (double)JSON_INT_MAX && v == (double)(int64_t)v))
-            rc = error_set(s->err, "%s: metadata '%s': the count of '%s' is not a non-negative integer",
+            rc = error_set(s->err, "%s: metadata '%s': the count of '%s' is not a non-negative "
+                                   "integer",
                            s->path, key, item->string);
         else
             s->param_steps[p][param - opt->params.items] = (int64_t)v;
@@ -365,7 +372,7 @@ static int check_unclaimed(const Stage *s) {
 }
 
 static void apply_stage(const Stage *s, const Checkpoint *ck) {
-    for (int i = 0; i < s->copies.count; i++) tensor_copy_into(s->copies.tensors[i], s->src[i]);
+    for (int i = 0; i < s->copy_count; i++) tensor_copy_into(s->dst[i], s->src[i]);
     for (int p = 0; p < ck->part_count; p++) {
         AdamW *opt = ck->parts[p].optim;
         if (!opt) continue;
@@ -385,14 +392,15 @@ int checkpoint_load(const char *path, const Checkpoint *ck, Error *err) {
     s.claimed = calloc((size_t)st.count + 1, sizeof *s.claimed);
     DMDR_CHECK(s.claimed != NULL, "out of host memory");
     s.rc = check_format(&st, path, err);
-    for (int p = 0; p < ck->part_count && s.rc == 0; p++) visit_part(&ck->parts[p], stage_tensor, &s);
+    for (int p = 0; p < ck->part_count && s.rc == 0; p++)
+        visit_part(&ck->parts[p], stage_tensor, &s);
     if (s.rc == 0) s.rc = check_unclaimed(&s);
     if (s.rc == 0) s.rc = stage_metadata(&s, ck);
     if (s.rc == 0) apply_stage(&s, ck);
     for (int p = 0; p < CHECKPOINT_MAX_PARTS; p++) free(s.param_steps[p]);
     free(s.claimed);
+    free(s.dst);
     free(s.src);
-    strings_free(&s.copies);
     safetensors_free(&st);
     return s.rc;
 }
@@ -417,7 +425,8 @@ int checkpoint_load_weights(const char *path, const ParamList *params, bool ema,
         src[i] = params_match(&st, path, use, p->tensor, err);
         if (!src[i]) rc = -1;
     }
-    for (int i = 0; i < params->count && rc == 0; i++) tensor_copy_into(params->items[i].tensor, src[i]);
+    for (int i = 0; i < params->count && rc == 0; i++)
+        tensor_copy_into(params->items[i].tensor, src[i]);
     free(src);
     safetensors_free(&st);
     return rc;

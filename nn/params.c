@@ -132,7 +132,8 @@ int params_load(const ParamList *list, const char *path, bool allow_extra, Error
         if (!params_find(list, st.names[i]))
             rc = error_set(err, "%s: unexpected tensor '%s' %s: not a parameter of the model",
                            path, st.names[i], tensor_shape_str(st.tensors[i], shape, sizeof shape));
-    for (int i = 0; i < list->count && rc == 0; i++) tensor_copy_into(list->items[i].tensor, src[i]);
+    for (int i = 0; i < list->count && rc == 0; i++)
+        tensor_copy_into(list->items[i].tensor, src[i]);
     free(src);
     safetensors_free(&st);
     return rc;

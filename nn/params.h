@@ -27,7 +27,8 @@ Param *params_find(const ParamList *list, const char *name);
 int64_t params_numel(const ParamList *list, bool trainable_only);
 void params_free(ParamList *list); // frees the list, not the tensors
 
-// Writes "prefix.name" into out (a PARAM_NAME_MAX buffer): "blocks" + 3 -> "blocks.3."
+// Writes prefix + child + "." into out (a PARAM_NAME_MAX buffer): the prefix already ends
+// with its dot, so ("down.0.", "res") -> "down.0.res." and ("", "blocks", 3) -> "blocks.3."
 const char *params_prefix(char *out, const char *prefix, const char *child);
 const char *params_prefix_index(char *out, const char *prefix, const char *child, int index);
 

@@ -106,6 +106,41 @@ START_TEST(test_bench_json) {
 }
 END_TEST
 
+// A toy2d run, resumed from its middle checkpoint, ends bit for bit where the uninterrupted
+// run ended; info and sample read its files.
+START_TEST(test_train_resume_info_sample) {
+    char dir[] = "/tmp/dmdr-cli-run-XXXXXX", args[512], a[600], b[600];
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(args, sizeof args, "train-teacher --preset toy2d --steps 200 --checkpoint-every 100 "
+             "--sample-every 0 --threads 1 --out %s/run", dir);
+    expect(args, 0, "done: step 200");
+    snprintf(a, sizeof a, "cp %s/run/checkpoints/step-000200.safetensors %s/first.safetensors", dir, dir);
+    ck_assert(system(a) == 0);
+    snprintf(args, sizeof args, "train-teacher --resume %s/run/checkpoints/step-000100.safetensors "
+             "--threads 1", dir);
+    expect(args, 0, "done: step 200");
+    snprintf(a, sizeof a, "cmp %s/run/checkpoints/step-000200.safetensors %s/first.safetensors", dir, dir);
+    ck_assert_msg(system(a) == 0, "the resumed run differs from the uninterrupted one");
+    snprintf(args, sizeof args, "info %s/run/model.safetensors", dir);
+    expect(args, 0, "parameters: 184,450");
+    snprintf(args, sizeof args, "sample %s/run/checkpoints/step-000200.safetensors --steps 5 "
+             "--out %s/s.png --threads 1", dir, dir);
+    expect(args, 0, "1600 samples (200 per class)");
+    snprintf(b, sizeof b, "rm -rf %s", dir);
+    ck_assert(system(b) == 0);
+}
+END_TEST
+
+START_TEST(test_train_bad_input) {
+    expect("train-teacher --hiden 3", 2, "unknown flag '--hiden'; did you mean '--hidden'?");
+    expect("train-teacher --steps x", 2, "--steps expects an integer");
+    expect("train-teacher --preset toy2d --kind dit", 1, "model.kind dit takes images");
+    expect("info /nonexistent.safetensors", 1, "/nonexistent.safetensors");
+    expect("sample", 2, "missing CHECKPOINT");
+    expect("help train-teacher", 0, "--sample.steps N");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -116,6 +151,8 @@ int main(void) {
     tcase_add_test(tc, test_bench_bad_flags);
     tcase_add_test(tc, test_bench_unavailable_device);
     tcase_add_test(tc, test_bench_json);
+    tcase_add_test(tc, test_train_resume_info_sample);
+    tcase_add_test(tc, test_train_bad_input);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -1,15 +1,21 @@
-// The settings of the command line (tools/config.h): presets, the precedence preset < file <
-// flags, the section order of bare names, every kind of bad input with the message that names
-// it, and the written configuration reading back to the same one.
+// The command line's infrastructure. Settings (tools/config.h): presets, the precedence
+// preset < file < flags, the section order of bare names, every kind of bad input with the
+// message that names it, the written configuration reading back to the same one. Run
+// directories (tools/rundir.h) and the progress display (tools/progress.h).
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "diffusion/flow.h"
 #include "diffusion/sampler.h"
 #include "test/test_util.h"
 #include "tools/config.h"
+#include "tools/progress.h"
+#include "tools/rundir.h"
 
 static const ConfigCommand train_cmd = {
     .name = "train-teacher",
@@ -221,7 +227,7 @@ START_TEST(test_unknown_key_in_file_names_line) {
     char path[64], line[128], want[128];
     write_temp(path, "[model]\nhidden = 96\n\nhiden = 3\n");
     snprintf(line, sizeof line, "--config %s", path);
-    snprintf(want, sizeof want, "%s:4: unknown key 'hiden' in [model] (did you mean 'hidden'?)", path);
+    snprintf(want, sizeof want, "%s:4: unknown key 'hiden' in [model]; did you mean 'hidden'?", path);
     expect_error(&train_cmd, line, want);
     unlink(path);
     write_temp(path, "steps = 10\nbogus_key = 1\n");
@@ -279,7 +285,7 @@ START_TEST(test_bad_values_in_file_name_line) {
 END_TEST
 
 START_TEST(test_bad_flags) {
-    expect_error(&train_cmd, "--hiden 3", "dmdr train-teacher: unknown flag '--hiden' (did you mean '--hidden'?)");
+    expect_error(&train_cmd, "--hiden 3", "dmdr train-teacher: unknown flag '--hiden'; did you mean '--hidden'?");
     expect_error(&train_cmd, "--bogus=3", "unknown flag '--bogus' (see `dmdr help train-teacher`)");
     expect_error(&train_cmd, "--steps", "--steps needs a value");
     expect_error(&train_cmd, "--steps x", "--steps expects an integer in [1, 1000000000], got 'x'");
@@ -352,6 +358,123 @@ START_TEST(test_help_lists_keys_defaults_and_presets) {
 }
 END_TEST
 
+// ---- run directories ---------------------------------------------------------------------------
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static void remove_tree(const char *dir) {
+    char command[600];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    ck_assert(system(command) == 0);
+}
+
+START_TEST(test_rundir_layout_and_metrics) {
+    char dir[] = "/tmp/dmdr-rundir-XXXXXX";
+    ck_assert(mkdtemp(dir) != NULL);
+    Config c;
+    expect_ok(&train_cmd, "--preset tiny", &c);
+    snprintf(c.run.out, sizeof c.run.out, "%s/nested/run", dir);
+    RunDir rd;
+    Error err;
+    ck_assert_msg(rundir_create(&rd, &c, "train-teacher", &err) == 0, "%s", err.msg);
+    char path[CONFIG_PATH_MAX + 64], want[CONFIG_PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/nested/run/samples/step-000500.png", dir);
+    ck_assert_str_eq(rundir_step_path(&rd, "samples", 500, "png", path, sizeof path), want);
+    struct stat st;
+    ck_assert(stat(rundir_path(&rd, "checkpoints", path, sizeof path), &st) == 0 && S_ISDIR(st.st_mode));
+    // config.ini is the resolved configuration
+    Config back;
+    config_defaults(&back);
+    ck_assert_msg(config_load_file(&back, rundir_path(&rd, "config.ini", path, sizeof path), NULL,
+                                   &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(back.model.hidden, 64);
+    ck_assert_str_eq(back.run.out, ""); // repeating the run makes a new directory
+    // one JSON object per line, written as it goes; non-finite values are null
+    for (int step = 10; step <= 40; step += 10) {
+        Metric m[] = {{"loss", 1.0 / step}, {"lr", step == 30 ? NAN : 0.001}, {"elapsed_s", step}};
+        ck_assert(rundir_log(&rd, step, m, 3, &err) == 0);
+    }
+    char *text = read_text(rundir_path(&rd, "metrics.jsonl", path, sizeof path));
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        cJSON *o = cJSON_Parse(line);
+        ck_assert_msg(cJSON_IsObject(o), "not JSON: %s", line);
+        ck_assert_int_eq((int)cJSON_GetObjectItem(o, "step")->valuedouble, 10 * (lines + 1));
+        ck_assert_double_eq_tol(cJSON_GetObjectItem(o, "loss")->valuedouble, 1.0 / (10 * (lines + 1)), 1e-9);
+        ck_assert(lines == 2 ? cJSON_IsNull(cJSON_GetObjectItem(o, "lr")) : cJSON_IsNumber(cJSON_GetObjectItem(o, "lr")));
+        cJSON_Delete(o);
+    }
+    ck_assert_int_eq(lines, 4);
+    rundir_close(&rd);
+
+    // a run is never overwritten
+    Error refused;
+    ck_assert(rundir_create(&rd, &c, "train-teacher", &refused) == -1);
+    ck_assert_msg(strstr(refused.msg, "is not empty") != NULL, "%s", refused.msg);
+
+    // resuming at step 20 keeps the lines up to it and the elapsed time there
+    double elapsed = -1;
+    snprintf(path, sizeof path, "%s/nested/run", dir);
+    ck_assert_msg(rundir_resume(&rd, path, &c, 20, &elapsed, &err) == 0, "%s", err.msg);
+    ck_assert_double_eq(elapsed, 20);
+    Metric m = {"loss", 0.5};
+    ck_assert(rundir_log(&rd, 30, &m, 1, &err) == 0);
+    rundir_close(&rd);
+    text = read_text(rundir_path(&rd, "metrics.jsonl", path, sizeof path));
+    ck_assert_msg(strstr(text, "\"step\": 20") && strstr(text, "\"step\": 30, \"loss\": 0.5}") &&
+                      !strstr(text, "\"step\": 40"), "%s", text);
+    // the run directory of one of its checkpoints
+    char found[CONFIG_PATH_MAX];
+    snprintf(path, sizeof path, "%s/nested/run/checkpoints/step-000020.safetensors", dir);
+    ck_assert_int_eq(rundir_of_checkpoint(path, found), 0);
+    snprintf(want, sizeof want, "%s/nested/run", dir);
+    ck_assert_str_eq(found, want);
+    snprintf(path, sizeof path, "%s/elsewhere.safetensors", dir);
+    ck_assert_int_eq(rundir_of_checkpoint(path, found), -1);
+    remove_tree(dir);
+}
+END_TEST
+
+// Without a terminal the display writes a plain line at every tenth of the run and the last
+// step, so a log stays short; quiet writes nothing.
+START_TEST(test_progress_plain_lines) {
+    for (int quiet = 0; quiet <= 1; quiet++) {
+        FILE *f = tmpfile();
+        ck_assert(f != NULL);
+        Progress p;
+        progress_begin(&p, f, 0, 1000, "img/s", 0, quiet);
+        for (int step = 1; step <= 1000; step++) progress_update(&p, step, 0.5, 100);
+        progress_end(&p);
+        rewind(f);
+        char line[256], last[256] = "";
+        int lines = 0;
+        while (fgets(line, sizeof line, f)) {
+            lines++;
+            snprintf(last, sizeof last, "%s", line);
+        }
+        fclose(f);
+        if (quiet) {
+            ck_assert_int_eq(lines, 0);
+        } else {
+            ck_assert_int_eq(lines, 11);
+            ck_assert_msg(strstr(last, "step 1000/1000  loss 0.5000  100.0 img/s") == last, "%s", last);
+        }
+    }
+    char buf[32];
+    ck_assert_str_eq(format_duration(12.34, buf, sizeof buf), "12.3s");
+    ck_assert_str_eq(format_duration(192, buf, sizeof buf), "3m12s");
+    ck_assert_str_eq(format_duration(3720, buf, sizeof buf), "1h02m");
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
@@ -368,5 +491,9 @@ int main(void) {
     tcase_add_loop_test(tc, test_write_then_read_is_identity, 0, 4);
     tcase_add_test(tc, test_help_lists_keys_defaults_and_presets);
     suite_add_tcase(s, tc);
+    TCase *files = tcase_create("rundir and progress");
+    tcase_add_test(files, test_rundir_layout_and_metrics);
+    tcase_add_test(files, test_progress_plain_lines);
+    suite_add_tcase(s, files);
     return test_run_suite(s);
 }

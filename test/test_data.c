@@ -95,7 +95,7 @@ static void expect_empty(const char *what, const Dataset *d) {
                   "%s: a failed load left data behind", what);
 }
 
-// ---- Fashion-MNIST, the real files ----------------------------------------------------------------
+// ---- Fashion-MNIST, the real files --------------------------------------------------------------
 
 static bool have_fashion_mnist(void) {
     struct stat st;
@@ -157,7 +157,7 @@ START_TEST(test_fashion_mnist_test_split) {
 }
 END_TEST
 
-// ---- IDX files made here ---------------------------------------------------------------------------
+// ---- IDX files made here ------------------------------------------------------------------------
 
 static void put_be32(unsigned char *p, uint32_t v) {
     p[0] = (unsigned char)(v >> 24);
@@ -596,8 +596,8 @@ START_TEST(test_png_folder_resizes_square_images) {
     write_grey(scratch_path("resize/c/small.png", path, sizeof path), 2, 2, small);
     Dataset d;
     Error err = {{0}};
-    ck_assert_msg(png_folder_load(scratch_path("resize", root, sizeof root), 1, SIZE, &d, &err) == 0,
-                  "%s", err.msg);
+    scratch_path("resize", root, sizeof root);
+    ck_assert_msg(png_folder_load(root, 1, SIZE, &d, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(d.count, 4);
     for (int k = 0; k < 3; k++) {
         float want[SIZE * SIZE];
@@ -693,7 +693,7 @@ START_TEST(test_png_folder_rejects) {
 }
 END_TEST
 
-// ---- toy 2D ---------------------------------------------------------------------------------------
+// ---- toy 2D -------------------------------------------------------------------------------------
 
 // Per component: exactly count / K points, mean at the ring position, per-axis standard
 // deviation `std` and no correlation, within five standard errors.
@@ -723,7 +723,8 @@ START_TEST(test_toy2d_statistics) {
         double vx = sxx / n - mx * mx, vy = syy / n - my * my, cxy = sxy / n - mx * my;
         float mean[2];
         toy2d_component_mean(k, K, radius, mean);
-        double se_mean = std / sqrt(PER), se_std = std / sqrt(2.0 * PER), se_cov = std * std / sqrt(PER);
+        double se_mean = std / sqrt(PER), se_std = std / sqrt(2.0 * PER);
+        double se_cov = std * std / sqrt(PER);
         ck_assert_msg(fabs(mx - mean[0]) < 5 * se_mean && fabs(my - mean[1]) < 5 * se_mean,
                       "component %d: mean (%.4f, %.4f), want (%.4f, %.4f)", k, mx, my,
                       (double)mean[0], (double)mean[1]);
@@ -766,7 +767,7 @@ START_TEST(test_toy2d_rejects_bad_parameters) {
 }
 END_TEST
 
-// ---- the batcher ------------------------------------------------------------------------------------
+// ---- the batcher --------------------------------------------------------------------------------
 
 // Example i is the vector (i, -i) with label i % 7, so a batch reveals which examples it holds.
 static void index_dataset(Dataset *d, int64_t n) {
@@ -810,7 +811,8 @@ START_TEST(test_loader_each_example_once_per_epoch) {
     for (int e = 0; e < EPOCHS; e++) {
         int seen[N] = {0};
         for (int i = 0; i < N; i++) seen[stream[e * N + i]]++;
-        for (int i = 0; i < N; i++) ck_assert_msg(seen[i] == 1, "epoch %d: example %d seen %d times", e, i, seen[i]);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(seen[i] == 1, "epoch %d: example %d seen %d times", e, i, seen[i]);
     }
     ck_assert_int_eq(l.epoch, (TOTAL + BATCH - 1) / BATCH * BATCH / N);
     ck_assert_int_eq(l.position, (TOTAL + BATCH - 1) / BATCH * BATCH % N);
@@ -842,6 +844,31 @@ START_TEST(test_loader_seeded_and_reshuffled) {
     dataloader_free(&a);
     dataloader_free(&b);
     dataloader_free(&c);
+    dataset_free(&d);
+}
+END_TEST
+
+// Fisher-Yates done right puts every example in every slot equally often: over many epochs
+// of 5 examples, each (example, slot) count is within 5 standard deviations of epochs / 5.
+START_TEST(test_loader_shuffle_is_uniform) {
+    enum { N = 5, EPOCHS = 2000 };
+    Dataset d;
+    index_dataset(&d, N);
+    DataLoader l;
+    dataloader_init(&l, &d, N, test_seed_for("loader_uniform"));
+    int counts[N][N] = {{0}};
+    int64_t idx[N];
+    for (int e = 0; e < EPOCHS; e++) {
+        next_indices(&l, idx);
+        for (int slot = 0; slot < N; slot++) counts[idx[slot]][slot]++;
+    }
+    double expect = (double)EPOCHS / N, sd = sqrt(expect * (1.0 - 1.0 / N));
+    for (int i = 0; i < N; i++)
+        for (int slot = 0; slot < N; slot++)
+            ck_assert_msg(fabs(counts[i][slot] - expect) < 5 * sd,
+                          "example %d in slot %d %d times of %d epochs, want about %.0f", i, slot,
+                          counts[i][slot], EPOCHS, expect);
+    dataloader_free(&l);
     dataset_free(&d);
 }
 END_TEST
@@ -907,10 +934,12 @@ START_TEST(test_loader_image_batches_on_every_backend) {
         if (k == 0) {
             memcpy(want_x, got_x, sizeof want_x);
             memcpy(want_y, got_y, sizeof want_y);
+            enum { DIM = C * H * W };
             for (int b = 0; b < BATCH; b++) { // each row is some example with its label
                 int match = -1;
                 for (int i = 0; i < N; i++)
-                    if (memcmp(d.data + i * C * H * W, got_x + b * C * H * W, C * H * W * sizeof(float)) == 0) match = i;
+                    if (memcmp(d.data + i * DIM, got_x + b * DIM, DIM * sizeof(float)) == 0)
+                        match = i;
                 ck_assert_int_ge(match, 0);
                 ck_assert_int_eq(got_y[b], d.labels[match]);
             }
@@ -924,7 +953,7 @@ START_TEST(test_loader_image_batches_on_every_backend) {
 }
 END_TEST
 
-// ---- PNG output -------------------------------------------------------------------------------------
+// ---- PNG output ---------------------------------------------------------------------------------
 
 static uint8_t byte_of(float x) {
     double v = floor((x + 1.0) * 127.5 + 0.5);
@@ -957,7 +986,8 @@ static void check_grid(const char *name, int n, int C, int H, int W, int columns
             bool inside = y >= pad && x >= pad && iy < H && ix < W && k < n;
             for (int c = 0; c < 3; c++) {
                 uint8_t want = 255;
-                if (inside) want = byte_of(images[(((size_t)k * C + (C == 1 ? 0 : c)) * H + iy) * W + ix]);
+                int channel = C == 1 ? 0 : c;
+                if (inside) want = byte_of(images[(((size_t)k * C + channel) * H + iy) * W + ix]);
                 ck_assert_msg(px[c] == want, "%s: pixel (%d, %d) channel %d: got %d, want %d",
                               name, x, y, c, px[c], want);
             }
@@ -1053,6 +1083,7 @@ static Suite *data_suite(void) {
     tcase_add_test(tc, test_toy2d_rejects_bad_parameters);
     tcase_add_test(tc, test_loader_each_example_once_per_epoch);
     tcase_add_test(tc, test_loader_seeded_and_reshuffled);
+    tcase_add_test(tc, test_loader_shuffle_is_uniform);
     tcase_add_test(tc, test_loader_resumes_from_saved_state);
     tcase_add_test(tc, test_loader_image_batches_on_every_backend);
     tcase_add_test(tc, test_png_grid_grey_and_rgb);

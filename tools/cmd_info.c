@@ -142,14 +142,8 @@ int info_main(int argc, char **argv) {
     Config cfg;
     ConfigArgs args;
     Error err;
-    if (config_resolve(&cfg, &info_command, argc, argv, NULL, &args, &err) != 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 2;
-    }
-    if (args.help) {
-        print_command_help("info");
-        return 0;
-    }
+    int rc = command_config(&info_command, argc, argv, NULL, &cfg, &args);
+    if (rc >= 0) return rc;
     Safetensors st;
     if (safetensors_load(args.positional[0], &st, &err) != 0) {
         fprintf(stderr, "dmdr info: %s\n", err.msg);

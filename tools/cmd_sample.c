@@ -79,15 +79,18 @@ int write_samples_png(Model *m, const Config *cfg, uint64_t seed, const char *pa
 }
 
 // The model's weights from a full checkpoint (its EMA) or an exported weights file.
-static Model *load_model(const char *path, Device device, const CheckpointMetadata *md,
-                         Error *err) {
+static Model *load_model(const char *path, Device device, Error *err) {
     ModelConfig mc;
-    if (checkpoint_read_model_config(path, &mc, err) != 0) return NULL;
+    CheckpointMetadata md;
+    if (checkpoint_read_model_config(path, &mc, err) != 0 ||
+        checkpoint_read_metadata(path, &md, err) != 0)
+        return NULL;
+    const char *format = checkpoint_metadata_get(&md, "format");
+    bool full = format && strcmp(format, CHECKPOINT_FORMAT) == 0;
+    checkpoint_metadata_free(&md);
     Rng rng = rng_make(0); // the initial values are overwritten
     Model *m = model_create(&mc, device, &rng, err);
     if (!m) return NULL;
-    const char *format = checkpoint_metadata_get(md, "format");
-    bool full = format && strcmp(format, CHECKPOINT_FORMAT) == 0;
     if (checkpoint_load_weights(path, model_params(m), full, err) != 0) {
         model_free(m);
         return NULL;
@@ -99,26 +102,18 @@ int sample_main(int argc, char **argv) {
     Config cfg;
     ConfigArgs args;
     Error err;
-    CheckpointMetadata md = {0};
-    if (config_resolve(&cfg, &sample_command, argc, argv, NULL, &args, &err) != 0) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 2;
-    }
-    if (args.help) {
-        print_command_help("sample");
-        return 0;
-    }
+    int rc = command_config(&sample_command, argc, argv, NULL, &cfg, &args);
+    if (rc >= 0) return rc;
     const char *path = args.positional[0];
-    if (checkpoint_read_metadata(path, &md, &err) != 0) {
+    char *stored;
+    if (read_run_config(path, &stored, &err) != 0) {
         fprintf(stderr, "dmdr sample: %s\n", err.msg);
         return 1;
     }
-    // again over the run's stored configuration, when the checkpoint has one
-    const char *stored = checkpoint_metadata_get(&md, RUN_CONFIG_KEY);
-    if (stored && config_resolve(&cfg, &sample_command, argc, argv, stored, &args, &err) != 0) {
-        fprintf(stderr, "dmdr sample: %s: %s\n", path, err.msg);
-        checkpoint_metadata_free(&md);
-        return 1;
+    if (stored) { // again, over the run's own configuration
+        rc = command_config(&sample_command, argc, argv, stored, &cfg, &args);
+        free(stored);
+        if (rc >= 0) return rc;
     }
     char out[CONFIG_PATH_MAX + 16];
     if (config_find_flag(argc, argv, "out")) { // a stored run.out is the run's folder: not ours
@@ -129,12 +124,12 @@ int sample_main(int argc, char **argv) {
         if (len > strlen(ext) && strcmp(path + len - strlen(ext), ext) == 0) len -= strlen(ext);
         snprintf(out, sizeof out, "%.*s-samples.png", (int)len, path);
     }
-    int rc = 1;
+    rc = 1;
     Model *m = NULL;
     threads_set(cfg.run.threads);
     if (!backend_get(cfg.run.device)) {
         fprintf(stderr, "dmdr sample: %s backend not available\n", device_name(cfg.run.device));
-    } else if (!(m = load_model(path, cfg.run.device, &md, &err))) {
+    } else if (!(m = load_model(path, cfg.run.device, &err))) {
         fprintf(stderr, "dmdr sample: %s\n", err.msg);
     } else {
         double seconds = 0;
@@ -152,6 +147,5 @@ int sample_main(int argc, char **argv) {
         }
     }
     model_free(m);
-    checkpoint_metadata_free(&md);
     return rc;
 }

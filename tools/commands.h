@@ -20,6 +20,15 @@ void print_command_help(const char *name);
 // (INI text): resuming and sampling start from it.
 #define RUN_CONFIG_KEY "run_config"
 
+// Resolves cmd's configuration (config_resolve) over `stored` INI text (may be NULL).
+// Returns -1 to go on, else the exit code to return at once: 0 after printing the help
+// (--help), 2 after printing what is wrong with the command line.
+int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *stored,
+                   Config *cfg, ConfigArgs *args);
+// The run configuration stored in a checkpoint: *ini is malloc'd text, or NULL when the file
+// has none. -1 with err when the file's header cannot be read.
+int read_run_config(const char *checkpoint, char **ini, Error *err);
+
 // Samples cfg->sample.per_class of every class from the model with the sampler settings of
 // cfg->sample and noise from `seed`, and writes a PNG: a grid with one row per class for
 // images, a scatter plot coloured by class for 2-D data (the square around the toy mixture

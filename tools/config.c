@@ -127,7 +127,7 @@ static const char *const tiny_values[] = {
     "train.sample_every=0", "sample.steps=20", NULL};
 static const char *const small_values[] = {
     "model.kind=dit", "model.image_size=28", "model.patch=4", "model.hidden=192", "model.depth=6",
-    "model.heads=3", "model.mlp_ratio=4", "train.steps=6000", "train.batch=64", "train.lr=0.0003",
+    "model.heads=3", "model.mlp_ratio=4", "train.steps=8000", "train.batch=64", "train.lr=0.0003",
     "train.warmup=300", "train.checkpoint_every=1000", "train.sample_every=1000", NULL};
 static const char *const base_values[] = {
     "model.kind=dit", "model.image_size=28", "model.patch=2", "model.hidden=384", "model.depth=12",
@@ -184,10 +184,15 @@ static const Setting *find_setting(const char *key, const char *order) {
 }
 
 // How a command's user writes the setting: bare when the bare name finds it, else qualified.
-static const char *flag_name(const Setting *s, const char *order, char *buf, size_t n) {
+static char *flag_name(const Setting *s, const char *order, char *buf, size_t n) {
     if (find_setting(s->name, order) == s) snprintf(buf, n, "%s", s->name);
     else snprintf(buf, n, "%s.%s", s->section, s->name);
     return buf;
+}
+
+static void to_dashes(char *name) {
+    for (; *name; name++)
+        if (*name == '_') *name = '-';
 }
 
 static int edit_distance(const char *a, const char *b) {
@@ -209,7 +214,7 @@ static int edit_distance(const char *a, const char *b) {
     return row[lb];
 }
 
-// " (did you mean 'hidden'?)" for the closest name in `order` within 2 edits, else "".
+// "; did you mean 'hidden'?" for the closest name in `order` within 2 edits, else "".
 static const char *suggest(const char *key, const char *order, const char *prefix, char *buf,
                            size_t n) {
     const char *dot = strchr(key, '.');
@@ -222,8 +227,11 @@ static const char *suggest(const char *key, const char *order, const char *prefi
         if (d < best_d) best_d = d, best = &settings[i];
     }
     buf[0] = '\0';
+    if (!best) return buf;
     char fname[96];
-    if (best) snprintf(buf, n, " (did you mean '%s%s'?)", prefix, flag_name(best, order, fname, sizeof fname));
+    flag_name(best, order, fname, sizeof fname);
+    if (prefix[0]) to_dashes(fname); // a flag: spelled as help spells flags
+    snprintf(buf, n, "; did you mean '%s%s'?", prefix, fname);
     return buf;
 }
 
@@ -676,7 +684,8 @@ static int scan_args(Config *cfg, const ConfigCommand *cmd, int argc, char **arg
             if (strcmp(split_flag(cmd->own_flags[k], own_name, sizeof own_name, &unused), name) == 0)
                 own = k;
         }
-        bool meta = strcmp(name, "preset") == 0 || strcmp(name, "config") == 0;
+        // a command without settings (info) takes no preset or file either
+        bool meta = cmd->sections[0] && (strcmp(name, "preset") == 0 || strcmp(name, "config") == 0);
         if (!s && own < 0 && !meta) {
             char hint[160];
             return error_set(err, "dmdr %s: unknown flag '%s'%s (see `dmdr help %s`)", cmd->name,
@@ -761,9 +770,7 @@ static const char *type_hint(const Setting *s, char *buf, size_t n) {
 // "--per-class N", "--sample.steps N": the flag as help shows it (dashes for underscores).
 static void help_flag(const Setting *s, const char *order, char *buf, size_t n) {
     char name[96], hint[96];
-    flag_name(s, order, name, sizeof name);
-    for (char *c = name; *c; c++)
-        if (*c == '_') *c = '-';
+    to_dashes(flag_name(s, order, name, sizeof name));
     snprintf(buf, n, "--%s %s", name, type_hint(s, hint, sizeof hint));
 }
 

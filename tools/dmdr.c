@@ -1,15 +1,19 @@
 // dmdr: the command-line program. Each command is one entry of the table below.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 #include "dmdr_config.h"
+#include "tools/commands.h"
 
 typedef struct {
     const char *name;
     const char *summary;
     const char *usage; // shown by `dmdr help <command>`
     int (*run)(int argc, char **argv);
+    const ConfigCommand *config; // its settings, listed by `dmdr help <command>`; or NULL
 } Command;
 
 static int run_help(int argc, char **argv);
@@ -21,8 +25,30 @@ static const Command commands[] = {
      "  Measures the machine's ceilings (a large sgemm, a large copy) and then every kernel\n"
      "  at the shapes of a small DiT, printing time per call, throughput, and the fraction\n"
      "  of the ceiling. --json writes the same figures as JSON.\n",
-     bench_main},
-    {"help", "show the commands, or the usage of one", "dmdr help [command]\n", run_help},
+     bench_main, NULL},
+    {"train-teacher", "train the flow-matching teacher; writes a run directory",
+     "dmdr train-teacher [--preset P] [--config FILE] [--key value ...] [--resume CHECKPOINT]\n"
+     "  Trains the class-conditional velocity network of the preset on its data, writing\n"
+     "  runs/train-teacher-<preset>-<time>/ (or --out): config.ini, metrics.jsonl,\n"
+     "  checkpoints/, samples/ (grids with one row per class, or scatter plots for 2-D data)\n"
+     "  and model.safetensors (the EMA weights). `--config RUN/config.ini` repeats a run.\n"
+     "  --resume CHECKPOINT continues a run from its checkpoint, bit for bit, with the run's\n"
+     "  stored configuration under any flags given (e.g. --steps to train longer).\n",
+     train_teacher_main, &train_teacher_command},
+    {"sample", "draw class-conditional samples from a checkpoint into a PNG",
+     "dmdr sample CHECKPOINT [--steps N] [--method euler|heun] [--cfg S] [--shift S]\n"
+     "           [--per-class K] [--seed S] [--out FILE.png]\n"
+     "  One row of K samples per class (a scatter plot for 2-D data), from the EMA weights of\n"
+     "  a training checkpoint or from an exported model.safetensors. The settings default to\n"
+     "  the run's own (stored in the checkpoint); --out defaults to CHECKPOINT-samples.png.\n",
+     sample_main, &sample_command},
+    {"info", "show what a checkpoint holds: model, weights and shapes, metadata",
+     "dmdr info CHECKPOINT\n"
+     "  The model configuration, the training position, every weight with its dtype and\n"
+     "  shape, the parameter count, the training state stored beside the weights, and the\n"
+     "  metadata (with the run's configuration).\n",
+     info_main, NULL},
+    {"help", "show the commands, or the usage of one", "dmdr help [command]\n", run_help, NULL},
 };
 static const int command_count = (int)(sizeof commands / sizeof commands[0]);
 
@@ -38,7 +64,7 @@ static void print_overview(FILE *out) {
             "usage: dmdr <command> [options]\n\ncommands:\n",
             DMDR_VERSION);
     for (int i = 0; i < command_count; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`dmdr help <command>` shows a command's options. `dmdr --version` prints the "
                  "version.\nThe thread count: --threads N on a command, or DMDR_THREADS.\n");
 }
@@ -54,10 +80,29 @@ static int run_help(int argc, char **argv) {
         return 2;
     }
     printf("%s: %s\n\nusage: %s", c->name, c->summary, c->usage);
+    if (c->config) config_print_help(stdout, c->config->sections);
     return 0;
 }
 
+void print_command_help(const char *name) {
+    char *argv[] = {"help", (char *)name};
+    run_help(2, argv);
+}
+
+// libgomp's default lets a waiting thread spin before it sleeps. On a machine shared with any
+// other work, the spinning thread holds the core that the thread it waits for needs, and
+// every parallel region can cost a scheduler time slice: 500 toy2d steps took 41.7 s with
+// spinning and 2.7 s passive on this project's 2-core machines under load. libgomp reads
+// OMP_WAIT_POLICY once, before main, so the only way to change the default is to set it and
+// start again. An explicit OMP_WAIT_POLICY (e.g. "active" on a dedicated machine) is kept.
+static void prefer_passive_openmp_waits(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv); // returns only on failure: then carry on as we are
+}
+
 int main(int argc, char **argv) {
+    prefer_passive_openmp_waits(argv);
     if (argc < 2) {
         print_overview(stderr);
         return 2;

@@ -120,7 +120,7 @@ static int read_body(gzFile f, const char *path, size_t n, size_t header_len, co
 // -> pixels (count, rows, cols)
 int idx_load_images(const char *path, int64_t *count, int *rows, int *cols, uint8_t **pixels,
                     Error *err) {
-    uint32_t dims[3];
+    uint32_t dims[3] = {0};
     gzFile f = open_idx(path, IDX_IMAGES_MAGIC, 3, dims, err);
     if (!f) return -1;
     int rc = 0;
@@ -145,7 +145,7 @@ int idx_load_images(const char *path, int64_t *count, int *rows, int *cols, uint
 
 // -> labels (count)
 int idx_load_labels(const char *path, int64_t *count, uint8_t **labels, Error *err) {
-    uint32_t dims[1];
+    uint32_t dims[1] = {0};
     gzFile f = open_idx(path, IDX_LABELS_MAGIC, 1, dims, err);
     if (!f) return -1;
     int rc = dims[0] == 0 ? error_set(err, "%s: holds 0 labels: expected at least one", path)
@@ -170,7 +170,8 @@ int idx_load_dataset(const char *images_path, const char *labels_path, int num_c
     }
     int rc = 0;
     if (label_count != count)
-        rc = error_set(err, "%s: holds %lld labels, but %s holds %lld images: expected equal counts",
+        rc = error_set(err,
+                       "%s: holds %lld labels, but %s holds %lld images: expected equal counts",
                        labels_path, (long long)label_count, images_path, (long long)count);
     int max_label = 0;
     for (int64_t i = 0; !rc && i < count; i++) {
@@ -180,7 +181,8 @@ int idx_load_dataset(const char *images_path, const char *labels_path, int num_c
         if (labels[i] > max_label) max_label = labels[i];
     }
     if (!rc) {
-        dataset_alloc_images(out, count, 1, rows, cols, num_classes > 0 ? num_classes : max_label + 1);
+        int classes = num_classes > 0 ? num_classes : max_label + 1;
+        dataset_alloc_images(out, count, 1, rows, cols, classes);
         int64_t n = count * rows * cols;
         for (int64_t i = 0; i < n; i++) out->data[i] = (float)pixels[i] / 127.5f - 1.0f;
         for (int64_t i = 0; i < count; i++) out->labels[i] = labels[i];

@@ -122,17 +122,19 @@ static void resize_square(const float *in, int C, int n, int size, float *out) {
         for (int y = 0; y < n; y++) {
             const float *row = in + ((size_t)c * n + y) * n;
             for (int o = 0; o < size; o++) {
+                const float *w = a.w + (size_t)o * a.span;
                 float acc = 0.0f;
-                for (int k = 0; k < a.len[o]; k++) acc += a.w[(size_t)o * a.span + k] * row[a.first[o] + k];
+                for (int k = 0; k < a.len[o]; k++) acc += w[k] * row[a.first[o] + k];
                 tmp[((size_t)c * n + y) * size + o] = acc;
             }
         }
     for (int c = 0; c < C; c++)
         for (int o = 0; o < size; o++)
             for (int x = 0; x < size; x++) {
+                const float *w = a.w + (size_t)o * a.span;
+                const float *col = tmp + ((size_t)c * n + a.first[o]) * size + x;
                 float acc = 0.0f;
-                for (int k = 0; k < a.len[o]; k++)
-                    acc += a.w[(size_t)o * a.span + k] * tmp[((size_t)c * n + a.first[o] + k) * size + x];
+                for (int k = 0; k < a.len[o]; k++) acc += w[k] * col[(size_t)k * size];
                 out[((size_t)c * size + o) * size + x] = acc;
             }
     free(tmp);

@@ -26,8 +26,8 @@ int png_write_grid(const char *path, const float *images, int n, int C, int H, i
                    int columns, int pad, Error *err);
 
 // points (n, 2), labels (n) or NULL -> a size_px x size_px RGB scatter plot of the square
-// [-extent, extent]^2 (y up) on white, axes through the origin with a tick at every unit,
-// each point a 3 x 3 dot coloured by its label (10 colours, repeating). Points outside the
-// square are not drawn.
+// [-extent, extent]^2 (y up) on white, axes through the origin with a tick at every unit
+// (every 10^k units when the extent exceeds 10), each point a 3 x 3 dot coloured by its
+// label (10 colours, repeating). Points outside the square are not drawn.
 int png_write_scatter(const char *path, const float *points, const int32_t *labels, int n,
                       int size_px, float extent, Error *err);

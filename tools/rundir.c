@@ -50,12 +50,19 @@ const char *rundir_step_path(const RunDir *rd, const char *folder, int64_t step,
     return out;
 }
 
+Config rundir_repeatable(const Config *cfg) {
+    Config c = *cfg;
+    memset(c.run.out, 0, sizeof c.run.out);
+    return c;
+}
+
 // Makes the sub-folders, writes config.ini and opens metrics.jsonl for appending.
 static int populate(RunDir *rd, const Config *cfg, Error *err) {
     char path[CONFIG_PATH_MAX + 32];
+    Config repeatable = rundir_repeatable(cfg);
     if (make_dirs(rundir_path(rd, "checkpoints", path, sizeof path), err) != 0 ||
         make_dirs(rundir_path(rd, "samples", path, sizeof path), err) != 0 ||
-        config_write(cfg, rundir_path(rd, "config.ini", path, sizeof path), err) != 0)
+        config_write(&repeatable, rundir_path(rd, "config.ini", path, sizeof path), err) != 0)
         return -1;
     rd->metrics = fopen(rundir_path(rd, "metrics.jsonl", path, sizeof path), "a");
     if (!rd->metrics) return error_set(err, "cannot open '%s': %s", path, strerror(errno));

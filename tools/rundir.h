@@ -1,6 +1,7 @@
 // A run directory: everything one training run leaves behind, in one folder a person can
 // open and a later command can resume from:
-//   config.ini                     the resolved configuration (`--config` repeats the run)
+//   config.ini                     the resolved configuration, run.out left empty, so
+//                                  `--config config.ini` repeats the run into a new directory
 //   metrics.jsonl                  one JSON object per logged step, flushed line by line
 //   checkpoints/step-000500.safetensors   full training state (nn/checkpoint.h)
 //   samples/step-000500.png        sample grids (or scatter plots) over time
@@ -47,6 +48,10 @@ const char *rundir_path(const RunDir *rd, const char *name, char *out, size_t si
 // <dir>/<folder>/step-000500.<ext>
 const char *rundir_step_path(const RunDir *rd, const char *folder, int64_t step, const char *ext,
                              char *out, size_t size);
+
+// cfg with run.out emptied: what config.ini and checkpoints store, so that repeating or
+// resuming a run never aims at the directory of another.
+Config rundir_repeatable(const Config *cfg);
 
 // mkdir -p; an Error names the part that could not be made.
 int make_dirs(const char *path, Error *err);

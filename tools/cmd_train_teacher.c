@@ -1,0 +1,294 @@
+// dmdr train-teacher: trains the flow-matching teacher (docs/algorithm.md section 1) and
+// leaves a run directory (tools/rundir.h): config.ini, metrics.jsonl, checkpoints, sample
+// grids over time and the final EMA weights in model.safetensors.
+//
+// One step: a batch from the seeded loader, the flow-matching loss (times, noise and label
+// dropout drawn from the "train" stream), backward, AdamW at the warm-up + cosine learning
+// rate with gradient clipping, then the EMA update. A checkpoint holds all of that state, so
+// --resume continues the same run bit for bit on the same machine and thread count.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "diffusion/flow.h"
+#include "kernels/threads.h"
+#include "nn/checkpoint.h"
+#include "tools/commands.h"
+#include "tools/dataset.h"
+#include "tools/progress.h"
+#include "tools/rundir.h"
+
+const ConfigCommand train_teacher_command = {
+    .name = "train-teacher",
+    .sections = "train model data sample run",
+    .own_flags = {"resume"},
+};
+
+// Labels of the independent streams derived from --seed.
+enum { STREAM_INIT = 1, STREAM_TRAIN, STREAM_DATA_ORDER, STREAM_SAMPLES, STREAM_TOY_DATA };
+
+typedef struct {
+    Config cfg;
+    char *config_ini; // cfg as INI text, stored in every checkpoint (RUN_CONFIG_KEY)
+    Dataset data;
+    DataLoader loader;
+    Model *model;
+    AdamW opt;
+    Ema ema;
+    LrSchedule sched;
+    Rng rng; // the training draws
+    int64_t step;
+    DataPosition pos;
+    RunDir run;
+    double elapsed_before; // seconds spent by the sessions before a resume
+    double last_loss, last_rate; // of the last metrics line
+} Trainer;
+
+static int load_data(const Config *c, Dataset *d, Error *err) {
+    const char *path = c->data.path[0] ? c->data.path : NULL;
+    switch (c->data.source) {
+    case DATA_FASHION_MNIST: return fashion_mnist_load(path, true, d, err);
+    case DATA_PNG:
+        if (!path) return error_set(err, "dataset png needs the image folder: --data PATH");
+        return png_folder_load(path, c->model.in_channels, c->model.image_size, d, err);
+    case DATA_TOY2D: {
+        Rng base = rng_make((uint64_t)c->run.seed);
+        return toy2d_make(c->data.toy_count, c->data.toy_components, c->data.toy_radius,
+                          c->data.toy_std, rng_fork(&base, STREAM_TOY_DATA).seed, d, err);
+    }
+    }
+    return error_set(err, "unknown dataset %d", (int)c->data.source);
+}
+
+// The model must take the data as it is; each mismatch names the setting to change.
+static int check_data_fits_model(const Config *c, const Dataset *d, Error *err) {
+    const ModelConfig *m = &c->model;
+    if (m->kind == MODEL_MLP) {
+        if (dataset_is_image(d))
+            return error_set(err, "model.kind mlp takes vectors, but the data are %dx%dx%d images "
+                                  "(use --kind dit or unet)", d->channels, d->height, d->width);
+        if (m->data_dim != d->dim)
+            return error_set(err, "model.data_dim is %d but the data have %d values per example "
+                                  "(set --data-dim %d)", m->data_dim, d->dim, d->dim);
+    } else {
+        if (!dataset_is_image(d))
+            return error_set(err, "model.kind %s takes images, but the data are %d-dimensional "
+                                  "vectors (use --kind mlp)", model_kind_name(m->kind), d->dim);
+        if (m->in_channels != d->channels)
+            return error_set(err, "model.in_channels is %d but the images have %d (set "
+                                  "--in-channels %d)", m->in_channels, d->channels, d->channels);
+        if (m->image_size != d->height || m->image_size != d->width)
+            return error_set(err, "model.image_size is %d but the images are %dx%d (set "
+                                  "--image-size)", m->image_size, d->height, d->width);
+    }
+    if (m->num_classes != d->num_classes)
+        return error_set(err, "model.num_classes is %d but the data have %d classes (set "
+                              "--num-classes %d)", m->num_classes, d->num_classes, d->num_classes);
+    return 0;
+}
+
+// What checkpoint_save writes and checkpoint_load restores: every piece of the trainer's state.
+static Checkpoint trainer_checkpoint(Trainer *t) {
+    static const char *const keys[] = {RUN_CONFIG_KEY};
+    return (Checkpoint){
+        .part_count = 1,
+        .parts = {{"", model_config(t->model), model_params(t->model), &t->ema, &t->opt}},
+        .rng_count = 1,
+        .rngs = {{"train", &t->rng}},
+        .step = &t->step,
+        .data = &t->pos,
+        .extra_count = 1,
+        .extra_keys = keys,
+        .extra_values = (const char *const *)&t->config_ini,
+    };
+}
+
+static int save_checkpoint(Trainer *t, Error *err) {
+    char path[CONFIG_PATH_MAX + 64];
+    t->pos = (DataPosition){t->loader.epoch, t->loader.position};
+    Checkpoint ck = trainer_checkpoint(t);
+    return checkpoint_save(rundir_step_path(&t->run, "checkpoints", t->step, "safetensors", path,
+                                            sizeof path), &ck, err);
+}
+
+// A grid from the EMA weights, always from the same noise so the grids of a run compare.
+static int save_samples(Trainer *t, Error *err) {
+    char path[CONFIG_PATH_MAX + 64];
+    Rng base = rng_make((uint64_t)t->cfg.run.seed);
+    ema_swap(&t->ema, model_params(t->model));
+    int rc = write_samples_png(t->model, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed,
+                               rundir_step_path(&t->run, "samples", t->step, "png", path, sizeof path),
+                               NULL, err);
+    ema_swap(&t->ema, model_params(t->model));
+    return rc;
+}
+
+// Everything before the first step: data, model, optimiser, EMA, the resumed state, the
+// run directory. `resume` is a checkpoint path or NULL; out_given: --out was on the command line.
+static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *err) {
+    const Config *c = &t->cfg;
+    if (!backend_get(c->run.device))
+        return error_set(err, "%s backend not available", device_name(c->run.device));
+    threads_set(c->run.threads);
+    if (load_data(c, &t->data, err) != 0 || check_data_fits_model(c, &t->data, err) != 0)
+        return -1;
+    Rng base = rng_make((uint64_t)c->run.seed);
+    Rng init = rng_fork(&base, STREAM_INIT);
+    t->rng = rng_fork(&base, STREAM_TRAIN);
+    t->model = model_create(&c->model, c->run.device, &init, err);
+    if (!t->model) return -1;
+    AdamWConfig ac = adamw_config_default();
+    ac.weight_decay = c->train.weight_decay;
+    adamw_init(&t->opt, model_params(t->model), ac);
+    ema_init(&t->ema, model_params(t->model));
+    t->sched = (LrSchedule){.base_lr = c->train.lr, .warmup_steps = c->train.warmup,
+                            .decay = LR_COSINE, .total_steps = c->train.steps,
+                            .min_lr = c->train.min_lr};
+    dataloader_init(&t->loader, &t->data, c->train.batch, rng_fork(&base, STREAM_DATA_ORDER).seed);
+    Config stored = rundir_repeatable(c);
+    t->config_ini = config_to_ini(&stored);
+    if (!resume) return rundir_create(&t->run, c, "train-teacher", err);
+
+    Checkpoint ck = trainer_checkpoint(t);
+    if (checkpoint_load(resume, &ck, err) != 0 ||
+        dataloader_seek(&t->loader, t->pos.epoch, t->pos.index, err) != 0)
+        return -1;
+    if (t->step > c->train.steps)
+        return error_set(err, "%s is at step %lld, beyond train.steps %d (raise --steps)", resume,
+                         (long long)t->step, c->train.steps);
+    char dir[CONFIG_PATH_MAX];
+    if (out_given) snprintf(dir, sizeof dir, "%s", c->run.out);
+    else if (rundir_of_checkpoint(resume, dir) != 0) return rundir_create(&t->run, c, "train-teacher", err);
+    return rundir_resume(&t->run, dir, c, t->step, &t->elapsed_before, err);
+}
+
+static void trainer_free(Trainer *t) {
+    rundir_close(&t->run);
+    dataloader_free(&t->loader);
+    ema_free(&t->ema);
+    adamw_free(&t->opt);
+    model_free(t->model);
+    dataset_free(&t->data);
+    free(t->config_ini);
+}
+
+static bool every(int64_t step, int interval, int64_t last) {
+    return step == last || (interval > 0 && step % interval == 0);
+}
+
+static int train(Trainer *t, Error *err) {
+    const Config *c = &t->cfg;
+    const ParamList *params = model_params(t->model);
+    FlowLossOptions loss_opt = {.time_dist = (FlowTimeDist)c->train.time_dist,
+                                .logit_mean = c->train.logit_mean,
+                                .logit_std = c->train.logit_std,
+                                .label_dropout = c->train.label_dropout};
+    Progress progress;
+    progress_begin(&progress, stderr, t->step, c->train.steps,
+                   dataset_is_image(&t->data) ? "img/s" : "pts/s", t->elapsed_before, c->run.quiet);
+    // since the last metrics line
+    double loss_sum = 0, step_seconds = 0;
+    int64_t steps = 0;
+    while (t->step < c->train.steps) {
+        double start = progress_now();
+        tensor_scope_begin();
+        Tensor *x, *y;
+        dataloader_next(&t->loader, &x, &y, c->run.device);
+        Tensor *loss = flow_matching_loss(t->model, x, y, &t->rng, &loss_opt, NULL);
+        adamw_zero_grad(&t->opt);
+        autograd_backward(loss, NULL);
+        float lr = lr_schedule(&t->sched, t->opt.step);
+        double grad_norm = adamw_step(&t->opt, lr, c->train.clip);
+        ema_update(&t->ema, params, c->train.ema_decay);
+        float value = tensor_item(loss);
+        tensor_scope_end();
+        t->step++;
+        step_seconds += progress_now() - start;
+        steps++;
+        loss_sum += value;
+        if (!isfinite(value)) {
+            progress_end(&progress);
+            return error_set(err, "the loss is %g at step %lld: lower --lr or raise --warmup",
+                             (double)value, (long long)t->step);
+        }
+        double rate = (double)steps * (double)c->train.batch / step_seconds;
+        progress_update(&progress, t->step, loss_sum / (double)steps, rate);
+        if (every(t->step, c->train.log_every, c->train.steps)) {
+            Metric m[] = {{"loss", loss_sum / (double)steps}, {"lr", lr}, {"grad_norm", grad_norm},
+                          {"images_per_s", rate}, {"elapsed_s", progress_elapsed(&progress)}};
+            t->last_loss = m[0].value;
+            t->last_rate = rate;
+            if (rundir_log(&t->run, t->step, m, 5, err) != 0) {
+                progress_end(&progress);
+                return -1;
+            }
+            loss_sum = step_seconds = 0;
+            steps = 0;
+        }
+        if ((every(t->step, c->train.checkpoint_every, c->train.steps) && save_checkpoint(t, err)) ||
+            (every(t->step, c->train.sample_every, c->train.steps) && save_samples(t, err))) {
+            progress_end(&progress);
+            return -1;
+        }
+    }
+    progress_end(&progress);
+    return 0;
+}
+
+int train_teacher_main(int argc, char **argv) {
+    Trainer t = {0};
+    ConfigArgs args;
+    Error err;
+    int rc = command_config(&train_teacher_command, argc, argv, NULL, &t.cfg, &args);
+    if (rc >= 0) return rc;
+    const char *resume = args.own[0];
+    if (resume) { // the run's own configuration, under this command line's flags
+        char *stored;
+        if (read_run_config(resume, &stored, &err) != 0 ||
+            (!stored && error_set(&err, "%s holds no run configuration ('%s'): not a "
+                                        "train-teacher checkpoint", resume, RUN_CONFIG_KEY))) {
+            fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
+            return 1;
+        }
+        rc = command_config(&train_teacher_command, argc, argv, stored, &t.cfg, &args);
+        free(stored);
+        if (rc >= 0) return rc;
+    }
+    rc = 1;
+    double start = progress_now();
+    if (trainer_setup(&t, resume, config_find_flag(argc, argv, "out") != NULL, &err) != 0) {
+        fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
+        trainer_free(&t);
+        return 1;
+    }
+    const Config *c = &t.cfg;
+    char count[32];
+    snprintf(count, sizeof count, "%.2fM", (double)params_numel(model_params(t.model), true) / 1e6);
+    printf("train-teacher: preset %s, %s model (%s parameters), %lld examples, steps %lld..%d "
+           "of batch %d, %s, %d thread%s\nrun directory: %s\n",
+           c->preset, model_kind_name(c->model.kind), count, (long long)t.data.count,
+           (long long)t.step + 1, c->train.steps, c->train.batch, device_name(c->run.device),
+           threads_get(), threads_get() == 1 ? "" : "s", t.run.dir);
+    fflush(stdout);
+    char path[CONFIG_PATH_MAX + 32];
+    if (train(&t, &err) != 0) {
+        fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
+    } else if (checkpoint_export_weights(rundir_path(&t.run, "model.safetensors", path, sizeof path),
+                                         model_params(t.model), &t.ema, &c->model, &err) != 0) {
+        fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
+    } else if (t.last_rate == 0) {
+        printf("nothing to train: the checkpoint is at step %lld = train.steps; EMA weights in %s\n",
+               (long long)t.step, path);
+        rc = 0;
+    } else {
+        char took[32];
+        printf("done: step %lld, loss %.4f, %.1f %s, %s in all; EMA weights in %s\n",
+               (long long)t.step, t.last_loss, t.last_rate,
+               dataset_is_image(&t.data) ? "img/s" : "pts/s",
+               format_duration(progress_now() - start, took, sizeof took), path);
+        rc = 0;
+    }
+    trainer_free(&t);
+    return rc;
+}
