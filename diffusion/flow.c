@@ -6,6 +6,7 @@
 #include "autograd/ops.h"
 #include "kernels/check.h"
 
+// x (N, ...), t (N), y (N) -> v (N, ...)
 static Tensor *model_field_forward(void *self, Tensor *x, Tensor *t, Tensor *y) {
     return model_forward(self, x, t, y);
 }
@@ -113,6 +114,7 @@ Tensor *flow_matching_loss_field(const VelocityField *f, Tensor *x0, Tensor *y, 
     return loss;
 }
 
+// x0 (N, ...), y (N) -> (1)
 Tensor *flow_matching_loss(Model *m, Tensor *x0, Tensor *y, Rng *rng, const FlowLossOptions *opt,
                            FlowLossStats *stats) {
     FlowLossOptions defaults = flow_loss_defaults();

@@ -74,8 +74,8 @@ static Tensor *velocity(const Guidance *g, Tensor *x, float t) {
     return op_add(v[1], op_mul_scalar(op_sub(v[0], v[1]), g->cfg_scale));
 }
 
-// x at t0 -> x at t1 (t1 < t0); `last` makes Heun take an Euler step, so that no evaluation
-// happens at t = 0
+// x (n, ...) at t0 -> (n, ...) at t1 < t0; `last` makes Heun take an Euler step, so that no
+// evaluation happens at t = 0
 static Tensor *ode_step(const Guidance *g, SamplerMethod method, Tensor *x, float t0, float t1,
                         bool last) {
     float dt = t1 - t0;
@@ -90,14 +90,14 @@ static Tensor *ode_step(const Guidance *g, SamplerMethod method, Tensor *x, floa
 // guiding -> (n) or (2n)
 static Tensor *chunk_labels(const VelocityField *f, Tensor *y, int64_t start, int64_t n,
                             bool guide, Device device) {
+    Tensor *rows = y ? tensor_rows(y, start, n) : NULL;
+    if (rows && !guide) return rows;
     int32_t *null = malloc((size_t)(n > 0 ? n : 1) * sizeof *null);
     DMDR_CHECK(null != NULL, "out of host memory");
     for (int64_t i = 0; i < n; i++) null[i] = f->null_label;
     Tensor *nulls = tensor_from_ints(shape1(n), null, device);
     free(null);
-    if (!y) return nulls;
-    Tensor *rows = tensor_rows(y, start, n);
-    if (!guide) return rows;
+    if (!rows) return nulls;
     Tensor *pair[2] = {rows, nulls};
     return op_concat(pair, 2, 0);
 }
@@ -109,6 +109,7 @@ Tensor *sample_flow_field(const VelocityField *f, Tensor *noise, Tensor *y,
     DMDR_CHECK(opt->shift >= 1.0f, "time shift %g < 1", (double)opt->shift);
     DMDR_CHECK(opt->method >= 0 && opt->method < SAMPLER_METHOD_COUNT, "unknown sampler %d",
                (int)opt->method);
+    DMDR_CHECK(noise->dtype == DTYPE_F32 && noise->shape.ndim >= 1, "noise must be (N, ...) F32");
     int64_t total = noise->shape.dim[0];
     DMDR_CHECK(!y || (y->dtype == DTYPE_I32 && y->shape.ndim == 1 && y->shape.dim[0] == total &&
                       y->device == noise->device),
@@ -145,11 +146,13 @@ Tensor *sample_flow_field(const VelocityField *f, Tensor *noise, Tensor *y,
     return out;
 }
 
+// noise (N, ...), y (N) or NULL -> (N, ...)
 Tensor *sample_flow(Model *m, Tensor *noise, Tensor *y, const SamplerOptions *opt, int64_t *nfe) {
     VelocityField f = velocity_field_of_model(m);
     return sample_flow_field(&f, noise, y, opt, nfe);
 }
 
+// -> (n, data_dim) or (n, C, H, W)
 Tensor *sample_flow_rng(Model *m, int64_t n, Tensor *y, Rng *rng, const SamplerOptions *opt,
                         int64_t *nfe) {
     const ModelConfig *c = model_config(m);
