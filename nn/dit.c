@@ -26,9 +26,9 @@
 #define INIT_STD 0.02f // label table and timestep MLP weights
 
 typedef struct {
-    Linear qkv, proj; // attn
-    Linear fc1, fc2;  // mlp
-    Linear ada;       // adaLN_modulation.1: hidden -> 6 hidden
+    Attention attn;
+    Mlp mlp;
+    Linear ada; // adaLN_modulation.1: hidden -> 6 hidden
 } DitBlock;
 
 typedef struct {
@@ -177,10 +177,11 @@ static void create_modules(Dit *d, const ModelConfig *cfg, Device device, Rng *r
     DMDR_CHECK(d->blocks != NULL, "out of host memory");
     for (int i = 0; i < d->depth; i++) {
         DitBlock *b = &d->blocks[i];
-        xavier_linear(&b->qkv, hidden, 3 * hidden, device, rng);
-        xavier_linear(&b->proj, hidden, hidden, device, rng);
-        xavier_linear(&b->fc1, hidden, mlp_hidden(cfg), device, rng);
-        xavier_linear(&b->fc2, mlp_hidden(cfg), hidden, device, rng);
+        attention_init(&b->attn, hidden, cfg->heads, device, rng);
+        mlp_init(&b->mlp, hidden, mlp_hidden(cfg), device, rng);
+        Linear *linears[] = {&b->attn.qkv, &b->attn.proj, &b->mlp.fc1, &b->mlp.fc2};
+        for (size_t k = 0; k < sizeof linears / sizeof linears[0]; k++)
+            linear_init_xavier(linears[k], rng);
         zero_linear(&b->ada, hidden, 6 * hidden, device, rng);
     }
     zero_linear(&d->final_linear, hidden, p * p * c, device, rng);
@@ -196,15 +197,11 @@ static void register_params(Dit *d, ParamList *out) {
     embedding_params(&d->y_table, "y_embedder.embedding_table.", out);
     for (int i = 0; i < d->depth; i++) {
         DitBlock *b = &d->blocks[i];
-        struct {
-            Linear *l;
-            const char *name;
-        } linears[] = {{&b->qkv, "attn.qkv"}, {&b->proj, "attn.proj"}, {&b->fc1, "mlp.fc1"},
-                       {&b->fc2, "mlp.fc2"}, {&b->ada, "adaLN_modulation.1"}};
         char block[PARAM_NAME_MAX], name[PARAM_NAME_MAX];
         params_prefix_index(block, "", "blocks", i);
-        for (size_t k = 0; k < sizeof linears / sizeof linears[0]; k++)
-            linear_params(linears[k].l, params_prefix(name, block, linears[k].name), false, out);
+        attention_params(&b->attn, params_prefix(name, block, "attn"), out);
+        mlp_params(&b->mlp, params_prefix(name, block, "mlp"), out);
+        linear_params(&b->ada, params_prefix(name, block, "adaLN_modulation.1"), false, out);
     }
     linear_params(&d->final_linear, "final_layer.linear.", false, out);
     linear_params(&d->final_ada, "final_layer.adaLN_modulation.1.", false, out);
@@ -235,8 +232,9 @@ static void dit_free(void *self) {
     embedding_free(&d->y_table);
     for (int i = 0; i < d->depth; i++) {
         DitBlock *b = &d->blocks[i];
-        Linear *linears[] = {&b->qkv, &b->proj, &b->fc1, &b->fc2, &b->ada};
-        for (size_t k = 0; k < sizeof linears / sizeof linears[0]; k++) linear_free(linears[k]);
+        attention_free(&b->attn);
+        mlp_free(&b->mlp);
+        linear_free(&b->ada);
     }
     free(d->blocks);
     linear_free(&d->final_linear);
@@ -260,15 +258,15 @@ static Tensor *modulate(Tensor *x, Tensor *shift, Tensor *scale) {
 static Tensor *norm(Tensor *x) { return op_layernorm(x, NULL, NULL, NORM_EPS); }
 
 // x (N, T, D), c_act = SiLU(c) (N, D) -> (N, T, D)
-static Tensor *block_forward(const DitBlock *b, Tensor *x, Tensor *c_act, int heads) {
+static Tensor *block_forward(const DitBlock *b, Tensor *x, Tensor *c_act) {
     // shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp
     Tensor *m[6];
     op_chunk(linear_forward(&b->ada, c_act), 6, 1, m);
     Tensor *h = modulate(norm(x), m[0], m[1]);
-    h = linear_forward(&b->proj, op_attention_qkv(linear_forward(&b->qkv, h), heads));
+    h = attention_forward(&b->attn, h);
     x = op_add(x, op_mul(h, per_sample(m[2])));
     h = modulate(norm(x), m[3], m[4]);
-    h = linear_forward(&b->fc2, op_gelu_tanh(linear_forward(&b->fc1, h)));
+    h = mlp_forward(&b->mlp, h);
     return op_add(x, op_mul(h, per_sample(m[5])));
 }
 
@@ -298,7 +296,7 @@ static Tensor *dit_forward(void *self, Tensor *x, Tensor *t, Tensor *y) {
     h = op_add(h, d->pos_embed);
     Tensor *c = op_add(time_embed(d, t), embedding_forward(&d->y_table, y));
     Tensor *c_act = op_silu(c);
-    for (int i = 0; i < d->depth; i++) h = block_forward(&d->blocks[i], h, c_act, d->heads);
+    for (int i = 0; i < d->depth; i++) h = block_forward(&d->blocks[i], h, c_act);
 
     Tensor *m[2]; // shift, scale
     op_chunk(linear_forward(&d->final_ada, c_act), 2, 1, m);

@@ -79,6 +79,30 @@ Tensor *embedding_forward(const Embedding *e, Tensor *index); // index (n) I32 -
 void embedding_params(Embedding *e, const char *prefix, ParamList *out);
 void embedding_free(Embedding *e);
 
+// ---- multi-head self-attention and MLP (timm's Attention and Mlp) -------------------------
+// nn/transformer.c. Both start with PyTorch's default Linear init; architectures re-initialise
+// (the DiT: Xavier; the UNet: a zero proj so the block starts as the identity).
+typedef struct {
+    Linear qkv, proj; // qkv (3 dim, dim): read as (B, T, 3, heads, dim / heads); proj (dim, dim)
+    int heads;
+} Attention;
+
+void attention_init(Attention *a, int dim, int heads, Device device, Rng *rng);
+// x (B, T, dim) -> proj(softmax(q k^T / sqrt(dim / heads)) v), heads concatenated
+Tensor *attention_forward(const Attention *a, Tensor *x);
+void attention_params(Attention *a, const char *prefix, ParamList *out); // "qkv.", "proj."
+void attention_free(Attention *a);
+
+typedef struct {
+    Linear fc1, fc2; // fc1 (hidden, dim), fc2 (dim, hidden)
+} Mlp;
+
+void mlp_init(Mlp *m, int dim, int hidden, Device device, Rng *rng);
+// x (..., dim) -> fc2(gelu_tanh(fc1(x))) (..., dim)
+Tensor *mlp_forward(const Mlp *m, Tensor *x);
+void mlp_params(Mlp *m, const char *prefix, ParamList *out); // "fc1.", "fc2."
+void mlp_free(Mlp *m);
+
 // ---- helpers shared by the architectures ----------------------------------------------------
 // Fills t with Xavier-uniform values for a (fan_out, fan_in) matrix.
 void init_xavier_uniform(Tensor *t, int64_t fan_in, int64_t fan_out, Rng *rng);

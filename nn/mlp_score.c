@@ -49,7 +49,7 @@ static int check_config(const ModelConfig *cfg, Error *err) {
     return 0;
 }
 
-static void *mlp_create(const ModelConfig *cfg, Device device, Rng *rng, ParamList *params,
+static void *mlp_score_create(const ModelConfig *cfg, Device device, Rng *rng, ParamList *params,
                         Error *err) {
     if (check_config(cfg, err) != 0) return NULL;
     int width = cfg->mlp_width;
@@ -86,7 +86,7 @@ static void *mlp_create(const ModelConfig *cfg, Device device, Rng *rng, ParamLi
 }
 
 // x (N, data_dim), t (N), y (N) I32 -> (N, data_dim)
-static Tensor *mlp_forward(void *self, Tensor *x, Tensor *t, Tensor *y) {
+static Tensor *mlp_score_forward(void *self, Tensor *x, Tensor *t, Tensor *y) {
     const MlpScore *m = self;
     DMDR_CHECK(x->shape.ndim == 2 && x->shape.dim[1] == m->input.in_features,
                "mlp: x must be (N, %d)", m->input.in_features);
@@ -102,7 +102,7 @@ static Tensor *mlp_forward(void *self, Tensor *x, Tensor *t, Tensor *y) {
     return linear_forward(&m->out, layernorm_forward(&m->out_norm, h));
 }
 
-static void mlp_free(void *self) {
+static void mlp_score_free(void *self) {
     MlpScore *m = self;
     if (!m) return;
     cond_embed_free(&m->cond);
@@ -119,4 +119,4 @@ static void mlp_free(void *self) {
     free(m);
 }
 
-const Architecture mlp_architecture = {"mlp", mlp_create, mlp_forward, mlp_free};
+const Architecture mlp_architecture = {"mlp", mlp_score_create, mlp_score_forward, mlp_score_free};

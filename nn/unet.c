@@ -44,8 +44,7 @@ typedef struct {
 
 typedef struct {
     GroupNorm norm;
-    Linear qkv, proj;
-    int heads;
+    Attention attn; // its qkv and proj register directly under mid.attn.
 } AttnBlock;
 
 typedef struct {
@@ -153,17 +152,15 @@ static int gcd(int a, int b) { return b == 0 ? a : gcd(b, a % b); }
 
 static void attn_init(AttnBlock *a, int channels, int groups, Device device, Rng *rng) {
     groupnorm_init(&a->norm, groups, channels, UNET_NORM_EPS, device);
-    linear_init(&a->qkv, channels, 3 * channels, true, device, rng);
-    linear_init(&a->proj, channels, channels, true, device, rng);
-    tensor_fill(a->proj.weight, 0.0f);
-    tensor_fill(a->proj.bias, 0.0f);
-    a->heads = gcd(UNET_MAX_HEADS, channels); // the largest of 4, 2, 1 dividing channels
+    // the largest of 4, 2, 1 heads dividing channels
+    attention_init(&a->attn, channels, gcd(UNET_MAX_HEADS, channels), device, rng);
+    tensor_fill(a->attn.proj.weight, 0.0f);
+    tensor_fill(a->attn.proj.bias, 0.0f);
 }
 
 static void attn_params(AttnBlock *a, ParamList *out) {
     groupnorm_params(&a->norm, "mid.attn.norm.", out);
-    linear_params(&a->qkv, "mid.attn.qkv.", false, out);
-    linear_params(&a->proj, "mid.attn.proj.", false, out);
+    attention_params(&a->attn, "mid.attn.", out);
 }
 
 // x (N, C, H, W) -> (N, C, H, W)
@@ -171,16 +168,14 @@ static Tensor *attn_forward(const AttnBlock *a, Tensor *x) {
     int64_t n = x->shape.dim[0], c = x->shape.dim[1], hh = x->shape.dim[2], ww = x->shape.dim[3];
     Tensor *h = op_reshape(groupnorm_forward(&a->norm, x), shape3(n, c, hh * ww));
     Tensor *tokens = op_transpose(h, 1, 2); // (N, HW, C)
-    Tensor *qkv = linear_forward(&a->qkv, tokens); // (N, HW, 3C)
-    Tensor *o = linear_forward(&a->proj, op_attention_qkv(qkv, a->heads));
+    Tensor *o = attention_forward(&a->attn, tokens);
     o = op_reshape(op_transpose(o, 1, 2), x->shape);
     return op_add(x, o);
 }
 
 static void attn_free(AttnBlock *a) {
     groupnorm_free(&a->norm);
-    linear_free(&a->qkv);
-    linear_free(&a->proj);
+    attention_free(&a->attn);
 }
 
 // ---- the network -------------------------------------------------------------------------------
