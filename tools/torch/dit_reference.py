@@ -12,7 +12,7 @@ run of the same torch build; it rewrites the file), from the repository root:
         --write-fixture test/fixtures/dit_parity.safetensors
 
 Check a checkpoint written by dmdr: load its model weights by name (strict; "ema." and "optim."
-keys are skipped, or with --ema the "ema." weights are used), run the forward on the fixture's
+keys are skipped; with --ema the "ema." weights replace the trainable ones), run the forward on the fixture's
 x, t, y and print v (one sample per line, %.9g), optionally also writing it as safetensors:
     /usr/bin/python3 tools/torch/dit_reference.py --check-checkpoint run/checkpoint.safetensors \
         [--ema] [--inputs test/fixtures/dit_parity.safetensors] [--out v.safetensors]
@@ -293,10 +293,9 @@ def check_checkpoint(args):
         cfg = {k: type(v)(mc[k]) for k, v in FIXTURE_CONFIG.items()}
     else:
         cfg = {k: getattr(args, k) for k in FIXTURE_CONFIG}
-    if args.ema:
-        state = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
-    else:
-        state = {k: v for k, v in tensors.items() if not k.startswith(("ema.", "optim."))}
+    state = {k: v for k, v in tensors.items() if not k.startswith(("ema.", "optim."))}
+    if args.ema:  # EMA shadows exist for trainable weights only; fixed ones (pos_embed) stay
+        state.update({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
     model = DiT(**cfg)
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
