@@ -18,40 +18,10 @@
 #include "tools/dataset.h"
 #include "tools/png_image.h"
 
-// ---- a scratch directory for the test case, removed afterwards ---------------------------------
-
-static char scratch_dir[512];
-
-// Runs in the parent process (unchecked fixture), so it sees every forked test's files.
-static void scratch_setup(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/dmdr_data_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_msg(mkdtemp(scratch_dir) != NULL, "mkdtemp: %s", strerror(errno));
-}
-
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *entry;
-        char child[2048];
-        while ((entry = readdir(d)) != NULL) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-            snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-            remove_tree(child);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        remove(path);
-    }
-}
-
-static void scratch_teardown(void) { remove_tree(scratch_dir); }
-
-// scratch_dir/name, made with its parent folders when `dirs` (mkdir -p of the path's folders)
+// test_scratch_dir/name, made with its parent folders when `dirs` (mkdir -p of the path's folders)
 static const char *scratch_path(const char *name, char *buf, size_t buflen) {
-    snprintf(buf, buflen, "%s/%s", scratch_dir, name);
-    for (char *p = buf + strlen(scratch_dir) + 1; *p; p++)
+    snprintf(buf, buflen, "%s/%s", test_scratch_dir, name);
+    for (char *p = buf + strlen(test_scratch_dir) + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
             mkdir(buf, 0755);
@@ -1057,7 +1027,7 @@ START_TEST(test_png_write_atomic_and_errors) {
     closedir(d);
     ck_assert_int_eq(files, 1);
     scratch_path("no_such_dir/x/grid.png", path, sizeof path);
-    remove_tree(strcat(dir, "/../no_such_dir"));
+    test_remove_tree(strcat(dir, "/../no_such_dir"));
     ck_assert_int_eq(png_write_grid(path, one, 1, 1, 2, 2, 1, 0, &err), -1);
     expect_message("missing folder", &err, path, (const char *const[]){"cannot create", NULL});
     ck_assert_int_eq(pngimage_read(path, &img, &err), -1);
@@ -1068,7 +1038,7 @@ END_TEST
 static Suite *data_suite(void) {
     Suite *s = suite_create("data");
     TCase *tc = tcase_create("data");
-    tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_unchecked_fixture(tc, test_scratch_setup, test_scratch_teardown);
     tcase_add_test(tc, test_fashion_mnist_train);
     tcase_add_test(tc, test_fashion_mnist_test_split);
     tcase_add_test(tc, test_idx_gzip_and_plain_load_alike);

@@ -27,36 +27,15 @@
 
 // ---- scratch files -------------------------------------------------------------------------
 
-static char scratch_dir[512];
-
-// Unchecked fixtures run in the parent, so the directory outlives every forked test case.
-static void scratch_setup(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/dmdr_optim_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    ck_assert_msg(mkdtemp(scratch_dir) != NULL, "mkdtemp: %s", strerror(errno));
-}
-
-static void scratch_teardown(void) {
-    DIR *d = opendir(scratch_dir);
-    struct dirent *e;
-    char path[1024];
-    while (d && (e = readdir(d)) != NULL) {
-        snprintf(path, sizeof path, "%s/%s", scratch_dir, e->d_name);
-        if (e->d_name[0] != '.') remove(path);
-    }
-    if (d) closedir(d);
-    rmdir(scratch_dir);
-}
-
 // A file name unique to the calling test case (cases run in parallel processes' order).
 static const char *scratch(const char *name, char *buf) {
-    snprintf(buf, 1024, "%s/%ld_%s", scratch_dir, (long)getpid(), name);
+    snprintf(buf, 1024, "%s/%ld_%s", test_scratch_dir, (long)getpid(), name);
     return buf;
 }
 
 static int count_files_starting(const char *path) {
     const char *base = strrchr(path, '/') + 1;
-    DIR *d = opendir(scratch_dir);
+    DIR *d = opendir(test_scratch_dir);
     ck_assert_ptr_nonnull(d);
     int n = 0;
     struct dirent *e;
@@ -897,7 +876,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("optim");
-    tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_unchecked_fixture(tc, test_scratch_setup, test_scratch_teardown);
     tcase_add_loop_test(tc, test_adamw_matches_reference, 0, DEVICE_COUNT);
     tcase_add_test(tc, test_adamw_skips_frozen_and_gradless);
     tcase_add_loop_test(tc, test_clipping_matches_clip_grad_norm, 0, DEVICE_COUNT);

@@ -14,40 +14,14 @@
 #include "tensor/safetensors.h"
 #include "test/test_util.h"
 
-// ---- a scratch directory per test case, removed afterwards -----------------------------------
-
-static char scratch_dir[512];
-
-// Runs in the parent process (unchecked fixture), so it sees every forked test's files.
-static void scratch_setup(void) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(scratch_dir, sizeof scratch_dir, "%s/dmdr_safetensors_XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    ck_assert_msg(mkdtemp(scratch_dir) != NULL, "mkdtemp: %s", strerror(errno));
-}
-
-static void scratch_teardown(void) {
-    DIR *d = opendir(scratch_dir);
-    if (!d) return;
-    struct dirent *entry;
-    char path[1024];
-    while ((entry = readdir(d)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", scratch_dir, entry->d_name);
-        remove(path); // the tests make only files and empty directories
-    }
-    closedir(d);
-    rmdir(scratch_dir);
-}
-
 static const char *scratch_path(const char *name, char *buf, size_t buflen) {
-    snprintf(buf, buflen, "%s/%s", scratch_dir, name);
+    snprintf(buf, buflen, "%s/%s", test_scratch_dir, name);
     return buf;
 }
 
 // How many entries of the scratch directory contain `part` in their name.
 static int count_files_containing(const char *part) {
-    DIR *d = opendir(scratch_dir);
+    DIR *d = opendir(test_scratch_dir);
     ck_assert_ptr_nonnull(d);
     int count = 0;
     struct dirent *entry;
@@ -599,7 +573,7 @@ END_TEST
 static Suite *safetensors_suite(void) {
     Suite *s = suite_create("safetensors");
     TCase *tc = tcase_create("safetensors");
-    tcase_add_unchecked_fixture(tc, scratch_setup, scratch_teardown);
+    tcase_add_unchecked_fixture(tc, test_scratch_setup, test_scratch_teardown);
     tcase_add_test(tc, test_round_trip_all_ranks_with_metadata);
     tcase_add_test(tc, test_f16_bf16_convert_exactly);
     tcase_add_test(tc, test_f16_every_value);

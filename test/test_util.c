@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kernels/threads.h"
 #include "tensor/tensor.h"
@@ -117,3 +120,31 @@ TCase *test_scoped_tcase(Suite *s, const char *name) {
     suite_add_tcase(s, tc);
     return tc;
 }
+
+char test_scratch_dir[512];
+
+void test_scratch_setup(void) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(test_scratch_dir, sizeof test_scratch_dir, "%s/dmdr_test_XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    ck_assert_msg(mkdtemp(test_scratch_dir) != NULL, "mkdtemp: %s", strerror(errno));
+}
+
+void test_remove_tree(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) {
+        remove(path);
+        return;
+    }
+    struct dirent *entry;
+    char child[2048];
+    while ((entry = readdir(d)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
+        test_remove_tree(child);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+void test_scratch_teardown(void) { test_remove_tree(test_scratch_dir); }

@@ -38,6 +38,13 @@ double test_close_ratio(const float *got, const float *want, int64_t n, double a
 
 // Compiled backends with a usable device (always the CPU first). Returns the count.
 int test_backends(const Backend **out, int max);
+// A fresh empty directory (under $TMPDIR, else /tmp) for a test case's files, named by
+// test_scratch_dir. Register as an unchecked fixture: it then runs in the parent process and
+// outlives every forked test. Teardown removes the directory and everything below it.
+extern char test_scratch_dir[512];
+void test_scratch_setup(void);
+void test_scratch_teardown(void);
+void test_remove_tree(const char *path); // a file, or a directory with its contents
 // A TCase added to s whose every test runs inside its own tensor scope.
 TCase *test_scoped_tcase(Suite *s, const char *name);
 // Runs the suite with CK_NORMAL output and returns the process exit code.
