@@ -109,7 +109,7 @@ END_TEST
 // A toy2d run, resumed from its middle checkpoint, ends bit for bit where the uninterrupted
 // run ended; info and sample read its files.
 START_TEST(test_train_resume_info_sample) {
-    char dir[] = "/tmp/dmdr-cli-run-XXXXXX", args[512], a[600], b[600];
+    char dir[] = "/tmp/dmdr-cli-run-XXXXXX", args[512], a[600];
     ck_assert(mkdtemp(dir) != NULL);
     snprintf(args, sizeof args, "train-teacher --preset toy2d --steps 200 --checkpoint-every 100 "
              "--sample-every 0 --threads 1 --out %s/run", dir);
@@ -126,8 +126,7 @@ START_TEST(test_train_resume_info_sample) {
     snprintf(args, sizeof args, "sample %s/run/checkpoints/step-000200.safetensors --steps 5 "
              "--out %s/s.png --threads 1", dir, dir);
     expect(args, 0, "1600 samples (200 per class)");
-    snprintf(b, sizeof b, "rm -rf %s", dir);
-    ck_assert(system(b) == 0);
+    test_remove_tree(dir);
 }
 END_TEST
 
@@ -148,7 +147,7 @@ START_TEST(test_tiny_teacher_loss_falls) {
         fprintf(stderr, "tiny teacher: dataset-fashion-mnist is not installed, skipped\n");
         return;
     }
-    char dir[] = "/tmp/dmdr-cli-tiny-XXXXXX", args[512], path[600], line[1024], cmd[600];
+    char dir[] = "/tmp/dmdr-cli-tiny-XXXXXX", args[512], path[600], line[1024];
     ck_assert(mkdtemp(dir) != NULL);
     snprintf(args, sizeof args, "train-teacher --preset tiny --steps 300 --log-every 10 "
              "--sample-every 0 --checkpoint-every 0 --out %s/run", dir);
@@ -169,8 +168,7 @@ START_TEST(test_tiny_teacher_loss_falls) {
     // 10-step means: the first is ~1.7 (predicting 0 for eps - x0 costs E|eps - x0|^2 ~ 1.7);
     // after 300 steps a tiny DiT is near 0.45.
     ck_assert_msg(first > 1.0 && last < 0.5 * first, "loss %g -> %g", first, last);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert(system(cmd) == 0);
+    test_remove_tree(dir);
 }
 END_TEST
 
