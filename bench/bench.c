@@ -1,7 +1,8 @@
 // `dmdr bench`: every kernel of a DiT training step timed through the Backend table, next to
 // the machine's own ceilings measured in the same run (a large sgemm for GFLOP/s, a copy far
 // beyond the last-level cache for GB/s), so each figure reads as a fraction of what this
-// machine can do. What is measured lives in bench_cases.c; this file times and reports.
+// machine can do; then the whole training step and the samplers (end_to_end.c). The kernel
+// cases live in bench_cases.c; this file times the kernels and reports everything.
 #include "bench/bench.h"
 
 #include <cjson/cJSON.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "bench/bench_cases.h"
+#include "bench/end_to_end.h"
 #include "dmdr_config.h"
 #include "kernels/backend.h"
 #include "kernels/threads.h"
@@ -24,12 +26,16 @@
 #define MIN_SAMPLES 3
 #define MAX_SAMPLES 64
 
+// Under --quick the batch is the preset's divided by this (at least 1).
+#define QUICK_BATCH_DIVISOR 8
+
 typedef struct {
     int threads; // 0: $DMDR_THREADS, else every core
     const char *json_path;
     const char *filter;
     Device device;
-    const DitShapes *shapes;
+    const char *preset; // --shapes
+    int64_t batch;      // --batch, 0: the preset's (divided under --quick)
     bool quick;
 } BenchOptions;
 
@@ -44,22 +50,29 @@ typedef struct {
 
 static void print_usage(FILE *f) {
     fprintf(f,
-            "usage: dmdr bench [--threads N] [--device cpu|cuda] [--shapes NAME] [--quick]\n"
-            "                  [--filter SUBSTRING] [--json FILE]\n"
+            "usage: dmdr bench [--threads N] [--device cpu|cuda] [--shapes NAME] [--batch N]\n"
+            "                  [--quick] [--filter SUBSTRING] [--json FILE]\n"
             "\n"
             "Times every kernel of a DiT training step through the backend and reports each\n"
             "as GFLOP/s or GB/s and as a fraction of this machine's ceilings, measured in the\n"
-            "same run: a large sgemm (GFLOP/s) and a large copy (GB/s, read + write).\n"
+            "same run: a large sgemm (GFLOP/s) and a large copy (GB/s, read + write). Then,\n"
+            "end to end: the training step (train_step), the teacher's %d-step Euler sampling\n"
+            "with CFG (sample_teacher) and 1-step generator sampling (sample_generator), in\n"
+            "images/s, useful GFLOP/s, peak tensor memory and steady-state allocations.\n"
             "\n"
             "  --threads N         CPU threads; 0 (default): $DMDR_THREADS, else every core\n"
             "  --device cpu|cuda   backend to measure (default cpu)\n"
-            "  --shapes NAME       DiT sizes:");
-    for (int i = 0; i < dit_shapes_count; i++)
-        fprintf(f, " %s%s", dit_shapes[i].name, i == 0 ? " (default)" : "");
+            "  --shapes NAME       the DiT of this preset, at its training batch:",
+            E2E_TEACHER_STEPS);
+    for (int i = 0; i < dit_shape_count; i++)
+        fprintf(f, " %s%s", dit_shape_names[i], i == 0 ? " (default)" : "");
     fprintf(f, "\n"
-               "  --quick             small batch and short timing: the run takes seconds\n"
-               "  --filter SUBSTRING  only kernels whose name contains SUBSTRING\n"
-               "  --json FILE         also write the results to FILE as JSON\n");
+               "  --batch N           images per step instead of the preset's batch\n"
+               "  --quick             batch / %d and short timing: the run takes seconds\n"
+               "  --filter SUBSTRING  only the kernels and end-to-end figures whose name\n"
+               "                      contains SUBSTRING (e.g. gemm, train_step, sample)\n"
+               "  --json FILE         also write the results to FILE as JSON\n",
+            QUICK_BATCH_DIVISOR);
 }
 
 // Reads the value after flag argv[*i] into *value; false (message printed) when missing.
@@ -74,7 +87,7 @@ static bool flag_value(int argc, char **argv, int *i, const char **value) {
 
 // Returns 0 to run, 1 when --help was printed, 2 (message printed) on a bad command line.
 static int parse_options(BenchOptions *o, int argc, char **argv) {
-    *o = (BenchOptions){.device = DEVICE_CPU, .shapes = &dit_shapes[0]};
+    *o = (BenchOptions){.device = DEVICE_CPU, .preset = dit_shape_names[0]};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = NULL;
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
@@ -93,6 +106,17 @@ static int parse_options(BenchOptions *o, int argc, char **argv) {
                 return 2;
             }
             o->threads = (int)n;
+        } else if (strcmp(flag, "--batch") == 0) {
+            if (!flag_value(argc, argv, &i, &value)) return 2;
+            char *end;
+            errno = 0;
+            long long n = strtoll(value, &end, 10);
+            if (errno || end == value || *end || n < 1 || n > (1 << 20)) {
+                fprintf(stderr, "bench: --batch expects an integer in [1, %d], got '%s'\n",
+                        1 << 20, value);
+                return 2;
+            }
+            o->batch = n;
         } else if (strcmp(flag, "--device") == 0) {
             if (!flag_value(argc, argv, &i, &value)) return 2;
             if (strcmp(value, "cpu") == 0) {
@@ -105,11 +129,15 @@ static int parse_options(BenchOptions *o, int argc, char **argv) {
             }
         } else if (strcmp(flag, "--shapes") == 0) {
             if (!flag_value(argc, argv, &i, &value)) return 2;
-            o->shapes = NULL;
-            for (int s = 0; s < dit_shapes_count; s++)
-                if (strcmp(value, dit_shapes[s].name) == 0) o->shapes = &dit_shapes[s];
-            if (!o->shapes) {
-                fprintf(stderr, "bench: --shapes expects small or base, got '%s'\n", value);
+            o->preset = NULL;
+            for (int s = 0; s < dit_shape_count; s++)
+                if (strcmp(value, dit_shape_names[s]) == 0) o->preset = dit_shape_names[s];
+            if (!o->preset) {
+                fprintf(stderr, "bench: --shapes expects");
+                for (int s = 0; s < dit_shape_count; s++)
+                    fprintf(stderr, "%s %s", s == 0 ? "" : s + 1 < dit_shape_count ? "," : " or",
+                            dit_shape_names[s]);
+                fprintf(stderr, ", got '%s'\n", value);
                 return 2;
             }
         } else if (strcmp(flag, "--filter") == 0) {
@@ -262,10 +290,37 @@ static cJSON *result_json(const BenchResult *r) {
     return k;
 }
 
-// The whole report as JSON: machine, settings, ceilings, then one object per kernel.
-static cJSON *report_json(const BenchOptions *o, const Backend *be, const char *cpu,
-                          const BenchResult ceiling[2], const BenchResult *results, int count) {
-    const DitShapes *s = o->shapes;
+// One end-to-end figure; train_step also names the whole model configuration it ran, so
+// another tool (tools/torch/dit_train_step.py) can run the same one side by side.
+static cJSON *e2e_json(const E2eResult *r, const DitShapes *s, double gemm_ceiling) {
+    cJSON *k = cJSON_CreateObject();
+    double gflops = r->flops / r->seconds / 1e9;
+    cJSON_AddNumberToObject(k, "images_per_s", r->images_per_s);
+    cJSON_AddNumberToObject(k, "seconds", r->seconds);
+    cJSON_AddNumberToObject(k, "seconds_best", r->best);
+    cJSON_AddNumberToObject(k, "calls", r->calls);
+    cJSON_AddNumberToObject(k, "gflops", gflops);
+    cJSON_AddNumberToObject(k, "fraction", gflops / gemm_ceiling);
+    cJSON_AddNumberToObject(k, "peak_bytes", (double)r->peak_bytes);
+    cJSON_AddNumberToObject(k, "allocations", (double)r->allocations);
+    cJSON_AddNumberToObject(k, "img", (double)s->image);
+    cJSON_AddNumberToObject(k, "in_channels", (double)s->in_channels);
+    cJSON_AddNumberToObject(k, "patch", (double)s->patch);
+    cJSON_AddNumberToObject(k, "dim", (double)s->hidden);
+    cJSON_AddNumberToObject(k, "depth", (double)s->depth);
+    cJSON_AddNumberToObject(k, "heads", (double)s->heads);
+    cJSON_AddNumberToObject(k, "mlp", (double)s->mlp);
+    cJSON_AddNumberToObject(k, "classes", (double)s->classes);
+    cJSON_AddNumberToObject(k, "batch", (double)r->images);
+    cJSON_AddNumberToObject(k, "threads", threads_get());
+    return k;
+}
+
+// The whole report as JSON: machine, settings, ceilings, one object per kernel, then the
+// end-to-end figures that ran.
+static cJSON *report_json(const BenchOptions *o, const DitShapes *s, const Config *preset,
+                          const Backend *be, const char *cpu, const BenchResult ceiling[2],
+                          const BenchResult *results, int count, const E2eResult *e2e) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", DMDR_VERSION);
     cJSON *machine = cJSON_AddObjectToObject(root, "machine");
@@ -277,7 +332,9 @@ static cJSON *report_json(const BenchOptions *o, const Backend *be, const char *
     cJSON_AddBoolToObject(root, "quick", o->quick);
     cJSON *shapes = cJSON_AddObjectToObject(root, "shapes");
     cJSON_AddStringToObject(shapes, "name", s->name);
-    cJSON_AddNumberToObject(shapes, "batch", (double)(o->quick ? s->quick_batch : s->batch));
+    cJSON_AddNumberToObject(shapes, "batch", (double)s->batch);
+    cJSON_AddNumberToObject(shapes, "image", (double)s->image);
+    cJSON_AddNumberToObject(shapes, "patch", (double)s->patch);
     cJSON_AddNumberToObject(shapes, "hidden", (double)s->hidden);
     cJSON_AddNumberToObject(shapes, "heads", (double)s->heads);
     cJSON_AddNumberToObject(shapes, "depth", (double)s->depth);
@@ -289,6 +346,17 @@ static cJSON *report_json(const BenchOptions *o, const Backend *be, const char *
     cJSON_AddStringToObject(ceilings, "copy_shape", ceiling[1].kernel->shape);
     cJSON *kernels = cJSON_AddArrayToObject(root, "kernels");
     for (int i = 0; i < count; i++) cJSON_AddItemToArray(kernels, result_json(&results[i]));
+    for (int k = 0; k < E2E_COUNT; k++)
+        if (e2e[k].ran)
+            cJSON_AddItemToObject(root, e2e_names[k], e2e_json(&e2e[k], s, ceiling[0].rate));
+    const E2eResult *t = &e2e[E2E_SAMPLE_TEACHER], *g = &e2e[E2E_SAMPLE_GENERATOR];
+    if (t->ran) {
+        cJSON *teacher = cJSON_GetObjectItem(root, e2e_names[E2E_SAMPLE_TEACHER]);
+        cJSON_AddNumberToObject(teacher, "steps", E2E_TEACHER_STEPS);
+        cJSON_AddNumberToObject(teacher, "cfg", preset->sample.cfg);
+    }
+    if (t->ran && g->ran)
+        cJSON_AddNumberToObject(root, "generator_over_teacher", g->images_per_s / t->images_per_s);
     return root;
 }
 
@@ -304,19 +372,18 @@ static int write_json(FILE *f, const char *path, cJSON *root) {
     return ok ? 0 : 1;
 }
 
-static void print_header(const BenchOptions *o, const Backend *be, const char *cpu,
-                         double budget) {
-    const DitShapes *s = o->shapes;
+static void print_header(const BenchOptions *o, const DitShapes *s, const Backend *be,
+                         const char *cpu, double budget) {
     int64_t grid = s->image / s->patch;
     printf("dmdr %s bench\n", DMDR_VERSION);
     printf("machine   %s, %ld cores; device %s (backend %s), %d thread%s\n", cpu,
            sysconf(_SC_NPROCESSORS_ONLN), device_name(o->device), be->name, threads_get(),
            threads_get() == 1 ? "" : "s");
-    printf("shapes    %s: batch %lld, %lld tokens, hidden %lld, heads %lld, depth %lld "
-           "(%.2fM parameters)%s\n",
-           s->name, (long long)(o->quick ? s->quick_batch : s->batch), (long long)(grid * grid),
-           (long long)s->hidden, (long long)s->heads, (long long)s->depth,
-           (double)dit_param_count(s) / 1e6, o->quick ? ", --quick" : "");
+    printf("shapes    %s: batch %lld, image %lld, patch %lld (%lld tokens), hidden %lld, heads "
+           "%lld, depth %lld (%.2fM parameters)%s\n",
+           s->name, (long long)s->batch, (long long)s->image, (long long)s->patch,
+           (long long)(grid * grid), (long long)s->hidden, (long long)s->heads,
+           (long long)s->depth, (double)dit_param_count(s) / 1e6, o->quick ? ", --quick" : "");
     printf("timing    per call: median (rate, ceiling) and best over >= %.2f s per kernel, "
            "after warm-up\n", budget);
     fflush(stdout);
@@ -365,20 +432,48 @@ static bool measure_kernels(const Backend *be, const BenchCase *const *selected,
     return all_ok;
 }
 
+// Whether a name passes --filter.
+static bool selected_name(const BenchOptions *o, const char *name) {
+    return !o->filter || strstr(name, o->filter);
+}
+
+// The preset's shapes at the batch of this run, and the preset itself. False (message
+// printed) when the preset cannot be read: a bug in the preset table.
+static bool run_shapes(const BenchOptions *o, DitShapes *s, Config *preset) {
+    Error err;
+    if (dit_shapes_from_preset(o->preset, s, preset, &err)) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        return false;
+    }
+    int64_t quick_batch = s->batch / QUICK_BATCH_DIVISOR > 0 ? s->batch / QUICK_BATCH_DIVISOR : 1;
+    if (o->batch) s->batch = o->batch;
+    else if (o->quick) s->batch = quick_batch;
+    return true;
+}
+
 int bench_main(int argc, char **argv) {
     BenchOptions o;
     int parsed = parse_options(&o, argc, argv);
     if (parsed == 1) return 0;
     if (parsed != 0) return parsed;
 
+    DitShapes shapes;
+    Config preset;
+    if (!run_shapes(&o, &shapes, &preset)) return 1;
     BenchCase cases[BENCH_MAX_CASES];
-    int total = bench_kernel_cases(cases, o.shapes, o.quick), count = 0;
+    int total = bench_kernel_cases(cases, &shapes, o.quick), count = 0;
     const BenchCase *selected[BENCH_MAX_CASES];
     for (int i = 0; i < total; i++)
-        if (!o.filter || strstr(cases[i].name, o.filter)) selected[count++] = &cases[i];
-    if (count == 0) {
+        if (selected_name(&o, cases[i].name)) selected[count++] = &cases[i];
+    E2eOptions e2e = {.shapes = &shapes, .preset = &preset, .device = o.device, .quick = o.quick};
+    bool any_e2e = false;
+    for (int k = 0; k < E2E_COUNT; k++)
+        any_e2e |= e2e.selected[k] = selected_name(&o, e2e_names[k]);
+    if (count == 0 && !any_e2e) {
         fprintf(stderr, "bench: --filter '%s' matches no kernel; the kernels are:", o.filter);
         for (int i = 0; i < total; i++) fprintf(stderr, " %s", cases[i].name);
+        fprintf(stderr, "; end to end:");
+        for (int k = 0; k < E2E_COUNT; k++) fprintf(stderr, " %s", e2e_names[k]);
         fputc('\n', stderr);
         return 2;
     }
@@ -401,7 +496,7 @@ int bench_main(int argc, char **argv) {
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
     double budget = o.quick ? BUDGET_SECONDS_QUICK : BUDGET_SECONDS;
-    print_header(&o, be, cpu, budget);
+    print_header(&o, &shapes, be, cpu, budget);
     BenchCase ceiling_cases[2];
     BenchResult ceiling[2], results[BENCH_MAX_CASES];
     if (!measure_ceilings(be, &o, budget, ceiling_cases, ceiling)) {
@@ -411,9 +506,13 @@ int bench_main(int argc, char **argv) {
         }
         return 1;
     }
-    int rc = measure_kernels(be, selected, count, budget, ceiling, results) ? 0 : 1;
+    int rc = 0;
+    if (count > 0 && !measure_kernels(be, selected, count, budget, ceiling, results)) rc = 1;
+    E2eResult e2e_results[E2E_COUNT] = {0};
+    if (any_e2e) e2e_run(&e2e, ceiling[0].rate, e2e_results);
     if (json) {
-        cJSON *root = report_json(&o, be, cpu, ceiling, results, count);
+        cJSON *root = report_json(&o, &shapes, &preset, be, cpu, ceiling, results, count,
+                                  e2e_results);
         if (write_json(json, o.json_path, root) != 0) rc = 1;
         cJSON_Delete(root);
     }

@@ -9,12 +9,24 @@
 
 #include "kernels/check.h"
 
-const DitShapes dit_shapes[] = {
-    // name   image chans patch hidden depth heads mlp batch quick classes
-    {"small", 28,   1,    2,    256,   6,    4,    4,  64,   8,    10},
-    {"base",  28,   1,    2,    384,   12,   6,    4,  128,  16,   10},
-};
-const int dit_shapes_count = (int)(sizeof dit_shapes / sizeof dit_shapes[0]);
+const char *const dit_shape_names[] = {"small", "base"};
+const int dit_shape_count = (int)(sizeof dit_shape_names / sizeof dit_shape_names[0]);
+
+int dit_shapes_from_preset(const char *name, DitShapes *s, Config *config, Error *err) {
+    Config c;
+    config_defaults(&c);
+    if (config_apply_preset(&c, name, err)) return -1;
+    const ModelConfig *m = &c.model;
+    if (m->kind != MODEL_DIT)
+        return error_set(err, "preset %s is a %s, not a DiT", name, model_kind_name(m->kind));
+    *s = (DitShapes){.name = name, .image = m->image_size, .in_channels = m->in_channels,
+                     .patch = m->patch, .hidden = m->hidden, .depth = m->depth,
+                     .heads = m->heads, .batch = c.train.batch, .classes = m->num_classes};
+    // int(hidden * mlp_ratio) as the DiT computes it (nn/dit.c)
+    s->mlp = (int64_t)floor((double)m->hidden * (double)m->mlp_ratio + 1e-4);
+    if (config) *config = c;
+    return 0;
+}
 
 // Arrays beyond the 32 MiB L3 in both modes, so they measure DRAM, not cache.
 #define LARGE_FLOATS ((int64_t)64 << 20)
@@ -106,7 +118,7 @@ static void call_unary_backward(const Backend *be, void *const *buf, const int64
 
 // a (b, t, c) op b -> y (b, t, c), where b is (b, t, c), or (b, 1, c) repeated over t when
 // dim[4] is set (adaLN's modulate). dim: op, b, t, c, b_repeats_over_t. buf: a, b, y.
-static void call_binary(const Backend *be, void *const *buf, const int64_t *dim) {
+static Broadcast binary_broadcast(const int64_t *dim) {
     int64_t b = dim[1], t = dim[2], c = dim[3];
     Broadcast bc = {.shape = {1, b, t, c},
                     .a_stride = {0, t * c, c, 1},
@@ -115,7 +127,46 @@ static void call_binary(const Backend *be, void *const *buf, const int64_t *dim)
         bc.b_stride[1] = c;
         bc.b_stride[2] = 0;
     }
+    return bc;
+}
+
+static void call_binary(const Backend *be, void *const *buf, const int64_t *dim) {
+    Broadcast bc = binary_broadcast(dim);
     be->binary((BinaryOp)dim[0], buf[2], buf[0], buf[1], &bc);
+}
+
+// dy * d(a op b) for call_binary's shapes: da full, db full-shaped too (the autograd layer
+// sums it over t afterwards). dim as call_binary. buf: a, b, dy, da, db.
+static void call_binary_backward(const Backend *be, void *const *buf, const int64_t *dim) {
+    Broadcast bc = binary_broadcast(dim);
+    be->binary_backward((BinaryOp)dim[0], buf[3], buf[4], buf[0], buf[1], buf[2], &bc);
+}
+
+// dim: a, r, k, then 1: x (a, r, k) summed over r into y (a, 1, k). buf: x, y.
+static void call_reduce(const Backend *be, void *const *buf, const int64_t *dim) {
+    const int64_t shape[KERNEL_MAX_DIMS] = {1, dim[0], dim[1], dim[2]};
+    be->reduce(REDUCE_SUM, buf[1], buf[0], shape, 1u << 2);
+}
+
+// dim: n. buf: x. The gradient norm of clipping, over one tensor of every parameter.
+static void call_sum_squares(const Backend *be, void *const *buf, const int64_t *dim) {
+    const float *xs[1] = {buf[0]};
+    be->sum_squares(xs, dim, 1);
+}
+
+// dim: n. buf: a, b, y (1).
+static void call_squared_error(const Backend *be, void *const *buf, const int64_t *dim) {
+    be->squared_error(buf[2], buf[0], buf[1], dim[0]);
+}
+
+// dim: n, c, h, w, p. buf: x (n, c, h, w), y: the first of dit_patchify's two copies,
+// x viewed (n c h/p, p, w/p, p) -> (n c h/p, w/p, p, p).
+static void call_patchify(const Backend *be, void *const *buf, const int64_t *dim) {
+    int64_t p = dim[4], rows = dim[0] * dim[1] * (dim[2] / p), w = dim[3] / p;
+    const int64_t shape[KERNEL_MAX_DIMS] = {rows, w, p, p};
+    const int64_t src[KERNEL_MAX_DIMS] = {p * w * p, p, w * p, 1};
+    const int64_t dst[KERNEL_MAX_DIMS] = {w * p * p, p * p, p, 1};
+    be->copy_strided(buf[1], dst, buf[0], src, shape);
 }
 
 // dim: n. buf: p, g, m, v.
@@ -288,6 +339,67 @@ static void add_binary(CaseList *list, const char *name, BinaryOp op, int64_t b,
         case_shape(k, "(%lld,%lld,%lld)", (long long)b, (long long)t, (long long)c);
 }
 
+// The backward of add_binary's op: reads a, b, dy, writes da and a full-shaped db.
+static void add_binary_backward(CaseList *list, const char *name, BinaryOp op, int64_t b,
+                                int64_t t, int64_t c, bool b_repeats_over_t) {
+    BenchCase *k = case_add(list, name, call_binary_backward, NULL,
+                            DIMS(op, b, t, c, b_repeats_over_t));
+    int64_t n = b * t * c, b_count = b_repeats_over_t ? b * c : n;
+    k->bytes = 4.0 * (4.0 * (double)n + (double)b_count);
+    case_buffer(k, n);
+    case_buffer(k, b_count);
+    for (int i = 0; i < 3; i++) case_buffer(k, n);
+    case_shape(k, "(%lld,%lld,%lld) * (%lld,1,%lld)", (long long)b, (long long)t, (long long)c,
+               (long long)b, (long long)c);
+}
+
+// x (a, r, k) -> y (a, 1, k), the sum over r
+static void add_reduce(CaseList *list, const char *name, int64_t a, int64_t r, int64_t k) {
+    BenchCase *c = case_add(list, name, call_reduce, NULL, DIMS(a, r, k));
+    c->bytes = 4.0 * ((double)a * (double)r * (double)k + (double)a * (double)k);
+    case_buffer(c, a * r * k);
+    case_buffer(c, a * k);
+    if (a == 1) case_shape(c, "(%lld,%lld) -> (%lld)", (long long)r, (long long)k, (long long)k);
+    else case_shape(c, "(%lld,%lld,%lld) -> (%lld,1,%lld)", (long long)a, (long long)r,
+                    (long long)k, (long long)a, (long long)k);
+}
+
+static void add_sum_squares(CaseList *list, int64_t n) {
+    BenchCase *c = case_add(list, "sum_squares", call_sum_squares, NULL, DIMS(n));
+    c->bytes = 4.0 * (double)n;
+    case_buffer(c, n);
+    case_shape(c, "n=%lld", (long long)n);
+}
+
+static void add_squared_error(CaseList *list, int64_t n) {
+    BenchCase *c = case_add(list, "squared_error", call_squared_error, NULL, DIMS(n));
+    c->bytes = 4.0 * 2.0 * (double)n;
+    case_buffer(c, n);
+    case_buffer(c, n);
+    case_buffer(c, 1);
+    case_shape(c, "n=%lld", (long long)n);
+}
+
+static void add_patchify(CaseList *list, const DitShapes *s, int64_t n) {
+    BenchCase *c = case_add(list, "copy_patchify", call_patchify, NULL,
+                            DIMS(n, s->in_channels, s->image, s->image, s->patch));
+    int64_t count = n * s->in_channels * s->image * s->image;
+    c->bytes = 4.0 * 2.0 * (double)count;
+    case_buffer(c, count);
+    case_buffer(c, count);
+    case_shape(c, "(%lld,%lld,%lld,%lld) p%lld", (long long)n, (long long)s->in_channels,
+               (long long)s->image, (long long)s->image, (long long)s->patch);
+}
+
+// A linear layer's three GEMMs: y = x W^T (rows, out); dx = dy W (rows, in);
+// dW = dy^T x (out, in).
+static void add_linear(CaseList *list, const char *const names[3], int64_t rows, int64_t in,
+                       int64_t out) {
+    add_gemm(list, names[0], rows, out, in, false, true);
+    add_gemm(list, names[1], rows, in, out, false, false);
+    add_gemm(list, names[2], out, in, rows, true, false);
+}
+
 static void add_adamw(CaseList *list, const char *name, int64_t n) {
     BenchCase *c = case_add(list, name, call_adamw, NULL, DIMS(n));
     c->bytes = 4.0 * 7.0 * (double)n; // reads p, g, m, v; writes p, m, v
@@ -308,7 +420,7 @@ static void add_cross_entropy(CaseList *list, int64_t rows, int64_t classes) {
 }
 
 int64_t dit_param_count(const DitShapes *s) {
-    int64_t c = s->hidden, m = s->mlp_ratio * c, pixels = s->patch * s->patch * s->in_channels;
+    int64_t c = s->hidden, m = s->mlp, pixels = s->patch * s->patch * s->in_channels;
     // attn.qkv, attn.proj, mlp.fc1, mlp.fc2, adaLN_modulation (weights and biases)
     int64_t block = (c * 3 * c + 3 * c) + (c * c + c) + (c * m + m) + (m * c + c) +
                     (c * 6 * c + 6 * c);
@@ -319,23 +431,41 @@ int64_t dit_param_count(const DitShapes *s) {
     return s->depth * block + x_embedder + t_embedder + y_embedder + final_layer;
 }
 
+double dit_forward_flops(const DitShapes *s, int64_t images) {
+    double c = (double)s->hidden, m = (double)s->mlp, n = (double)images;
+    double grid = (double)(s->image / s->patch), t = grid * grid;
+    double pixels = (double)(s->patch * s->patch * s->in_channels);
+    // multiply-adds per token: qkv, attn.proj, fc1, fc2 in every block, patch embed, final
+    double per_token = (double)s->depth * (3 * c * c + c * c + 2 * c * m) + 2 * pixels * c;
+    // per image: q k^T and P v (t^2 c each, over all heads) and adaLN (6 c^2) in every block,
+    // the final adaLN (2 c^2) and the timestep MLP (256 c + c^2)
+    double per_image = (double)s->depth * (2 * t * t * c + 6 * c * c) + 2 * c * c +
+                       256 * c + c * c;
+    return 2.0 * n * (t * per_token + per_image);
+}
+
 int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick) {
     CaseList list = {cases, 0};
-    int64_t b = quick ? s->quick_batch : s->batch;
-    int64_t grid = s->image / s->patch, t = grid * grid, c = s->hidden, m = s->mlp_ratio * c;
+    int64_t b = s->batch;
+    int64_t grid = s->image / s->patch, t = grid * grid, c = s->hidden, m = s->mlp;
     int64_t tokens = b * t, large = quick ? LARGE_FLOATS_QUICK : LARGE_FLOATS;
 
-    // Linear layers: y = x W^T with W (out, in), as nn.Linear stores it.
-    add_gemm(&list, "gemm_qkv", tokens, 3 * c, c, false, true);
-    add_gemm(&list, "gemm_attn_proj", tokens, c, c, false, true);
-    add_gemm(&list, "gemm_mlp_fc1", tokens, m, c, false, true);
-    add_gemm(&list, "gemm_mlp_fc2", tokens, c, m, false, true);
+    // Linear layers, W (out, in) as nn.Linear stores it: forward, dx and dW.
+    static const char *const qkv[3] = {"gemm_qkv", "gemm_qkv_dx", "gemm_qkv_dw"};
+    static const char *const proj[3] = {"gemm_attn_proj", "gemm_attn_proj_dx",
+                                        "gemm_attn_proj_dw"};
+    static const char *const fc1[3] = {"gemm_mlp_fc1", "gemm_mlp_fc1_dx", "gemm_mlp_fc1_dw"};
+    static const char *const fc2[3] = {"gemm_mlp_fc2", "gemm_mlp_fc2_dx", "gemm_mlp_fc2_dw"};
+    add_linear(&list, qkv, tokens, c, 3 * c);
+    add_linear(&list, proj, tokens, c, c);
+    add_linear(&list, fc1, tokens, c, m);
+    add_linear(&list, fc2, tokens, m, c);
     add_gemm(&list, "gemm_adaln", b, 6 * c, c, false, true);
-    // fc1's backward: dX (tokens, c) = dY W, dW (m, c) = dY^T X
-    add_gemm(&list, "gemm_mlp_fc1_dx", tokens, c, m, false, false);
-    add_gemm(&list, "gemm_mlp_fc1_dw", m, c, tokens, true, false);
-
-    add_conv2d(&list, "conv_patch_embed", b, s->in_channels, s->image, s->patch, s->patch, 0, c);
+    // the patch embedding: a linear over patches laid out by dit_patchify
+    int64_t pixels = s->in_channels * s->patch * s->patch;
+    add_gemm(&list, "gemm_patch_embed", tokens, c, pixels, false, true);
+    add_patchify(&list, s, b);
+    // The UNet's convolutions (im2col + GEMM) at the DiT's token grid.
     add_conv2d(&list, "conv3x3", b, 64, grid, 3, 1, 1, 64);
 
     add_attention(&list, s, b, t);
@@ -355,9 +485,16 @@ int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick) {
     add_binary(&list, "add", BINARY_ADD, b, t, c, false);
     add_binary(&list, "mul", BINARY_MUL, b, t, c, false);
     add_binary(&list, "mul_modulate", BINARY_MUL, b, t, c, true);
+    add_binary_backward(&list, "mul_modulate_backward", BINARY_MUL, b, t, c, true);
+    // bias gradients (column sums over every token) and the per-sample sums of adaLN's
+    // shift, scale and gate gradients over the tokens
+    add_reduce(&list, "sum_bias_grad", 1, tokens, m);
+    add_reduce(&list, "sum_modulate_grad", b, t, c);
     add_binary(&list, "add_large", BINARY_ADD, 1, 1, large, false);
     add_binary(&list, "mul_large", BINARY_MUL, 1, 1, large, false);
 
+    add_squared_error(&list, b * s->in_channels * s->image * s->image);
+    add_sum_squares(&list, dit_param_count(s));
     add_adamw(&list, "adamw", dit_param_count(s));
     add_adamw(&list, "adamw_large", large);
     add_cross_entropy(&list, b, s->classes);

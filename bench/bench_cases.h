@@ -6,19 +6,26 @@
 #include <stdint.h>
 
 #include "kernels/backend.h"
+#include "tools/config.h"
 
-// One DiT configuration: the image and model sizes the kernel shapes follow from.
+// One DiT configuration: the image and model sizes the kernel shapes follow from, read from
+// the preset of the same name in tools/config.c, so the bench measures what training runs.
 typedef struct {
-    const char *name;
+    const char *name;                  // the preset: "small" or "base"
     int64_t image, in_channels, patch; // images (in_channels, image, image), square patches
-    int64_t hidden, depth, heads, mlp_ratio;
-    int64_t batch;       // images per training step
-    int64_t quick_batch; // the batch under --quick, so the whole run takes seconds
+    int64_t hidden, depth, heads, mlp; // mlp: the width of each block's MLP
+    int64_t batch;                     // images per training step
     int64_t classes;
 } DitShapes;
 
-extern const DitShapes dit_shapes[];
-extern const int dit_shapes_count;
+// The presets `dmdr bench --shapes` accepts, the default first.
+extern const char *const dit_shape_names[];
+extern const int dit_shape_count;
+
+// The DiT of preset `name` at the batch it trains with; *config (may be NULL) receives the
+// whole preset (training and sampler settings too). Error for a preset that is unknown or
+// not a DiT.
+int dit_shapes_from_preset(const char *name, DitShapes *s, Config *config, Error *err);
 
 #define BENCH_MAX_BUFFERS 6
 #define BENCH_MAX_DIMS 8
@@ -56,8 +63,12 @@ typedef struct {
 void bench_ceiling_cases(BenchCase *gemm, BenchCase *copy, Device device, bool quick);
 
 // Writes the kernels of one DiT training step at these shapes into cases
-// (BENCH_MAX_CASES room); returns how many.
+// (BENCH_MAX_CASES room); returns how many. quick: the large (beyond-cache) arrays shrink.
 int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick);
 
 // Parameters of the DiT: the size of the tensors AdamW updates each step.
 int64_t dit_param_count(const DitShapes *s);
+// Useful floating-point work of one forward over `images` images: every GEMM of the linear
+// layers, the patch embedding, and attention's two products (2 flops per multiply-add).
+// Elementwise work is not counted; a training step is 3 forwards' worth (backward = 2).
+double dit_forward_flops(const DitShapes *s, int64_t images);

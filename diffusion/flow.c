@@ -45,8 +45,18 @@ Tensor *flow_sample_time(int64_t n, FlowTimeDist dist, float mean, float std, Rn
     }
 }
 
+// -> (n) I32
+Tensor *flow_null_labels(int64_t n, int null_label, Device device) {
+    int32_t *h = malloc((size_t)(n > 0 ? n : 1) * sizeof *h);
+    DMDR_CHECK(h != NULL, "out of host memory");
+    for (int64_t i = 0; i < n; i++) h[i] = null_label;
+    Tensor *out = tensor_from_ints(shape1(n), h, device);
+    free(h);
+    return out;
+}
+
 // t (N) -> (N, 1, ..., 1) with x's rank, to broadcast one time per sample
-static Tensor *per_sample(Tensor *t, const Tensor *x) {
+Tensor *flow_per_sample(Tensor *t, const Tensor *x) {
     DMDR_CHECK(t->shape.ndim == 1 && t->shape.dim[0] == x->shape.dim[0],
                "times (%lld values) must be one per sample of x (%lld samples)",
                (long long)tensor_numel(t), (long long)x->shape.dim[0]);
@@ -57,12 +67,12 @@ static Tensor *per_sample(Tensor *t, const Tensor *x) {
 
 // x0, eps (N, ...), t (N) -> (N, ...): x0 + t (eps - x0)
 Tensor *flow_interpolate(Tensor *x0, Tensor *eps, Tensor *t) {
-    return op_add(x0, op_mul(per_sample(t, x0), op_sub(eps, x0)));
+    return op_add(x0, op_mul(flow_per_sample(t, x0), op_sub(eps, x0)));
 }
 
 // x_t, v (N, ...), t (N) -> (N, ...)
 Tensor *flow_x0_from_velocity(Tensor *x_t, Tensor *v, Tensor *t) {
-    return op_sub(x_t, op_mul(per_sample(t, x_t), v));
+    return op_sub(x_t, op_mul(flow_per_sample(t, x_t), v));
 }
 
 // y (N) -> (N)

@@ -92,11 +92,7 @@ static Tensor *chunk_labels(const VelocityField *f, Tensor *y, int64_t start, in
                             bool guide, Device device) {
     Tensor *rows = y ? tensor_rows(y, start, n) : NULL;
     if (rows && !guide) return rows;
-    int32_t *null = malloc((size_t)(n > 0 ? n : 1) * sizeof *null);
-    DMDR_CHECK(null != NULL, "out of host memory");
-    for (int64_t i = 0; i < n; i++) null[i] = f->null_label;
-    Tensor *nulls = tensor_from_ints(shape1(n), null, device);
-    free(null);
+    Tensor *nulls = flow_null_labels(n, f->null_label, device);
     if (!rows) return nulls;
     Tensor *pair[2] = {rows, nulls};
     return op_concat(pair, 2, 0);
@@ -155,8 +151,5 @@ Tensor *sample_flow(Model *m, Tensor *noise, Tensor *y, const SamplerOptions *op
 // -> (n, data_dim) or (n, C, H, W)
 Tensor *sample_flow_rng(Model *m, int64_t n, Tensor *y, Rng *rng, const SamplerOptions *opt,
                         int64_t *nfe) {
-    const ModelConfig *c = model_config(m);
-    Shape s = c->kind == MODEL_MLP ? shape2(n, c->data_dim)
-                                   : shape4(n, c->in_channels, c->image_size, c->image_size);
-    return sample_flow(m, tensor_normal(s, rng, 0.0f, 1.0f, model_device(m)), y, opt, nfe);
+    return sample_flow(m, tensor_normal(model_data_shape(m, n), rng, 0.0f, 1.0f, model_device(m)), y, opt, nfe);
 }

@@ -1,9 +1,18 @@
 #include "kernels/backend.h"
 
+#include "dmdr_config.h"
+
+#ifdef DMDR_HAVE_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#endif
+
 const Backend *backend_get(Device device) {
     switch (device) {
     case DEVICE_CPU: return &cpu_backend;
-    default: return NULL; // no other backend is compiled into this build
+#ifdef DMDR_HAVE_CUDA
+    case DEVICE_CUDA: return cuda_available() ? &cuda_backend : NULL; // compiled, maybe no GPU
+#endif
+    default: return NULL; // not compiled into this build
     }
 }
 

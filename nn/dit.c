@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "autograd/autograd.h"
 #include "kernels/check.h"
 #include "nn/arch.h"
 #include "nn/layers.h"
@@ -270,6 +271,19 @@ static Tensor *block_forward(const DitBlock *b, Tensor *x, Tensor *c_act) {
     return op_add(x, op_mul(h, per_sample(m[5])));
 }
 
+// block_forward, x (N, T, D) -> (N, T, D). Without a graph to keep them (sampling), a block's
+// temporaries are freed as soon as it returns, so a forward holds one block's activations at
+// a time: the small DiT's 1-step sampling of 64 images peaks at 126 MiB instead of 424 MiB.
+static Tensor *block_step(const DitBlock *b, Tensor *x, Tensor *c_act) {
+    if (autograd_enabled()) return block_forward(b, x, c_act);
+    tensor_scope_begin();
+    Tensor *y = tensor_retain(block_forward(b, x, c_act));
+    tensor_scope_end();
+    Tensor *out = tensor_view(y, y->shape); // the same storage, in the caller's scope
+    tensor_release(y);
+    return out;
+}
+
 // t (N) in [0, 1] -> (N, hidden); the embedding table is untracked (t needs no gradient)
 static Tensor *time_embed(const Dit *d, Tensor *t) {
     Tensor *freq = timestep_embedding(op_mul_scalar(t, TIME_SCALE), FREQUENCY_EMBEDDING,
@@ -296,7 +310,7 @@ static Tensor *dit_forward(void *self, Tensor *x, Tensor *t, Tensor *y) {
     h = op_add(h, d->pos_embed);
     Tensor *c = op_add(time_embed(d, t), embedding_forward(&d->y_table, y));
     Tensor *c_act = op_silu(c);
-    for (int i = 0; i < d->depth; i++) h = block_forward(&d->blocks[i], h, c_act);
+    for (int i = 0; i < d->depth; i++) h = block_step(&d->blocks[i], h, c_act);
 
     Tensor *m[2]; // shift, scale
     op_chunk(linear_forward(&d->final_ada, c_act), 2, 1, m);
@@ -304,4 +318,20 @@ static Tensor *dit_forward(void *self, Tensor *x, Tensor *t, Tensor *y) {
     return dit_unpatchify(h, d->channels, d->patch);
 }
 
-const Architecture dit_architecture = {"dit", dit_create, dit_forward, dit_free};
+// Per block: attn.qkv, attn.proj (attention), mlp.fc1, mlp.fc2 (MLP).
+static int dit_lora_sites(void *self, LoraSite *out, int max) {
+    Dit *d = self;
+    int n = 0;
+    for (int i = 0; i < d->depth; i++) {
+        DitBlock *b = &d->blocks[i];
+        char block[PARAM_NAME_MAX];
+        params_prefix_index(block, "", "blocks", i);
+        lora_site_add(out, max, &n, &b->attn.qkv, block, "attn.qkv", true);
+        lora_site_add(out, max, &n, &b->attn.proj, block, "attn.proj", true);
+        lora_site_add(out, max, &n, &b->mlp.fc1, block, "mlp.fc1", false);
+        lora_site_add(out, max, &n, &b->mlp.fc2, block, "mlp.fc2", false);
+    }
+    return n;
+}
+
+const Architecture dit_architecture = {"dit", dit_create, dit_forward, dit_free, dit_lora_sites};

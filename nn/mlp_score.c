@@ -119,4 +119,18 @@ static void mlp_score_free(void *self) {
     free(m);
 }
 
-const Architecture mlp_architecture = {"mlp", mlp_score_create, mlp_score_forward, mlp_score_free};
+// The blocks' fc1 and fc2 (MLP layers; there is no attention).
+static int mlp_score_lora_sites(void *self, LoraSite *out, int max) {
+    MlpScore *m = self;
+    int n = 0;
+    for (int i = 0; i < m->block_count; i++) {
+        char block[PARAM_NAME_MAX];
+        params_prefix_index(block, "", "blocks", i);
+        lora_site_add(out, max, &n, &m->blocks[i].fc1, block, "fc1", false);
+        lora_site_add(out, max, &n, &m->blocks[i].fc2, block, "fc2", false);
+    }
+    return n;
+}
+
+const Architecture mlp_architecture = {"mlp", mlp_score_create, mlp_score_forward, mlp_score_free,
+                                       mlp_score_lora_sites};

@@ -13,6 +13,8 @@ struct Model {
     const Architecture *arch;
     void *self;
     ParamList params;
+    LoraSite *lora; // the adapted sites, lora_count of them (NULL: no adapter)
+    int lora_count;
 };
 
 static const Architecture *architectures[MODEL_KIND_COUNT] = {
@@ -52,6 +54,7 @@ void model_free(Model *m) {
     if (!m) return;
     m->arch->free(m->self);
     params_free(&m->params);
+    free(m->lora);
     free(m);
 }
 
@@ -62,6 +65,62 @@ Tensor *model_forward(Model *m, Tensor *x, Tensor *t, Tensor *y) {
 const ModelConfig *model_config(const Model *m) { return &m->cfg; }
 const ParamList *model_params(const Model *m) { return &m->params; }
 Device model_device(const Model *m) { return m->device; }
+
+Shape model_data_shape(const Model *m, int64_t n) {
+    const ModelConfig *c = &m->cfg;
+    return c->kind == MODEL_MLP ? shape2(n, c->data_dim)
+                                : shape4(n, c->in_channels, c->image_size, c->image_size);
+}
+
+// ---- LoRA -------------------------------------------------------------------------------------
+
+void lora_site_add(LoraSite *out, int max, int *count, Linear *l, const char *prefix,
+                   const char *child, bool attention) {
+    if (out && *count < max) {
+        out[*count] = (LoraSite){.linear = l, .attention = attention};
+        params_prefix(out[*count].prefix, prefix, child);
+    }
+    (*count)++;
+}
+
+int model_add_lora(Model *m, int rank, float alpha, bool mlp, Rng *rng, Error *err) {
+    if (m->lora) return error_set(err, "lora: the model already has an adapter");
+    if (rank < 1) return error_set(err, "lora: rank must be at least 1, got %d", rank);
+    int total = m->arch->lora_sites(m->self, NULL, 0);
+    LoraSite *all = calloc((size_t)(total > 0 ? total : 1), sizeof *all);
+    DMDR_CHECK(all != NULL, "out of host memory");
+    m->arch->lora_sites(m->self, all, total);
+    int n = 0;
+    for (int i = 0; i < total; i++)
+        if (all[i].attention || mlp) all[n++] = all[i];
+    if (n == 0) {
+        free(all);
+        return error_set(err, "lora: a %s model has no %s layers to adapt%s", m->arch->name,
+                         mlp ? "attention or MLP" : "attention",
+                         mlp ? "" : " (adapt its MLP layers: lora_mlp = true)");
+    }
+    for (int i = 0; i < m->params.count; i++) {
+        m->params.items[i].trainable = false;
+        tensor_set_requires_grad(m->params.items[i].tensor, false);
+    }
+    tensor_scope_begin();
+    for (int i = 0; i < n; i++) {
+        linear_add_lora(all[i].linear, rank, alpha, rng);
+        params_add(&m->params, all[i].prefix, "lora_A.weight", all[i].linear->lora_a, true);
+        params_add(&m->params, all[i].prefix, "lora_B.weight", all[i].linear->lora_b, true);
+    }
+    tensor_scope_end();
+    m->lora = all;
+    m->lora_count = n;
+    return 0;
+}
+
+bool model_has_lora(const Model *m) { return m->lora != NULL; }
+
+void model_set_lora_scale(Model *m, float scale) {
+    DMDR_CHECK(m->lora != NULL, "model_set_lora_scale: the model has no LoRA adapter");
+    for (int i = 0; i < m->lora_count; i++) m->lora[i].linear->lora_scale = scale;
+}
 
 // ---- configuration as JSON ------------------------------------------------------------------
 // One table drives both directions, so a field cannot be written and then forgotten on read.

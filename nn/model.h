@@ -41,6 +41,26 @@ const ModelConfig *model_config(const Model *m);
 // Every parameter under its PyTorch state_dict name.
 const ParamList *model_params(const Model *m);
 Device model_device(const Model *m);
+// The shape of n examples: (n, data_dim) for the MLP, else (n, C, H, W).
+Shape model_data_shape(const Model *m, int64_t n);
+
+// ---- LoRA (docs/algorithm.md section 3) ------------------------------------------------------
+// One adapter of rank r over the model's attention projections (DiT: every block's attn.qkv
+// and attn.proj; UNet: the middle attention) and, with `mlp`, its MLP layers (DiT: mlp.fc1,
+// mlp.fc2; the MLP score network: every block's fc1 and fc2; the UNet has none, so its
+// adapter is two small linears at the lowest resolution: a separate fake network suits it
+// better). Attaching it freezes every other
+// parameter (PEFT's convention: only the adapter trains) and registers the pairs as
+// "<site>lora_A.weight" (r, in) and "<site>lora_B.weight" (out, r). B starts at zero, so the
+// model computes exactly what it did before until the adapter is trained. Load base weights
+// before attaching (the file has no lora_ names); a checkpoint of the adapted model loads after.
+// Returns 0, or -1 with err when the model has no site of the kind asked for, or already has
+// an adapter.
+int model_add_lora(Model *m, int rank, float alpha, bool mlp, Rng *rng, Error *err);
+bool model_has_lora(const Model *m);
+// W x + scale (alpha / r) B A x at every adapted site (0: the base model, 1: the default).
+// Read at forward time: set it before each forward that needs another scale.
+void model_set_lora_scale(Model *m, float scale);
 
 // The configuration as a JSON object string (malloc'd), stored in checkpoint metadata so a
 // checkpoint says which model it holds; and back, validating every field.

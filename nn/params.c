@@ -138,3 +138,13 @@ int params_load(const ParamList *list, const char *path, bool allow_extra, Error
     safetensors_free(&st);
     return rc;
 }
+
+void params_copy(const ParamList *from, const ParamList *to) {
+    for (int i = 0; i < from->count; i++) {
+        const Param *src = &from->items[i];
+        Param *dst = params_find(to, src->name);
+        DMDR_CHECK(dst != NULL && shape_equal(dst->tensor->shape, src->tensor->shape),
+                   "params_copy: %s missing or shaped differently in the destination", src->name);
+        tensor_copy_into(dst->tensor, src->tensor);
+    }
+}

@@ -26,6 +26,10 @@ void params_add(ParamList *list, const char *prefix, const char *name, Tensor *t
 Param *params_find(const ParamList *list, const char *name);
 int64_t params_numel(const ParamList *list, bool trainable_only);
 void params_free(ParamList *list); // frees the list, not the tensors
+// Copies the value of every parameter of `from` into the one of `to` with its name (a model
+// started from another's weights). Every name of `from` must exist in `to` with its shape
+// (checked: a programmer error otherwise); names only in `to` are left as they are.
+void params_copy(const ParamList *from, const ParamList *to);
 
 // Writes prefix + child + "." into out (a PARAM_NAME_MAX buffer): the prefix already ends
 // with its dot, so ("down.0.", "res") -> "down.0.res." and ("", "blocks", 3) -> "blocks.3."

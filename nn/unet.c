@@ -314,4 +314,14 @@ static void unet_free(void *self) {
     free(u);
 }
 
-const Architecture unet_architecture = {"unet", unet_create, unet_forward, unet_free};
+// The middle attention's qkv and proj; the UNet has no MLP layers.
+static int unet_lora_sites(void *self, LoraSite *out, int max) {
+    UNet *u = self;
+    int n = 0;
+    lora_site_add(out, max, &n, &u->mid_attn.attn.qkv, "mid.attn.", "qkv", true);
+    lora_site_add(out, max, &n, &u->mid_attn.attn.proj, "mid.attn.", "proj", true);
+    return n;
+}
+
+const Architecture unet_architecture = {"unet", unet_create, unet_forward, unet_free,
+                                        unet_lora_sites};

@@ -27,6 +27,8 @@ static Run run_dmdr(const char *args) {
     ck_assert_msg(p != NULL, "cannot run %s", command);
     size_t used = fread(r.output, 1, sizeof r.output - 1, p);
     r.output[used] = '\0';
+    char rest[1024]; // drain what does not fit, so the command never dies of SIGPIPE
+    while (fread(rest, 1, sizeof rest, p) > 0) continue;
     int st = pclose(p);
     if (WIFEXITED(st)) r.status = WEXITSTATUS(st);
     return r;
@@ -106,6 +108,41 @@ START_TEST(test_bench_json) {
 }
 END_TEST
 
+// The end-to-end train step of a quick bench: the JSON names the small preset's model and the
+// run's batch and threads (what tools/torch/dit_train_step.py --compare reads), and the timed
+// steps allocate nothing: the storage cache serves every tensor after the warm-up step.
+START_TEST(test_bench_train_step_json) {
+    char path[] = "/tmp/dmdr-cli-XXXXXX", args[256], text[16384];
+    int fd = mkstemp(path);
+    ck_assert(fd >= 0);
+    close(fd);
+    snprintf(args, sizeof args, "bench --quick --threads 1 --filter train_step --json %s", path);
+    expect(args, 0, "train_step");
+    FILE *f = fopen(path, "rb");
+    ck_assert(f != NULL);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(path);
+    cJSON *root = cJSON_Parse(text);
+    ck_assert_msg(root != NULL, "bench JSON does not parse:\n%s", text);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(root, "kernels")), 0);
+    cJSON *step = cJSON_GetObjectItem(root, "train_step");
+    ck_assert_msg(step != NULL, "no train_step in:\n%s", text);
+    const struct { const char *key; double want; } fields[] = {
+        {"img", 28}, {"patch", 4}, {"dim", 192}, {"depth", 6}, {"heads", 3},
+        {"batch", 8}, {"threads", 1}, {"allocations", 0},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        ck_assert_msg(cJSON_GetObjectItem(step, fields[i].key)->valuedouble == fields[i].want,
+                      "train_step.%s = %g, expected %g", fields[i].key,
+                      cJSON_GetObjectItem(step, fields[i].key)->valuedouble, fields[i].want);
+    ck_assert(cJSON_GetObjectItem(step, "images_per_s")->valuedouble > 0);
+    ck_assert(cJSON_GetObjectItem(step, "peak_bytes")->valuedouble > 0);
+    cJSON_Delete(root);
+}
+END_TEST
+
 // A toy2d run, resumed from its middle checkpoint, ends bit for bit where the uninterrupted
 // run ended; info and sample read its files.
 START_TEST(test_train_resume_info_sample) {
@@ -172,6 +209,126 @@ START_TEST(test_tiny_teacher_loss_falls) {
 }
 END_TEST
 
+START_TEST(test_judge_bad_input) {
+    expect("train-classifier --widht 3", 2, "unknown flag '--widht'; did you mean '--width'?");
+    expect("train-classifier --dataset toy2d", 1, "data.dataset must be fashion-mnist");
+    expect("train-classifier --resume /nonexistent.safetensors", 1, "/nonexistent.safetensors");
+    expect("eval", 2, "missing CHECKPOINT (or --real");
+    expect("eval /nonexistent.safetensors --classifier c.safetensors", 1,
+           "/nonexistent.safetensors: cannot open");
+    expect("eval --real model.safetensors --classifier c.safetensors", 2,
+           "--real measures training images: give no CHECKPOINT");
+    expect("eval --real --classifier c.safetensors --per-class 1", 2,
+           "--per-class expects an integer in [2, 100000]");
+    expect("eval --real --classifier c.safetensors --json /nonexistent-dir/e.json", 2,
+           "cannot write --json '/nonexistent-dir/e.json'");
+    expect("eval --real --classifier /nonexistent.safetensors", 1,
+           "/nonexistent.safetensors: cannot open");
+    expect("help eval", 0, "minus the cross-entropy");
+}
+END_TEST
+
+// The judge end to end on the tiny preset: a classifier trained and resumed bit for bit,
+// then the floor and a (one-step-trained) teacher measured, as a table and as JSON.
+START_TEST(test_judge_train_resume_eval) {
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        fprintf(stderr, "judge: dataset-fashion-mnist is not installed, skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/dmdr-cli-judge-XXXXXX", args[1024], a[1200];
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(args, sizeof args, "train-classifier --preset tiny --threads 1 --out %s/c", dir);
+    expect(args, 0, "done: step 40, test accuracy");
+    snprintf(a, sizeof a, "cp %s/c/checkpoints/step-000040.safetensors %s/first.safetensors", dir,
+             dir);
+    ck_assert(system(a) == 0);
+    snprintf(args, sizeof args, "train-classifier --threads 1 --resume "
+             "%s/c/checkpoints/step-000020.safetensors", dir);
+    expect(args, 0, "done: step 40");
+    snprintf(a, sizeof a, "cmp %s/c/checkpoints/step-000040.safetensors %s/first.safetensors", dir,
+             dir);
+    ck_assert_msg(system(a) == 0, "the resumed classifier run differs from the uninterrupted one");
+
+    snprintf(args, sizeof args, "eval --real --classifier %s/c/classifier.safetensors "
+             "--per-class 5 --json %s/real.json", dir, dir);
+    expect(args, 0, "class accuracy");
+    snprintf(a, sizeof a, "%s/real.json", dir);
+    FILE *f = fopen(a, "r");
+    ck_assert_msg(f != NULL, "no %s", a);
+    char text[4096] = "";
+    ck_assert(fread(text, 1, sizeof text - 1, f) > 0);
+    fclose(f);
+    cJSON *o = cJSON_Parse(text);
+    ck_assert_msg(o != NULL, "not JSON: %s", text);
+    ck_assert_int_eq((int)cJSON_GetObjectItem(o, "samples")->valuedouble, 50);
+    const char *numbers[] = {"fid", "precision", "recall", "accuracy", "is", "reward"};
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(o, numbers[i])), "%s: %s", numbers[i],
+                      text);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "nfe")));
+    cJSON_Delete(o);
+
+    snprintf(args, sizeof args, "train-teacher --preset tiny --steps 1 --threads 1 --out %s/t",
+             dir);
+    expect(args, 0, "done: step 1");
+    snprintf(args, sizeof args, "eval %s/t/model.safetensors --classifier "
+             "%s/c/classifier.safetensors --steps 2 --cfg 1.5 --per-class 4 --threads 1", dir, dir);
+    expect(args, 0, "euler 2 steps, cfg 1.5");
+    expect(args, 0, "NFE                       4");
+    snprintf(args, sizeof args, "eval %s/t/model.safetensors", dir);
+    expect(args, 2, "missing --classifier FILE");
+    snprintf(args, sizeof args, "eval %s/t/model.safetensors --classifier %s/t/model.safetensors",
+             dir, dir);
+    expect(args, 1, "not a classifier file");
+    test_remove_tree(dir);
+}
+END_TEST
+
+START_TEST(test_distill_bad_input) {
+    expect("distill --preset toy2d", 1, "no teacher: give its weights with --teacher PATH");
+    expect("distill --teacher /nonexistent.safetensors", 1, "/nonexistent.safetensors");
+    expect("distill --preset toy2d --teacher x --rl backprop", 1,
+           "--rl backprop starts from a stage-1 generator: give its checkpoint with --init");
+    expect("distill --resume a --init b", 2, "give one of them");
+    expect("distill --fake-scale -1", 2, "--fake-scale");
+    expect("distill --fake-net both", 2, "--fake-net");
+    expect("distill --regularizer kl2", 2, "--regularizer");
+    expect("demo --train.stpes 3", 2, "no stage takes --train.stpes");
+    expect("demo --steps 3", 2, "write settings qualified");
+    expect("help distill", 0, "--init STAGE1_CHECKPOINT");
+}
+END_TEST
+
+// DMD on toy2d from the command line: a short teacher, a distillation resumed from its middle
+// checkpoint ending bit for bit where the uninterrupted run ended, the generator sampled as a
+// 1-step generator and refused as a teacher.
+START_TEST(test_distill_resume_sample) {
+    char dir[] = "/tmp/dmdr-cli-distill-XXXXXX", args[1024], a[1200];
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(args, sizeof args, "train-teacher --preset toy2d --steps 100 --sample-every 0 "
+             "--threads 1 --out %s/t", dir);
+    expect(args, 0, "done: step 100");
+    snprintf(args, sizeof args, "distill --preset toy2d --teacher %s/t/model.safetensors "
+             "--steps 20 --checkpoint-every 10 --sample-every 0 --threads 1 --out %s/d", dir, dir);
+    expect(args, 0, "done: generator step 20");
+    snprintf(a, sizeof a, "cp %s/d/checkpoints/step-000020.safetensors %s/first.safetensors", dir,
+             dir);
+    ck_assert(system(a) == 0);
+    snprintf(args, sizeof args, "distill --resume %s/d/checkpoints/step-000010.safetensors "
+             "--threads 1", dir);
+    expect(args, 0, "done: generator step 20");
+    snprintf(a, sizeof a, "cmp %s/d/checkpoints/step-000020.safetensors %s/first.safetensors", dir,
+             dir);
+    ck_assert_msg(system(a) == 0, "the resumed distillation differs from the uninterrupted one");
+    snprintf(args, sizeof args, "sample %s/d/model.safetensors --out %s/s.png --threads 1", dir,
+             dir);
+    expect(args, 0, "1-step generator");
+    snprintf(args, sizeof args, "distill --preset toy2d --teacher %s/d/model.safetensors", dir);
+    expect(args, 1, "is a 1-step generator, not a teacher");
+    test_remove_tree(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -182,9 +339,14 @@ int main(void) {
     tcase_add_test(tc, test_bench_bad_flags);
     tcase_add_test(tc, test_bench_unavailable_device);
     tcase_add_test(tc, test_bench_json);
+    tcase_add_test(tc, test_bench_train_step_json);
     tcase_add_test(tc, test_tiny_teacher_loss_falls);
     tcase_add_test(tc, test_train_resume_info_sample);
     tcase_add_test(tc, test_train_bad_input);
+    tcase_add_test(tc, test_judge_bad_input);
+    tcase_add_test(tc, test_judge_train_resume_eval);
+    tcase_add_test(tc, test_distill_bad_input);
+    tcase_add_test(tc, test_distill_resume_sample);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -950,6 +950,10 @@ static const MatmulCase matmul_cases[] = {
     {"one row", 1, 1, 129, 37, 1.0f, 0.0f, PACKED, PACKED, PACKED},
     {"one column", 1, 37, 1, 13, 1.0f, 0.0f, PACKED, PACKED, PACKED},
     {"large k", 2, 5, 9, 4099, 1.0f, 0.0f, PACKED, PACKED, PACKED},
+    // above the CPU backend's SPLIT_MIN_FLOPS: C cut into a block per thread, by rows when
+    // m >= n, else by columns, blocks not multiples of the 16-wide cut
+    {"split by rows", 1, 161, 97, 300, 0.5f, 1.0f, PACKED, PACKED, PACKED},
+    {"split by columns", 1, 33, 301, 250, 1.0f, 0.0f, PACKED, PACKED, PACKED},
 };
 
 static int64_t batch_stride(int64_t stride, int64_t size) {

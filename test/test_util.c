@@ -6,11 +6,16 @@
 #include <string.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "dmdr_config.h"
 #include "kernels/threads.h"
 #include "tensor/tensor.h"
+#ifdef DMDR_HAVE_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#endif
 
 static uint64_t splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
@@ -100,13 +105,37 @@ int test_backends(const Backend **out, int max) {
     return count;
 }
 
+// One line when device d has no usable backend, saying why. Asked in a child process: a
+// CUDA context does not survive fork(), so this process, which forks every test, must not
+// create one.
+static void say_if_skipped(Device d) {
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "backend %s: cannot probe (fork: %s)\n", device_name(d), strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        if (!backend_get(d)) {
+#ifdef DMDR_HAVE_CUDA
+            if (d == DEVICE_CUDA)
+                fprintf(stderr, "backend cuda: compiled, but no usable device (%s): GPU cases "
+                        "are skipped\n", cuda_unavailable_reason());
+            else
+#endif
+                fprintf(stderr, "backend %s: not compiled into this build: GPU cases are "
+                        "skipped\n", device_name(d));
+        }
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+}
+
 int test_run_suite(Suite *s) {
     test_seed();
     threads_set(0);
     for (int d = 0; d < DEVICE_COUNT; d++) // said once here, not in every forked test
-        if (!backend_get((Device)d))
-            fprintf(stderr, "backend %s: not available here, its cases are skipped\n",
-                    device_name((Device)d));
+        if (d != DEVICE_CPU) say_if_skipped((Device)d);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -35,8 +35,9 @@ static float scatter_extent(const Config *cfg, const float *points, int64_t n) {
     return reach > 0 ? 1.1f * reach : 1.0f;
 }
 
-int write_samples_png(Model *m, const Config *cfg, uint64_t seed, const char *path,
-                      double *seconds, Error *err) {
+int write_samples_png(const SamplingModel *sm, const Config *cfg, uint64_t seed,
+                      const char *path, double *seconds, Error *err) {
+    Model *m = sm->model;
     const ModelConfig *mc = model_config(m);
     if (mc->kind == MODEL_MLP && mc->data_dim != 2)
         return error_set(err, "%s: cannot draw %d-dimensional samples (only images and 2-D points)",
@@ -57,7 +58,7 @@ int write_samples_png(Model *m, const Config *cfg, uint64_t seed, const char *pa
     double start = progress_now();
     Rng rng = rng_make(seed);
     Tensor *y = tensor_from_ints(shape1(n), labels, model_device(m));
-    Tensor *x = sample_flow_rng(m, n, y, &rng, &opt, NULL);
+    Tensor *x = sample_model(sm, n, y, &rng, &opt, NULL);
     float *host = malloc((size_t)tensor_numel(x) * sizeof *host);
     int rc = 0;
     if (!host) {
@@ -76,26 +77,6 @@ int write_samples_png(Model *m, const Config *cfg, uint64_t seed, const char *pa
     free(host);
     free(labels);
     return rc;
-}
-
-// The model's weights from a full checkpoint (its EMA) or an exported weights file.
-static Model *load_model(const char *path, Device device, Error *err) {
-    ModelConfig mc;
-    CheckpointMetadata md;
-    if (checkpoint_read_model_config(path, &mc, err) != 0 ||
-        checkpoint_read_metadata(path, &md, err) != 0)
-        return NULL;
-    const char *format = checkpoint_metadata_get(&md, "format");
-    bool full = format && strcmp(format, CHECKPOINT_FORMAT) == 0;
-    checkpoint_metadata_free(&md);
-    Rng rng = rng_make(0); // the initial values are overwritten
-    Model *m = model_create(&mc, device, &rng, err);
-    if (!m) return NULL;
-    if (checkpoint_load_weights(path, model_params(m), full, err) != 0) {
-        model_free(m);
-        return NULL;
-    }
-    return m;
 }
 
 int sample_main(int argc, char **argv) {
@@ -125,27 +106,32 @@ int sample_main(int argc, char **argv) {
         snprintf(out, sizeof out, "%.*s-samples.png", (int)len, path);
     }
     rc = 1;
-    Model *m = NULL;
+    SamplingModel sm = {0};
     threads_set(cfg.run.threads);
     if (!backend_get(cfg.run.device)) {
         fprintf(stderr, "dmdr sample: %s backend not available\n", device_name(cfg.run.device));
-    } else if (!(m = load_model(path, cfg.run.device, &err))) {
+    } else if (load_sampling_model(path, cfg.run.device, &sm, &err) != 0) {
         fprintf(stderr, "dmdr sample: %s\n", err.msg);
     } else {
         double seconds = 0;
-        if (write_samples_png(m, &cfg, (uint64_t)cfg.run.seed, out, &seconds, &err) != 0) {
+        Model *m = sm.model;
+        if (write_samples_png(&sm, &cfg, (uint64_t)cfg.run.seed, out, &seconds, &err) != 0) {
             fprintf(stderr, "dmdr sample: %s\n", err.msg);
         } else {
             int64_t n = (int64_t)cfg.sample.per_class * model_config(m)->num_classes;
-            printf("wrote %s: %lld samples (%d per class), %s %d steps, cfg %g, shift %g, seed %d, "
-                   "%.2f s (%.1f samples/s)\n",
-                   out, (long long)n, cfg.sample.per_class,
-                   sampler_method_name((SamplerMethod)cfg.sample.method), cfg.sample.steps,
-                   (double)cfg.sample.cfg, (double)cfg.sample.shift, cfg.run.seed, seconds,
+            char how[96];
+            if (sm.generator_steps)
+                snprintf(how, sizeof how, "%d-step generator", sm.generator_steps);
+            else
+                snprintf(how, sizeof how, "%s %d steps, cfg %g, shift %g",
+                         sampler_method_name((SamplerMethod)cfg.sample.method), cfg.sample.steps,
+                         (double)cfg.sample.cfg, (double)cfg.sample.shift);
+            printf("wrote %s: %lld samples (%d per class), %s, seed %d, %.2f s (%.1f samples/s)\n",
+                   out, (long long)n, cfg.sample.per_class, how, cfg.run.seed, seconds,
                    (double)n / (seconds > 0 ? seconds : 1e-9));
             rc = 0;
         }
     }
-    model_free(m);
+    model_free(sm.model);
     return rc;
 }

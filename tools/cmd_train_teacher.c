@@ -117,7 +117,8 @@ static int save_samples(Trainer *t, Error *err) {
     char path[CONFIG_PATH_MAX + 64];
     Rng base = rng_make((uint64_t)t->cfg.run.seed);
     ema_swap(&t->ema, model_params(t->model));
-    int rc = write_samples_png(t->model, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed,
+    SamplingModel sm = {.model = t->model};
+    int rc = write_samples_png(&sm, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed,
                                rundir_step_path(&t->run, "samples", t->step, "png", path, sizeof path),
                                NULL, err);
     ema_swap(&t->ema, model_params(t->model));

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "kernels/check.h"
+#include "dmdr/generator.h"
 #include "nn/checkpoint.h"
 #include "tools/commands.h"
 
@@ -31,4 +32,64 @@ int read_run_config(const char *checkpoint, char **ini, Error *err) {
     }
     checkpoint_metadata_free(&md);
     return 0;
+}
+
+int load_sampling_model(const char *path, Device device, SamplingModel *out, Error *err) {
+    *out = (SamplingModel){0};
+    ModelConfig mc;
+    CheckpointMetadata md;
+    if (checkpoint_read_model_config(path, &mc, err) != 0 ||
+        checkpoint_read_metadata(path, &md, err) != 0)
+        return -1;
+    const char *format = checkpoint_metadata_get(&md, "format");
+    const char *steps = checkpoint_metadata_get(&md, GENERATOR_STEPS_KEY);
+    const char *shift = checkpoint_metadata_get(&md, GENERATOR_SHIFT_KEY);
+    int rc = 0;
+    if (steps) {
+        char *end;
+        long k = strtol(steps, &end, 10);
+        float s = shift ? strtof(shift, NULL) : 1.0f;
+        if (*end || k < 1 || k > 64 || !(s >= 1.0f))
+            rc = error_set(err, "%s: bad generator metadata %s = \"%s\", %s = \"%s\"", path,
+                           GENERATOR_STEPS_KEY, steps, GENERATOR_SHIFT_KEY, shift ? shift : "");
+        out->generator_steps = (int)k;
+        out->generator_shift = s;
+    }
+    // a teacher's training checkpoint samples from its EMA; a generator has none (algorithm.md
+    // section 4: no EMA needed), so its live weights are the model
+    bool ema = !steps && format && strcmp(format, CHECKPOINT_FORMAT) == 0;
+    checkpoint_metadata_free(&md);
+    if (rc != 0) return -1;
+    Rng rng = rng_make(0); // the initial values are overwritten
+    out->model = model_create(&mc, device, &rng, err);
+    if (!out->model) return -1;
+    if (checkpoint_load_weights(path, model_params(out->model), ema, err) != 0) {
+        model_free(out->model);
+        out->model = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+// y (n) -> (n, ...)
+Tensor *sample_model(const SamplingModel *sm, int64_t n, Tensor *y, Rng *rng,
+                     const SamplerOptions *opt, int64_t *nfe) {
+    if (!sm->generator_steps) return sample_flow_rng(sm->model, n, y, rng, opt, nfe);
+    GeneratorOptions g = {sm->generator_steps, sm->generator_shift};
+    Tensor *noise = tensor_normal(model_data_shape(sm->model, n), rng, 0.0f, 1.0f,
+                                  model_device(sm->model));
+    if (nfe) *nfe = g.steps;
+    int64_t chunk = opt->chunk > 0 ? opt->chunk : n;
+    if (chunk >= n) return generator_sample(sm->model, &g, noise, y, rng, NULL, NULL);
+    // bounded memory, as the ODE sampler's chunks
+    Tensor *out = tensor_empty(noise->shape, DTYPE_F32, noise->device);
+    for (int64_t start = 0; start < n; start += chunk) {
+        int64_t m = n - start < chunk ? n - start : chunk;
+        tensor_scope_begin();
+        tensor_copy_into(tensor_rows(out, start, m),
+                         generator_sample(sm->model, &g, tensor_rows(noise, start, m),
+                                          tensor_rows(y, start, m), rng, NULL, NULL));
+        tensor_scope_end();
+    }
+    return out;
 }

@@ -3,15 +3,21 @@
 // running (a message on stderr), 2 a bad command line.
 #pragma once
 
+#include "diffusion/sampler.h"
 #include "nn/model.h"
 #include "tools/config.h"
 
 int train_teacher_main(int argc, char **argv);
 int sample_main(int argc, char **argv);
 int info_main(int argc, char **argv);
+int train_classifier_main(int argc, char **argv);
+int eval_main(int argc, char **argv);
+int distill_main(int argc, char **argv);
+int demo_main(int argc, char **argv);
 
 // How each reads its arguments (sections, own flags, positionals), also for `dmdr help`.
-extern const ConfigCommand train_teacher_command, sample_command, info_command;
+extern const ConfigCommand train_teacher_command, sample_command, info_command,
+    train_classifier_command, eval_command, distill_command, demo_command;
 
 // Prints `dmdr help <name>` (tools/dmdr.c), for a command given --help.
 void print_command_help(const char *name);
@@ -29,10 +35,34 @@ int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *
 // has none. -1 with err when the file's header cannot be read.
 int read_run_config(const char *checkpoint, char **ini, Error *err);
 
+// ---- models to sample from ---------------------------------------------------------------------
+
+// The metadata keys with which a few-step generator's files say what they hold.
+#define GENERATOR_STEPS_KEY "generator_steps"
+#define GENERATOR_SHIFT_KEY "generator_shift"
+
+// A model to sample from: a teacher, sampled by the ODE sampler of cfg->sample, or a K-step
+// generator (dmdr/generator.h), told apart by its file's GENERATOR_STEPS_KEY.
+typedef struct {
+    Model *model;
+    int generator_steps; // K, or 0 for a teacher
+    float generator_shift;
+} SamplingModel;
+
+// Loads the weights of a full checkpoint (a teacher's EMA, a generator's live weights) or of
+// an exported weights file, creating the model its metadata describes. -1 with err.
+int load_sampling_model(const char *path, Device device, SamplingModel *out, Error *err);
+
+// y (n) I32 on the model's device -> n samples (n, ...) from noise drawn from rng: the K-step
+// generator, or the ODE sampler with opt (its cfg and steps unused by a generator). *nfe (may
+// be NULL) receives the network evaluations per sample.
+Tensor *sample_model(const SamplingModel *sm, int64_t n, Tensor *y, Rng *rng,
+                     const SamplerOptions *opt, int64_t *nfe);
+
 // Samples cfg->sample.per_class of every class from the model with the sampler settings of
 // cfg->sample and noise from `seed`, and writes a PNG: a grid with one row per class for
 // images, a scatter plot coloured by class for 2-D data (the square around the toy mixture
 // when cfg->data is toy2d, else around the samples). *seconds (may be NULL) receives the
 // sampling time.
-int write_samples_png(Model *m, const Config *cfg, uint64_t seed, const char *path,
-                      double *seconds, Error *err);
+int write_samples_png(const SamplingModel *sm, const Config *cfg, uint64_t seed,
+                      const char *path, double *seconds, Error *err);

@@ -95,6 +95,104 @@ static const Setting settings[] = {
     FLOAT("sample", "shift", sample.shift, "1", 1, 1000, "time shift of the sampler grid (1: uniform)"),
     INT("sample", "per_class", sample.per_class, "8", 1, 10000, "samples per class in a grid"),
 
+    INT("classifier", "width", classifier.width, "32", 1, 4096,
+        "channels of the first stage; each later stage doubles them"),
+    INT("classifier", "stages", classifier.stages, "3", 1, 8,
+        "resolutions (a 2x2 average pool between stages)"),
+    INT("classifier", "blocks", classifier.blocks, "1", 1, 16, "conv/GroupNorm/SiLU blocks per stage"),
+    INT("classifier", "groups", classifier.groups, "8", 1, 4096, "GroupNorm groups (dividing width)"),
+    INT("classifier", "epochs", classifier.epochs, "6", 1, 100000, "passes over the training set"),
+    INT("classifier", "batch", classifier.batch, "128", 1, 1 << 20, "examples per step"),
+    INT("classifier", "warmup", classifier.warmup, "100", 0, BIG, "steps of linear warm-up to lr"),
+    FLOAT("classifier", "lr", classifier.lr, "0.003", 0, 10, "peak learning rate (AdamW)"),
+    FLOAT("classifier", "min_lr", classifier.min_lr, "0", 0, 10,
+          "learning rate at the end of the cosine decay"),
+    FLOAT("classifier", "weight_decay", classifier.weight_decay, "0.05", 0, 10,
+          "AdamW decoupled weight decay"),
+    FLOAT("classifier", "clip", classifier.clip, "1", 0, 1e6,
+          "gradient-norm clipping threshold (0: none)"),
+    FLOAT("classifier", "label_smoothing", classifier.label_smoothing, "0.1", 0, 1,
+          "weight of the uniform target mixed into the one-hot labels"),
+    BOOL("classifier", "flip", classifier.flip, "true", "random horizontal flips of training images"),
+    INT("classifier", "shift", classifier.shift, "2", 0, 64,
+        "random translations of training images by up to this many pixels"),
+    INT("classifier", "train_examples", classifier.train_examples, "0", 0, BIG,
+        "train on the first N training images (0: all)"),
+    INT("classifier", "test_examples", classifier.test_examples, "0", 0, BIG,
+        "evaluate on the first N test images (0: all)"),
+    INT("classifier", "checkpoint_every", classifier.checkpoint_every, "1", 0, BIG,
+        "epochs between checkpoints (0: only the last)"),
+    INT("classifier", "log_every", classifier.log_every, "50", 1, BIG,
+        "steps between metrics.jsonl lines"),
+
+    STRING("eval", "classifier", eval.classifier, "",
+           "the judge: a classifier file written by `dmdr train-classifier`"),
+    INT("eval", "per_class", eval.per_class, "100", 2, 100000,
+        "samples generated (or real images taken) per class"),
+    BOOL("eval", "real", eval.real, "false",
+         "measure real training images against the test set (the floor) instead of samples"),
+
+    STRING("distill", "teacher", distill.teacher, "",
+           "the teacher's weights: a train-teacher checkpoint (its EMA) or model.safetensors"),
+    INT("distill", "gen_steps", distill.gen_steps, "1", 1, 64, "generator sampling steps K (1, 2 or 4)"),
+    FLOAT("distill", "gen_shift", distill.gen_shift, "1", 1, 1000, "time shift of the generator's grid"),
+    INT("distill", "steps", distill.steps, "2000", 1, BIG, "generator updates"),
+    INT("distill", "batch", distill.batch, "32", 1, 1 << 20, "examples per inner step"),
+    INT("distill", "ratio", distill.ratio, "5", 1, 1000,
+        "fake-score updates per generator update (two-time-scale rule)"),
+    INT("distill", "lora_rank", distill.lora_rank, "16", 1, 4096, "rank of the shared LoRA adapter"),
+    FLOAT("distill", "lora_alpha", distill.lora_alpha, "16", 0, 1e6, "LoRA alpha (scaling alpha / rank)"),
+    BOOL("distill", "lora_mlp", distill.lora_mlp, "false",
+         "adapt the MLP layers too, not only the attention projections"),
+    ENUM("distill", "fake_net", distill.fake_net, "lora", "lora|separate",
+         "fake score: the teacher's LoRA at scale fake_scale (DMDR), or a separate fully trained "
+         "copy of the teacher (DMD2)"),
+    FLOAT("distill", "fake_scale", distill.fake_scale, "2", 0.001, 100, "LoRA scale of the fake score (lambda_f)"),
+    FLOAT("distill", "real_scale", distill.real_scale, "0.75", 0, 100,
+          "DynaDG: LoRA scale of the real score at the start (lambda_r0), annealed to 0"),
+    FLOAT("distill", "real_cfg", distill.real_cfg, "1", 0, 100, "real-score CFG scale (<= 1: none)"),
+    FLOAT("distill", "cfg_jitter", distill.cfg_jitter, "0", 0, 100,
+          "per-sample real-score CFG scale drawn from real_cfg +- jitter (only when real_cfg > 1)"),
+    BOOL("distill", "dynadg", distill.dynadg, "true", "dynamic distribution guidance (off: lambda_r = 0)"),
+    BOOL("distill", "dynars", distill.dynars, "true",
+         "dynamic renoise sampling (off: renoise times uniform on [t_min, 1))"),
+    INT("distill", "dyn_steps", distill.dyn_steps, "0", 0, BIG,
+        "generator steps over which DynaDG and DynaRS anneal (0: half of steps)"),
+    FLOAT("distill", "beta_a", distill.beta_a, "4", 1, 1000, "DynaRS: Beta a at the start"),
+    FLOAT("distill", "beta_b", distill.beta_b, "1.5", 1, 1000, "DynaRS: Beta b at the start"),
+    FLOAT("distill", "t_min", distill.t_min, "0.001", 0, 0.5, "smallest renoise time"),
+    FLOAT("distill", "gen_lr", distill.gen_lr, "0.00002", 0, 10, "generator learning rate (AdamW)"),
+    FLOAT("distill", "fake_lr", distill.fake_lr, "0.00002", 0, 10, "fake-score learning rate (AdamW)"),
+    FLOAT("distill", "gen_weight_decay", distill.gen_weight_decay, "0.01", 0, 10, "generator weight decay"),
+    FLOAT("distill", "fake_weight_decay", distill.fake_weight_decay, "0", 0, 10, "fake-score weight decay"),
+    FLOAT("distill", "clip", distill.clip, "1", 0, 1e6, "gradient-norm clipping of both (0: none)"),
+    INT("distill", "checkpoint_every", distill.checkpoint_every, "500", 0, BIG,
+        "generator steps between checkpoints (0: only the last)"),
+    INT("distill", "sample_every", distill.sample_every, "250", 0, BIG,
+        "generator steps between sample grids (0: only the last)"),
+    INT("distill", "log_every", distill.log_every, "10", 1, BIG, "generator steps between metrics.jsonl lines"),
+
+    ENUM("rl", "rl", rl.algorithm, "none", "none|backprop|ppo",
+         "stage 2 of DMDR: the RL algorithm (none: stage 1 only); needs --init and --classifier"),
+    ENUM("rl", "regularizer", rl.regularizer, "dmd", "dmd|kl|none",
+         "what keeps stage 2 on the data: the DMD loss (DMDR), a KL to the starting generator, "
+         "or nothing (reward only)"),
+    INT("rl", "steps", rl.steps, "200", 1, BIG, "generator updates of stage 2"),
+    FLOAT("rl", "reward_weight", rl.reward_weight, "0.05", 0, 1e6, "w_r in L_DMD + w_r L_reward"),
+    FLOAT("rl", "gen_lr", rl.gen_lr, "0.00001", 0, 10, "stage-2 generator learning rate"),
+    FLOAT("rl", "fake_lr", rl.fake_lr, "0.00001", 0, 10, "stage-2 fake-score learning rate"),
+    ENUM("rl", "reward_loss", rl.reward_loss, "linear", "linear|hinge",
+         "reward backprop: -mean(log p(y|x)) (the cross-entropy), or mean(relu(margin - log p))"),
+    FLOAT("rl", "margin", rl.margin, "-0.105", -1e6, 1e6,
+          "the hinge's target log p(y|x): no push once p >= exp(margin) (default 0.9)"),
+    INT("rl", "group", rl.group, "8", 1, 1 << 20, "PPO: samples per label sharing a baseline"),
+    INT("rl", "ppo_epochs", rl.ppo_epochs, "2", 1, 1000, "PPO: updates per batch of rollouts"),
+    FLOAT("rl", "clip_eps", rl.clip_eps, "0.001", 0, 1, "PPO: ratio clip range"),
+    FLOAT("rl", "explore_std", rl.explore_std, "0.05", 0.0001, 10,
+          "PPO: std of the last step's exploration noise (and of the KL baseline)"),
+    FLOAT("rl", "adv_clamp", rl.adv_clamp, "5", 0, 1e6, "PPO: advantages clamped to +- this"),
+    FLOAT("rl", "kl_beta", rl.kl_beta, "0.1", 0, 1e6, "KL regulariser weight beta"),
+
     STRING("run", "out", run.out, "",
            "output: the run directory of a training command (default "
            "runs/<command>-<preset>-<time>), the PNG of `dmdr sample`"),
@@ -105,7 +203,7 @@ static const Setting settings[] = {
 };
 #define SETTING_COUNT ((int)(sizeof settings / sizeof settings[0]))
 
-static const char *const all_sections = "model data train sample run";
+static const char *const all_sections = "model data train sample classifier eval distill rl run";
 
 // ---- presets ---------------------------------------------------------------------------------
 
@@ -119,16 +217,25 @@ static const char *const toy2d_values[] = {
     "model.mlp_layers=3", "data.dataset=toy2d", "data.toy_components=8", "train.steps=3000",
     "train.batch=256", "train.lr=0.001", "train.warmup=100", "train.min_lr=0.0001",
     "train.ema_decay=0.99", "train.checkpoint_every=0", "train.sample_every=1000",
-    "sample.cfg=1", "sample.per_class=200", NULL};
+    "sample.cfg=1", "sample.per_class=200", "distill.steps=300", "distill.batch=128",
+    "distill.lora_rank=32", "distill.lora_alpha=32", "distill.lora_mlp=true",
+    "distill.gen_lr=0.0002", "distill.fake_lr=0.001", "distill.sample_every=100",
+    "distill.checkpoint_every=0", NULL};
 static const char *const tiny_values[] = {
     "model.kind=dit", "model.image_size=28", "model.patch=4", "model.hidden=64", "model.depth=2",
     "model.heads=2", "train.steps=300", "train.batch=32", "train.lr=0.001", "train.warmup=20",
     "train.min_lr=0.0001", "train.ema_decay=0.99", "train.checkpoint_every=0",
-    "train.sample_every=0", "sample.steps=20", NULL};
+    "train.sample_every=0", "sample.steps=20", "distill.steps=20", "distill.batch=16",
+    "distill.gen_lr=0.0001", "distill.fake_lr=0.0001", "distill.checkpoint_every=0",
+    "distill.sample_every=0", "classifier.width=8", "classifier.groups=4", "classifier.epochs=2",
+    "classifier.batch=50", "classifier.warmup=10", "classifier.lr=0.01",
+    "classifier.train_examples=1000", "classifier.test_examples=500", "eval.per_class=10", NULL};
 static const char *const small_values[] = {
     "model.kind=dit", "model.image_size=28", "model.patch=4", "model.hidden=192", "model.depth=6",
     "model.heads=3", "model.mlp_ratio=4", "train.steps=8000", "train.batch=64", "train.lr=0.0003",
-    "train.warmup=300", "train.checkpoint_every=1000", "train.sample_every=1000", NULL};
+    "train.warmup=300", "train.checkpoint_every=1000", "train.sample_every=1000",
+    "distill.steps=1000", "distill.batch=32", "distill.gen_lr=0.00001", "distill.fake_lr=0.0001",
+    "distill.checkpoint_every=250", "distill.sample_every=250", NULL};
 static const char *const base_values[] = {
     "model.kind=dit", "model.image_size=28", "model.patch=2", "model.hidden=384", "model.depth=12",
     "model.heads=6", "model.mlp_ratio=4", "train.steps=100000", "train.batch=128",
@@ -137,7 +244,7 @@ static const char *const base_values[] = {
 
 static const Preset presets[] = {
     {"toy2d", "MLP score network on 8 Gaussians on a ring: trains in seconds", toy2d_values},
-    {"tiny", "a very small DiT on Fashion-MNIST: a few hundred steps, for tests and CI", tiny_values},
+    {"tiny", "a very small DiT and classifier on Fashion-MNIST, for tests and CI", tiny_values},
     {"small", "the CPU experiment: DiT (hidden 192, depth 6) on Fashion-MNIST", small_values},
     {"base", "DiT-S/2-like (hidden 384, depth 12, patch 2) on Fashion-MNIST, for a GPU", base_values},
 };
@@ -543,7 +650,7 @@ static int ini_apply(const IniFile *r, const char *name, Config *cfg, const char
         } else {
             if (!list_has(all_sections, e->section, strlen(e->section))) {
                 rc = error_set(err, "%s: unknown section [%s] (sections: model, data, train, "
-                                    "sample, run)", where, e->section);
+                                    "sample, classifier, eval, run)", where, e->section);
                 break;
             }
             s = find_exact(e->section, strlen(e->section), e->name);

@@ -6,10 +6,11 @@
 // and every unknown key or bad value is an Error naming the key and where it came from
 // (file:line or the flag).
 //
-// Keys live in sections: [model], [data], [train], [sample], [run]. A key may be written
-// qualified ("sample.steps", or `steps` under [sample] in a file) or bare ("steps"): a bare
-// name means the first section, in the command's own order, that has it. So `dmdr
-// train-teacher --steps` is train.steps while `dmdr sample --steps` is sample.steps. On the
+// Keys live in sections: [model], [data], [train], [sample], [classifier], [eval], [distill],
+// [rl], [run]. A
+// key may be written qualified ("sample.steps", or `steps` under [sample] in a file) or bare
+// ("steps"): a bare name means the first section, in the command's own order, that has it. So
+// `dmdr train-teacher --steps` is train.steps while `dmdr sample --steps` is sample.steps. On the
 // command line dashes and underscores in names are the same (--per-class = --per_class).
 #pragma once
 
@@ -48,6 +49,46 @@ typedef struct {
         float cfg, shift;
         int per_class;
     } sample;
+    struct { // the judge classifier and its training (dmdr train-classifier)
+        int width, stages, blocks, groups; // nn/classifier.h
+        int epochs, batch, warmup;
+        float lr, min_lr, weight_decay, clip, label_smoothing;
+        bool flip;     // random horizontal flips
+        int shift;     // random translations by up to this many pixels (zero padding)
+        int train_examples, test_examples; // the first N of each set (0: all)
+        int checkpoint_every, log_every;   // epochs, steps
+    } classifier;
+    struct { // dmdr eval, and the evaluations of the trainers
+        char classifier[CONFIG_PATH_MAX]; // the judge's weights (train-classifier's output)
+        int per_class;
+        bool real; // measure real training images instead of samples (the floor)
+    } eval;
+    struct { // DMD distillation (dmdr distill), docs/algorithm.md sections 2 to 5
+        char teacher[CONFIG_PATH_MAX]; // the teacher's weights
+        int gen_steps;                 // K
+        float gen_shift;
+        int steps, batch, ratio;       // generator updates, batch, fake updates per generator update
+        int lora_rank;
+        float lora_alpha;
+        bool lora_mlp;
+        int fake_net; // 0 lora (one adapter at two scales), 1 separate (DMD2's fake network)
+        float fake_scale, real_scale, real_cfg, cfg_jitter;
+        bool dynadg, dynars;
+        int dyn_steps; // K_dyn (0: half of steps)
+        float beta_a, beta_b, t_min;
+        float gen_lr, fake_lr, gen_weight_decay, fake_weight_decay, clip;
+        int checkpoint_every, sample_every, log_every;
+    } distill;
+    struct { // stage 2 of DMDR (dmdr distill --init STAGE1_CHECKPOINT), docs/algorithm.md section 6
+        int algorithm;   // 0 none (stage 1), 1 backprop, 2 ppo
+        int regularizer; // RlRegularizer: dmd, kl, none
+        int steps;       // generator updates of stage 2
+        float reward_weight, gen_lr, fake_lr;
+        int reward_loss; // RewardLoss
+        float margin;
+        int group, ppo_epochs;
+        float clip_eps, explore_std, adv_clamp, kl_beta;
+    } rl;
     struct {
         char out[CONFIG_PATH_MAX]; // run directory, or the output file of `dmdr sample`
         int seed, threads;

@@ -19,6 +19,17 @@ typedef struct {
 static int run_help(int argc, char **argv);
 
 static const Command commands[] = {
+    {"demo", "the whole pipeline: teacher, judge, DMD, DMDR, evaluation, comparison table",
+     "dmdr demo [--preset P] [--out DIR] [--section.key value ...]\n"
+     "  Runs every stage on the preset (default small: about two hours on two CPU cores;\n"
+     "  tiny: minutes) into DIR (default runs/demo-<preset>): teacher/ (train-teacher),\n"
+     "  classifier/ (train-classifier), dmd/ (distill, stage 1), dmdr/ (distill --rl\n"
+     "  backprop, stage 2), eval/ (eval --json of the teacher at 50 steps with CFG 1 and\n"
+     "  1.5 and of both generators), then prints the comparison table. Settings go to the\n"
+     "  stages that have them, written qualified (--train.steps 2000, --distill.steps 500,\n"
+     "  --rl.steps 100, --eval.per_class 50); [run] settings bare (--threads 2). A stage\n"
+     "  whose result exists is skipped: the same command continues an interrupted demo.\n",
+     demo_main, NULL},
     {"bench", "benchmark the kernels (GFLOP/s, GB/s, fraction of the machine's ceiling)",
      "dmdr bench [--threads N] [--device cpu|cuda] [--shapes small|base] [--filter TEXT]\n"
      "           [--quick] [--json FILE]\n"
@@ -35,6 +46,33 @@ static const Command commands[] = {
      "  --resume CHECKPOINT continues a run from its checkpoint, bit for bit, with the run's\n"
      "  stored configuration under any flags given (e.g. --steps to train longer).\n",
      train_teacher_main, &train_teacher_command},
+    {"train-classifier", "train the judge: the CNN classifier of metrics and rewards",
+     "dmdr train-classifier [--preset P] [--config FILE] [--key value ...] [--resume CHECKPOINT]\n"
+     "  Trains the conv/GroupNorm/SiLU classifier on the Fashion-MNIST training set and\n"
+     "  measures it on the 10000 test images after every epoch, writing\n"
+     "  runs/train-classifier-<preset>-<time>/ (or --out): config.ini, metrics.jsonl (loss and\n"
+     "  accuracy), checkpoints/ (at epoch ends) and classifier.safetensors, the file that\n"
+     "  `dmdr eval --classifier` and the RL stage read. --resume continues a run bit for bit.\n",
+     train_classifier_main, &train_classifier_command},
+    {"distill", "DMD: distill the teacher into a 1- to 4-step generator (stage 1 of DMDR)",
+     "dmdr distill --teacher FILE [--preset P] [--config FILE] [--key value ...]\n"
+     "             [--resume CHECKPOINT]\n"
+     "  Distils the teacher (a train-teacher model.safetensors or checkpoint) into a\n"
+     "  gen-steps-step generator with distribution matching (docs/algorithm.md sections 2-5):\n"
+     "  backward simulation, real and fake scores as the teacher with one LoRA at two scales\n"
+     "  (--fake-net separate: a separate fake network), real-score CFG, the two-time-scale\n"
+     "  rule, DynaDG and DynaRS (--dynadg false / --dynars false for ablations). Writes\n"
+     "  runs/distill-<preset>-<time>/ (or --out): config.ini, metrics.jsonl, checkpoints/,\n"
+     "  samples/ and model.safetensors, the generator that `dmdr sample` and `dmdr eval`\n"
+     "  take as it is. --resume continues a run from its checkpoint.\n"
+     "dmdr distill --init STAGE1_CHECKPOINT --rl backprop|ppo --classifier FILE\n"
+     "             [--regularizer dmd|kl|none] [--reward-weight W] [--key value ...]\n"
+     "  Stage 2 of DMDR (section 6) in a new run directory (runs/dmdr-<preset>-<time>/):\n"
+     "  rl.steps more generator updates at the rl learning rates with L_DMD + w_r L_reward,\n"
+     "  the reward being log p(prompted class | x) under the judge classifier: reward\n"
+     "  backpropagation or PPO over the stochastic K-step sampler; --regularizer kl or none\n"
+     "  give the baselines. metrics.jsonl adds the reward, PPO's ratio spread and clip share.\n",
+     distill_main, &distill_command},
     {"sample", "draw class-conditional samples from a checkpoint into a PNG",
      "dmdr sample CHECKPOINT [--steps N] [--method euler|heun] [--cfg S] [--shift S]\n"
      "           [--per-class K] [--seed S] [--out FILE.png]\n"
@@ -42,6 +80,21 @@ static const Command commands[] = {
      "  a training checkpoint or from an exported model.safetensors. The settings default to\n"
      "  the run's own (stored in the checkpoint); --out defaults to CHECKPOINT-samples.png.\n",
      sample_main, &sample_command},
+    {"eval", "measure a checkpoint's samples with the judge: FID, precision, recall, ...",
+     "dmdr eval CHECKPOINT --classifier FILE [--steps N] [--method euler|heun] [--cfg S]\n"
+     "          [--shift S] [--per-class K] [--seed S] [--json FILE]\n"
+     "dmdr eval --real --classifier FILE [--per-class K] [--json FILE]\n"
+     "  Generates K samples of every class from the checkpoint (the EMA weights of a training\n"
+     "  checkpoint, or exported weights) and measures them with the classifier against the\n"
+     "  10000 Fashion-MNIST test images: FID in the classifier's penultimate features,\n"
+     "  precision and recall (k = 3 nearest-neighbour manifolds, against as many test images\n"
+     "  of the same classes), class accuracy (argmax == prompted class), the Inception-Score\n"
+     "  analogue exp(E KL(p(y|x) || p(y))), mean reward (the mean log p(prompted class | x):\n"
+     "  minus the cross-entropy that the RL stage minimises), network evaluations per image\n"
+     "  and sampler images/s. --real measures the first K training images of each class\n"
+     "  instead (the floor). The sampler settings default to the run's own when the\n"
+     "  checkpoint stores them. --json FILE writes the figures as JSON.\n",
+     eval_main, &eval_command},
     {"info", "show what a checkpoint holds: model, weights and shapes, metadata",
      "dmdr info CHECKPOINT\n"
      "  The model configuration, the training position, every weight with its dtype and\n"

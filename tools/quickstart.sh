@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
-exec build/tools/dmdr bench "$@"
+exec build/tools/dmdr demo "$@"

@@ -4,8 +4,10 @@
 // - batch-parallel: one whole GEMM per OpenMP thread at a time (OpenBLAS, built with OpenMP,
 //   runs single-threaded inside our region), for GEMMs too small for OpenBLAS to split well;
 // - fold: a batched A (batch*m, k) stacked contiguously times one shared B is a single GEMM
-//   with batch*m rows, threaded by OpenBLAS; it wins over batch-parallel for short matrices;
-// - otherwise a plain loop, each GEMM threaded by OpenBLAS itself.
+//   with batch*m rows; it wins over batch-parallel for short matrices;
+// - otherwise a plain loop over the GEMMs.
+// A single GEMM (a fold, or one of the loop) is split into one block of C per thread, each a
+// single-threaded cblas_sgemm, rather than threaded by OpenBLAS: see sgemm_split.
 // The figures below are GFLOP/s measured on 2 cores (AMD EPYC, OpenBLAS 0.3.21 using its
 // Haswell kernels: about 120 GFLOP/s a core).
 #include <cblas.h>
@@ -39,6 +41,56 @@ static void sgemm(float *c, const float *a, const float *b, int64_t m, int64_t n
                 (int)(ldc > 0 ? ldc : 1));
 }
 
+// Below this many flops a single GEMM is left to OpenBLAS (which runs the smallest ones on one
+// thread): waking the other threads would cost more than the split saves.
+#define SPLIT_MIN_FLOPS 4e6
+
+// The same product on a block of C: explicit leading dimensions
+static void sgemm_block(float *c, int64_t ldc, const float *a, int64_t lda, const float *b,
+                        int64_t ldb, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                        float alpha, float beta) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, alpha, a, (int)lda,
+                b, (int)ldb, beta, c, (int)ldc);
+}
+
+// c (m, n) = alpha op(a) op(b) + beta c, C cut along its longer side into one block per
+// thread, each a single-threaded sgemm that packs the shared operand itself. OpenBLAS's own
+// threading shares the packed panels between threads and waits on the slowest at every one:
+// at the small DiT's shapes (3136 x 192..768 x 192..768, and the weight gradients over k =
+// 3136) the split ran at 215-240 GFLOP/s on 2 cores where OpenBLAS's best was 75-210, and a
+// thread descheduled by other work on a shared machine stalls only its own block.
+static void sgemm_split(float *c, const float *a, const float *b, int64_t m, int64_t n,
+                        int64_t k, bool trans_a, bool trans_b, float alpha, float beta) {
+    int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n, ldc = n;
+    bool by_rows = m >= n;
+    int64_t len = by_rows ? m : n;
+    #pragma omp parallel
+    {
+        // blocks in multiples of 16, the width of OpenBLAS's register tiles
+        int64_t parts = omp_get_num_threads(), p = omp_get_thread_num();
+        int64_t step = ((len + parts - 1) / parts + 15) / 16 * 16;
+        int64_t begin = p * step < len ? p * step : len;
+        int64_t end = begin + step < len ? begin + step : len;
+        if (end > begin && by_rows)
+            sgemm_block(c + begin * ldc, ldc, trans_a ? a + begin : a + begin * lda, lda, b,
+                        ldb, end - begin, n, k, trans_a, trans_b, alpha, beta);
+        else if (end > begin)
+            sgemm_block(c + begin, ldc, a, lda, trans_b ? b + begin * ldb : b + begin, ldb, m,
+                        end - begin, k, trans_a, trans_b, alpha, beta);
+    }
+}
+
+// One GEMM on every thread: split when it is large enough and we are not already inside a
+// parallel region (where OpenBLAS runs on the calling thread alone).
+static void sgemm_threaded(float *c, const float *a, const float *b, int64_t m, int64_t n,
+                           int64_t k, bool trans_a, bool trans_b, float alpha, float beta) {
+    bool split = omp_get_max_threads() > 1 && !omp_in_parallel() && m > 0 && n > 0 && k > 0 &&
+                 2.0 * (double)m * (double)n * (double)k >= SPLIT_MIN_FLOPS;
+    if (split) sgemm_split(c, a, b, m, n, k, trans_a, trans_b, alpha, beta);
+    else sgemm(c, a, b, m, n, k, trans_a, trans_b, alpha, beta);
+}
+
 // c (batch, m, n) = alpha op(a_i) op(b_i) + beta c_i; a, b, c advance by their strides.
 void cpu_matmul(float *c, const float *a, const float *b, int64_t batch, int64_t m, int64_t n,
                 int64_t k, bool trans_a, bool trans_b, float alpha, float beta, int64_t stride_a,
@@ -65,7 +117,13 @@ void cpu_matmul(float *c, const float *a, const float *b, int64_t batch, int64_t
                "matmul (%lld, %lld, %lld) exceeds the BLAS int range", (long long)m,
                (long long)n, (long long)k);
 
-    #pragma omp parallel for schedule(static) if(batch_parallel)
+    if (!batch_parallel) {
+        for (int64_t i = 0; i < batch; i++)
+            sgemm_threaded(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k,
+                           trans_a, trans_b, alpha, beta);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < batch; i++)
         sgemm(c + i * stride_c, a + i * stride_a, b + i * stride_b, m, n, k, trans_a, trans_b,
               alpha, beta);

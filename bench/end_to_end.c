@@ -1,0 +1,217 @@
+// End-to-end figures: the training step and the samplers, timed call by call on one model.
+//
+// Every measurement is warm-up calls (which also fill the storage cache, so the timed calls
+// should allocate nothing), then timed calls until both a minimum count and a time budget
+// are reached; the median is the figure, the fastest is kept beside it. The allocation count
+// and the peak tensor memory are read from the storage statistics around the timed calls.
+#include "bench/end_to_end.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "diffusion/sampler.h"
+#include "kernels/check.h"
+#include "nn/optim.h"
+
+const char *const e2e_names[E2E_COUNT] = {
+    [E2E_TRAIN_STEP] = "train_step",
+    [E2E_SAMPLE_TEACHER] = "sample_teacher",
+    [E2E_SAMPLE_GENERATOR] = "sample_generator",
+};
+
+#define MAX_CALLS 64
+// A measurement stops after this many seconds of timed calls even short of its minimum count
+// (with at least one call): the base DiT's 50-step sampling takes minutes on a CPU.
+#define MAX_SECONDS 60.0
+
+// How one measurement is timed: warm-up calls, then at least min_calls timed calls and at
+// least budget seconds of them (all shorter under --quick).
+typedef struct {
+    int warmup, min_calls;
+    double budget;
+} Timing;
+
+static const Timing timings[E2E_COUNT][2] = { // [kind][quick]
+    [E2E_TRAIN_STEP] = {{2, 8, 4.0}, {1, 2, 0.0}},
+    // one 50-step sampling is many seconds: two runs give a median and a best
+    [E2E_SAMPLE_TEACHER] = {{1, 2, 0.0}, {1, 1, 0.0}},
+    [E2E_SAMPLE_GENERATOR] = {{1, 8, 2.0}, {1, 2, 0.0}},
+};
+
+typedef struct {
+    Model *model;
+    AdamW opt;
+    const Config *preset;
+    FlowLossOptions loss;
+    Tensor *x0, *y, *noise; // (batch, C, H, W) data in [-1, 1], (batch) labels, noise
+    Rng rng;
+    const Backend *be;
+} Bench;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// One training step as cmd_train_teacher runs it: loss, backward, clipped AdamW.
+static void train_step(Bench *b) {
+    Tensor *loss = flow_matching_loss(b->model, b->x0, b->y, &b->rng, &b->loss, NULL);
+    adamw_zero_grad(&b->opt);
+    autograd_backward(loss, NULL);
+    adamw_step(&b->opt, b->preset->train.lr, b->preset->train.clip);
+}
+
+// noise (batch, ...) -> samples, `steps` Euler steps with the preset's guidance
+static void sample_teacher(Bench *b, int steps) {
+    SamplerOptions opt = sampler_defaults();
+    opt.steps = steps;
+    opt.cfg_scale = b->preset->sample.cfg;
+    sample_flow(b->model, b->noise, b->y, &opt, NULL);
+}
+
+// The 1-step generator: x0 = x - G(x, 1, y), one forward of the batch at t = 1. DMD's
+// generator has the teacher's architecture, so the teacher's weights stand in for it.
+static void sample_generator(Bench *b) {
+    autograd_no_grad_begin();
+    Tensor *t = tensor_ones(shape1(b->noise->shape.dim[0]), b->noise->device);
+    flow_x0_from_velocity(b->noise, model_forward(b->model, b->noise, t, b->y), t);
+    autograd_no_grad_end();
+}
+
+// One call of measurement `kind`, its temporaries freed, the device finished.
+static void run_call(Bench *b, E2eKind kind, bool warmup) {
+    tensor_scope_begin();
+    switch (kind) {
+    case E2E_TRAIN_STEP: train_step(b); break;
+    // A 2-step warm-up fills the storage cache for every step: from the second step on, the
+    // previous step's x is alive beside the new one.
+    case E2E_SAMPLE_TEACHER: sample_teacher(b, warmup ? 2 : E2E_TEACHER_STEPS); break;
+    case E2E_SAMPLE_GENERATOR: sample_generator(b); break;
+    default: DMDR_FATAL("end-to-end measurement %d", (int)kind);
+    }
+    tensor_scope_end();
+    b->be->synchronize();
+}
+
+static void measure(Bench *b, E2eKind kind, const Timing *tm, Device device, E2eResult *r) {
+    for (int i = 0; i < tm->warmup; i++) run_call(b, kind, true);
+    storage_reset_peak(device);
+    uint64_t allocations = storage_stats(device).allocations;
+    double samples[MAX_CALLS];
+    int n = 0;
+    double start = now_seconds();
+    for (double elapsed = 0; n < MAX_CALLS && (n < tm->min_calls || elapsed < tm->budget) &&
+                             !(n > 0 && elapsed > MAX_SECONDS);
+         elapsed = now_seconds() - start) {
+        double t0 = now_seconds();
+        run_call(b, kind, false);
+        samples[n++] = now_seconds() - t0;
+    }
+    StorageStats stats = storage_stats(device);
+    qsort(samples, (size_t)n, sizeof samples[0], compare_doubles);
+    r->ran = true;
+    r->calls = n;
+    r->seconds = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
+    r->best = samples[0];
+    r->images_per_s = (double)r->images / r->seconds;
+    r->peak_bytes = stats.peak_bytes;
+    r->allocations = stats.allocations - allocations;
+}
+
+static void print_row(const char *name, const E2eResult *r, double gemm_ceiling) {
+    double gflops = r->flops / r->seconds / 1e9;
+    printf("%-18s %6lld %10.2f %10.4f %10.4f %5d %9.1f %7.1f%% %9.1f %7llu\n", name,
+           (long long)r->images, r->images_per_s, r->seconds, r->best, r->calls, gflops,
+           100.0 * gflops / gemm_ceiling, (double)r->peak_bytes / (1 << 20),
+           (unsigned long long)r->allocations);
+    fflush(stdout);
+}
+
+static ModelConfig dit_config(const DitShapes *s, const Config *preset) {
+    ModelConfig cfg = preset->model;
+    cfg.kind = MODEL_DIT;
+    cfg.image_size = (int)s->image;
+    cfg.in_channels = (int)s->in_channels;
+    return cfg;
+}
+
+// The model, optimiser and inputs, in the caller's scope (the inputs are retained).
+static void bench_init(Bench *b, const E2eOptions *o) {
+    const DitShapes *s = o->shapes;
+    *b = (Bench){.preset = o->preset, .rng = rng_make(1), .be = backend_get(o->device)};
+    Rng init = rng_make(0);
+    Error err = {0};
+    ModelConfig cfg = dit_config(s, o->preset);
+    b->model = model_create(&cfg, o->device, &init, &err);
+    DMDR_CHECK(b->model != NULL, "bench model: %s", err.msg);
+    AdamWConfig ac = adamw_config_default();
+    ac.weight_decay = o->preset->train.weight_decay;
+    adamw_init(&b->opt, model_params(b->model), ac);
+    b->loss = (FlowLossOptions){.time_dist = (FlowTimeDist)o->preset->train.time_dist,
+                                .logit_mean = o->preset->train.logit_mean,
+                                .logit_std = o->preset->train.logit_std,
+                                .label_dropout = o->preset->train.label_dropout};
+
+    Shape images = shape4(s->batch, s->in_channels, s->image, s->image);
+    int32_t *labels = malloc((size_t)s->batch * sizeof *labels);
+    DMDR_CHECK(labels != NULL, "out of host memory");
+    for (int64_t i = 0; i < s->batch; i++) labels[i] = (int32_t)(i % s->classes);
+    tensor_scope_begin();
+    b->x0 = tensor_retain(tensor_uniform(images, &init, -1.0f, 1.0f, o->device));
+    b->noise = tensor_retain(tensor_normal(images, &init, 0.0f, 1.0f, o->device));
+    b->y = tensor_retain(tensor_from_ints(shape1(s->batch), labels, o->device));
+    tensor_scope_end();
+    free(labels);
+}
+
+static void bench_free(Bench *b) {
+    tensor_release(b->x0);
+    tensor_release(b->noise);
+    tensor_release(b->y);
+    adamw_free(&b->opt);
+    model_free(b->model);
+}
+
+void e2e_run(const E2eOptions *o, double gemm_ceiling, E2eResult results[E2E_COUNT]) {
+    const DitShapes *s = o->shapes;
+    int64_t n = s->batch;
+    float cfg = o->preset->sample.cfg;
+    int64_t teacher_forwards = E2E_TEACHER_STEPS * (cfg > 1.0f ? 2 : 1);
+    double forward = dit_forward_flops(s, n);
+    const double flops[E2E_COUNT] = {3.0 * forward, (double)teacher_forwards * forward, forward};
+
+    Bench b;
+    bench_init(&b, o);
+    printf("\n%-18s %6s %10s %10s %10s %5s %9s %8s %9s %7s\n", "end to end", "images",
+           "images/s", "s/call", "best s", "calls", "GFLOP/s", "ceiling", "peak MiB", "allocs");
+    for (int k = 0; k < E2E_COUNT; k++) {
+        results[k] = (E2eResult){.images = n, .flops = flops[k]};
+        if (!o->selected[k]) continue;
+        measure(&b, (E2eKind)k, &timings[k][o->quick], o->device, &results[k]);
+        print_row(e2e_names[k], &results[k], gemm_ceiling);
+    }
+    bench_free(&b);
+
+    printf("\ntrain_step:       flow-matching loss, backward, AdamW (clip %g); useful FLOPs = 3 "
+           "forwards of GEMM and attention work\n", (double)o->preset->train.clip);
+    printf("sample_teacher:   Euler, %d steps, CFG %g: %lld forwards of the batch\n",
+           E2E_TEACHER_STEPS, (double)cfg, (long long)teacher_forwards);
+    printf("sample_generator: x0 = x - G(x, 1, y), one forward of the batch\n");
+    printf("s/call: median over the timed calls; images/s and GFLOP/s from it; peak: tensor "
+           "storage in use\nallocs: backend allocations during the timed calls (0: a steady "
+           "state)\n");
+    const E2eResult *t = &results[E2E_SAMPLE_TEACHER], *g = &results[E2E_SAMPLE_GENERATOR];
+    if (t->ran && g->ran)
+        printf("1-step generator / %d-step CFG teacher: %.1fx the images/s\n",
+               E2E_TEACHER_STEPS, g->images_per_s / t->images_per_s);
+    fflush(stdout);
+}

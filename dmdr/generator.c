@@ -1,0 +1,94 @@
+#include "dmdr/generator.h"
+
+#include <stdlib.h>
+
+#include "autograd/ops.h"
+#include "diffusion/flow.h"
+#include "diffusion/sampler.h"
+#include "kernels/check.h"
+
+#define MAX_STEPS 64
+
+static void check_options(const GeneratorOptions *o) {
+    DMDR_CHECK(o->steps >= 1 && o->steps <= MAX_STEPS, "generator steps %d not in [1, %d]",
+               o->steps, MAX_STEPS);
+    DMDR_CHECK(o->shift >= 1.0f, "generator shift %g < 1", (double)o->shift);
+}
+
+void generator_time_grid(const GeneratorOptions *o, float *out) {
+    check_options(o);
+    sampler_time_grid(o->steps, o->shift, out);
+}
+
+// One time for every sample: (N) filled with t
+static Tensor *times(int64_t n, float t, Device device) { return tensor_full(shape1(n), t, device); }
+
+// x_t (N, ...), t (N), y (N) -> (N, ...)
+Tensor *generator_x0(Model *g, Tensor *x_t, Tensor *t, Tensor *y) {
+    return flow_x0_from_velocity(x_t, model_forward(g, x_t, t, y), t);
+}
+
+// The untracked chain from `noise` for `steps` steps of the grid; x0s[k] (and states[k]) for
+// k < steps. -> the last prediction.
+static Tensor *run_chain(Model *g, const float *grid, int steps, Tensor *noise, Tensor *y,
+                         Rng *rng, Tensor **states, Tensor **x0s) {
+    int64_t n = noise->shape.dim[0];
+    Tensor *x = noise, *x0 = NULL;
+    autograd_no_grad_begin();
+    for (int k = 0; k < steps; k++) {
+        if (states) states[k] = x;
+        x0 = generator_x0(g, x, times(n, grid[k], noise->device), y);
+        if (x0s) x0s[k] = x0;
+        if (k + 1 < steps) {
+            Tensor *eps = tensor_normal(noise->shape, rng, 0.0f, 1.0f, noise->device);
+            x = flow_interpolate(x0, eps, times(n, grid[k + 1], noise->device));
+        }
+    }
+    autograd_no_grad_end();
+    return x0;
+}
+
+// noise (N, ...), y (N) -> (N, ...)
+Tensor *generator_sample(Model *g, const GeneratorOptions *o, Tensor *noise, Tensor *y,
+                         Rng *rng, Tensor **states, Tensor **x0s) {
+    float grid[MAX_STEPS + 1];
+    generator_time_grid(o, grid);
+    return run_chain(g, grid, o->steps, noise, y, rng, states, x0s);
+}
+
+// y (N) -> (N, ...)
+Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o, Tensor *y, Rng *rng,
+                                      Tensor **x_in, Tensor **t_in) {
+    float grid[MAX_STEPS + 1];
+    generator_time_grid(o, grid);
+    int64_t n = y->shape.dim[0];
+    Device device = y->device;
+    Shape shape = model_data_shape(g, n);
+
+    int *k = malloc((size_t)n * sizeof *k);
+    float *t_host = malloc((size_t)n * sizeof *t_host);
+    DMDR_CHECK(k && t_host, "out of host memory");
+    int deepest = 0;
+    for (int64_t i = 0; i < n; i++) {
+        k[i] = (int)rng_below(rng, (uint64_t)o->steps);
+        t_host[i] = grid[k[i]];
+        if (k[i] > deepest) deepest = k[i];
+    }
+    // start (N, ...): x0_{k-1} per sample, zeros where k = 0 (there t = 1 keeps only eps)
+    Tensor *start = tensor_zeros(shape, device);
+    if (deepest > 0) {
+        Tensor *x0s[MAX_STEPS];
+        Tensor *noise = tensor_normal(shape, rng, 0.0f, 1.0f, device);
+        run_chain(g, grid, deepest, noise, y, rng, NULL, x0s);
+        for (int64_t i = 0; i < n; i++)
+            if (k[i] > 0) tensor_copy_into(tensor_rows(start, i, 1), tensor_rows(x0s[k[i] - 1], i, 1));
+    }
+    Tensor *eps = tensor_normal(shape, rng, 0.0f, 1.0f, device);
+    Tensor *t = tensor_from_floats(shape1(n), t_host, device);
+    free(k);
+    free(t_host);
+    Tensor *x = flow_interpolate(start, eps, t);
+    if (x_in) *x_in = x;
+    if (t_in) *t_in = t;
+    return generator_x0(g, x, t, y);
+}

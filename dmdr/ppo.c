@@ -1,0 +1,161 @@
+#include "dmdr/ppo.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "autograd/ops.h"
+#include "diffusion/flow.h"
+#include "kernels/check.h"
+
+PpoOptions ppo_defaults(void) {
+    return (PpoOptions){.group = 8, .epochs = 2, .clip_eps = 1e-3f, .explore_std = 0.05f,
+                        .adv_clamp = 5.0f};
+}
+
+void ppo_group_advantages(const float *r, int64_t n, int group, float clamp, float *adv) {
+    DMDR_CHECK(group >= 1 && n % group == 0, "ppo: %lld rewards in groups of %d", (long long)n,
+               group);
+    for (int64_t start = 0; start < n; start += group) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < group; i++) mean += r[start + i];
+        mean /= group;
+        for (int i = 0; i < group; i++) var += (r[start + i] - mean) * (r[start + i] - mean);
+        double std = sqrt(var / group);
+        for (int i = 0; i < group; i++) {
+            double a = (r[start + i] - mean) / (std + 1e-6);
+            adv[start + i] = (float)fmax(-clamp, fmin(clamp, a));
+        }
+    }
+}
+
+// Every dim but the batch's, as a reduction mask
+static unsigned sample_dims(const Tensor *x) {
+    unsigned mask = 0;
+    for (int d = 1; d < x->shape.ndim; d++) mask |= 1u << d;
+    return mask;
+}
+
+// mu, action (N, ...) -> (N)
+Tensor *ppo_log_prob(Tensor *mu, Tensor *action, float sigma) {
+    DMDR_CHECK(sigma > 0, "ppo: policy std %g", (double)sigma);
+    Tensor *z = op_mul_scalar(op_sub(action, mu), 1.0f / sigma);
+    Tensor *mean_sq = op_mean(op_square(z), sample_dims(z), false);
+    return op_add_scalar(op_mul_scalar(mean_sq, -0.5f),
+                         -logf(sigma) - 0.5f * logf(2.0f * (float)M_PI));
+}
+
+// rho (N) host -> stats
+static void ratio_stats(const Tensor *rho, float eps, PpoStats *st) {
+    int64_t n = tensor_numel(rho);
+    float *h = malloc((size_t)n * sizeof *h);
+    DMDR_CHECK(h != NULL, "out of host memory");
+    tensor_read(rho, h);
+    double sum = 0, sq = 0;
+    int64_t clipped = 0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += h[i], sq += (double)h[i] * h[i];
+        clipped += fabsf(h[i] - 1.0f) > eps;
+    }
+    st->ratio_mean = sum / (double)n;
+    st->ratio_std = sqrt(fmax(0.0, sq / (double)n - st->ratio_mean * st->ratio_mean));
+    st->clip_fraction = (double)clipped / (double)n;
+    free(h);
+}
+
+// logp, logp_old, adv (N) -> (1)
+Tensor *ppo_clipped_loss(Tensor *logp, Tensor *logp_old, Tensor *adv, float eps, PpoStats *stats) {
+    Tensor *rho = op_exp(op_sub(logp, logp_old));
+    if (stats) ratio_stats(rho, eps, stats);
+    Tensor *neg_adv = op_neg(adv);
+    Tensor *unclipped = op_mul(neg_adv, rho);
+    Tensor *clipped = op_mul(neg_adv, op_clamp(rho, 1.0f - eps, 1.0f + eps));
+    return op_mean_all(op_maximum(unclipped, clipped));
+}
+
+// (N) filled with t
+static Tensor *times(int64_t n, float t, Device device) { return tensor_full(shape1(n), t, device); }
+
+// The policy std and mean weight of step k on grid t: (t_{k+1}, 1 - t_{k+1}) before the last
+// step, (sigma_exp, 1) at it
+static void step_policy(const float *grid, int k, int steps, float explore, float *sigma,
+                        float *weight) {
+    bool last = k == steps - 1;
+    *sigma = last ? explore : grid[k + 1];
+    *weight = last ? 1.0f : 1.0f - grid[k + 1];
+}
+
+void ppo_rollout(Model *g, const GeneratorOptions *gen, const PpoOptions *o, const Reward *r,
+                 Tensor *y, Rng *rng, Rollouts *out) {
+    DMDR_CHECK(gen->steps <= PPO_MAX_STEPS, "ppo: at most %d generator steps", PPO_MAX_STEPS);
+    float grid[PPO_MAX_STEPS + 1];
+    generator_time_grid(gen, grid);
+    int64_t n = y->shape.dim[0];
+    Device device = y->device;
+    *out = (Rollouts){.steps = gen->steps, .n = n, .y = tensor_retain(y)};
+    autograd_no_grad_begin();
+    tensor_scope_begin();
+    Tensor *x = tensor_normal(model_data_shape(g, n), rng, 0.0f, 1.0f, device);
+    for (int k = 0; k < gen->steps; k++) {
+        float sigma, weight;
+        step_policy(grid, k, gen->steps, o->explore_std, &sigma, &weight);
+        Tensor *t = times(n, grid[k], device);
+        Tensor *mu = op_mul_scalar(generator_x0(g, x, t, y), weight);
+        Tensor *action = op_add(mu, tensor_normal(mu->shape, rng, 0.0f, sigma, device));
+        out->states[k] = tensor_retain(x);
+        out->actions[k] = tensor_retain(action);
+        out->times[k] = tensor_retain(t);
+        out->logp_old[k] = tensor_retain(ppo_log_prob(mu, action, sigma));
+        out->sigma[k] = sigma;
+        out->weight[k] = weight;
+        x = action;
+    }
+    Tensor *reward = r->score(r->ctx, x, y);
+    float *rh = malloc((size_t)n * sizeof *rh), *adv = malloc((size_t)n * sizeof *adv);
+    DMDR_CHECK(rh && adv, "out of host memory");
+    tensor_read(reward, rh);
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; i++) sum += rh[i], sq += (double)rh[i] * rh[i];
+    out->reward_mean = sum / (double)n;
+    out->reward_std = sqrt(fmax(0.0, sq / (double)n - out->reward_mean * out->reward_mean));
+    ppo_group_advantages(rh, n, o->group, o->adv_clamp, adv);
+    out->advantages = tensor_retain(tensor_from_floats(shape1(n), adv, device));
+    free(rh);
+    free(adv);
+    tensor_scope_end();
+    autograd_no_grad_end();
+}
+
+void rollouts_free(Rollouts *ro) {
+    tensor_release(ro->y);
+    tensor_release(ro->advantages);
+    for (int k = 0; k < ro->steps; k++) {
+        tensor_release(ro->states[k]);
+        tensor_release(ro->actions[k]);
+        tensor_release(ro->times[k]);
+        tensor_release(ro->logp_old[k]);
+    }
+    *ro = (Rollouts){0};
+}
+
+// -> (N, ...)
+Tensor *ppo_policy_mean(Model *g, const Rollouts *ro, int k) {
+    Tensor *x0 = generator_x0(g, ro->states[k], ro->times[k], ro->y);
+    return ro->weight[k] == 1.0f ? x0 : op_mul_scalar(x0, ro->weight[k]);
+}
+
+// -> (1)
+Tensor *ppo_policy_loss(Model *g, const Rollouts *ro, const PpoOptions *o, PpoStats *stats) {
+    Tensor *total = NULL;
+    PpoStats sum = {0};
+    for (int k = 0; k < ro->steps; k++) {
+        PpoStats st;
+        Tensor *logp = ppo_log_prob(ppo_policy_mean(g, ro, k), ro->actions[k], ro->sigma[k]);
+        Tensor *loss = ppo_clipped_loss(logp, ro->logp_old[k], ro->advantages, o->clip_eps, &st);
+        total = total ? op_add(total, loss) : loss;
+        sum.ratio_mean += st.ratio_mean / ro->steps;
+        sum.ratio_std += st.ratio_std / ro->steps;
+        sum.clip_fraction += st.clip_fraction / ro->steps;
+    }
+    if (stats) *stats = sum;
+    return ro->steps > 1 ? op_mul_scalar(total, 1.0f / (float)ro->steps) : total;
+}

@@ -1,0 +1,140 @@
+// What every CUDA kernel file shares: error checks that stop with file:line, the one stream
+// all work runs on, scratch memory, and launch geometry.
+//
+// Every kernel runs on the backend's stream, so work is ordered without events: a kernel
+// sees the results of everything launched before it. Freed tensor storage can go back to
+// the storage cache at once for the same reason: whatever reuses it is queued behind the
+// kernels still reading it.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+
+// Device-side checks (an out-of-range index) stay on in every build type: they print the
+// failed condition with file:line and thread, and the launch then fails with
+// cudaErrorAssert at the next synchronising call.
+#ifdef NDEBUG
+#undef NDEBUG
+#endif
+#include <assert.h>
+
+#include "kernels/check.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/layout.h"
+
+// A CUDA runtime call that must succeed; on failure: file:line, the error and the call.
+#define CUDA_CHECK(call)                                                                 \
+    do {                                                                                 \
+        cudaError_t err_ = (call);                                                       \
+        if (err_ != cudaSuccess)                                                         \
+            DMDR_FATAL("CUDA error %s (%s) from %s", cudaGetErrorName(err_),             \
+                       cudaGetErrorString(err_), #call);                                 \
+    } while (0)
+
+// Launches a kernel on the backend's stream: KERNEL_LAUNCH(grid, block, smem, kernel)(args);
+// always followed by CUDA_LAUNCH_CHECK().
+#define KERNEL_LAUNCH(grid, block, smem, ...) \
+    __VA_ARGS__<<<(grid), (block), (smem), cuda_stream()>>>
+
+// The dynamic shared memory of a kernel (its size is the launch's smem argument).
+#define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+
+// After every launch. A bad configuration is reported here at once. A fault inside the
+// kernel surfaces at the next synchronising call, reported with that call's file:line; with
+// DMDR_CUDA_SYNC=1 in the environment every launch is waited for here, so the fault is
+// reported with the file:line of the launch that caused it.
+#define CUDA_LAUNCH_CHECK()                                             \
+    do {                                                                \
+        CUDA_CHECK(cudaGetLastError());                                 \
+        if (cuda_sync_launches()) CUDA_CHECK(cudaStreamSynchronize(cuda_stream())); \
+    } while (0)
+
+// printf-style check inside a kernel (see the note on NDEBUG above).
+#define DEVICE_CHECK(cond, fmt, ...)                                                   \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            printf("%s:%d: device check failed: " fmt "\n", __FILE__, __LINE__,        \
+                   __VA_ARGS__);                                                       \
+            assert(cond);                                                              \
+        }                                                                              \
+    } while (0)
+
+// ---- the device state (device.cu) ----------------------------------------------------------
+cudaStream_t cuda_stream(void);
+bool cuda_sync_launches(void);
+int cuda_sm_count(void);
+// Device memory for a call's temporaries, valid until the next cuda_scratch call. It only
+// grows (waiting for queued work before it frees the old block), so the steady state makes
+// no allocation. Kernels queued before a call may still be reading the previous contents;
+// they run before anything queued after, so overwriting it from new kernels is safe.
+void *cuda_scratch(size_t nbytes);
+
+// Bytes rounded up to 256, so that regions carved out of one scratch block stay aligned.
+static inline size_t scratch_round(size_t nbytes) { return (nbytes + 255) & ~(size_t)255; }
+
+// ---- launch geometry ------------------------------------------------------------------------
+#define THREADS 256 // threads per block of the flat (grid-stride) kernels
+#define WARP 32
+
+// Blocks for a grid-stride loop over n items, `threads` per block: as many as the items
+// need, capped at a few waves of the device (each thread then loops over several items).
+static inline unsigned grid_for(int64_t n, int threads) {
+    int64_t blocks = (n + threads - 1) / threads;
+    int64_t cap = (int64_t)cuda_sm_count() * 16;
+    if (blocks > cap) blocks = cap;
+    return (unsigned)(blocks > 0 ? blocks : 1);
+}
+
+// The index of this thread in a 1-d grid, and the grid's thread count.
+static __device__ __forceinline__ int64_t global_thread(void) {
+    return (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+}
+static __device__ __forceinline__ int64_t grid_threads(void) {
+    return (int64_t)gridDim.x * blockDim.x;
+}
+
+// A two-level index (hi, lo), lo < size, stepped by a fixed amount without a division per
+// step: the walk through (run, element) pairs of a reduction, or (channel, pixel) pairs.
+struct SteppedIndex {
+    int64_t hi, lo, size;
+    int64_t step_hi, step_lo; // the step, split as step = step_hi * size + step_lo
+    __device__ SteppedIndex(int64_t flat, int64_t size_, int64_t step)
+        : hi(flat / size_), lo(flat % size_), size(size_), step_hi(step / size_),
+          step_lo(step % size_) {}
+    __device__ void advance() {
+        hi += step_hi;
+        lo += step_lo;
+        if (lo >= size) {
+            lo -= size;
+            hi++;
+        }
+    }
+};
+
+// The offsets, under the two stride sets of m, of the element with row-major index `flat`
+// in m's shape. I is uint32_t when every offset and index fits in 31 bits (a 32-bit
+// division costs a fraction of a 64-bit one), else int64_t.
+template <typename I>
+__device__ __forceinline__ void merged_offsets(const MergedDims &m, I flat, I *off0, I *off1) {
+    I o0 = 0, o1 = 0;
+    if (m.ndim == 1) {
+        o0 = flat * (I)m.stride[0][0];
+        o1 = flat * (I)m.stride[1][0];
+    } else {
+        for (int d = m.ndim - 1; d >= 0; d--) {
+            I size = (I)m.shape[d], index = flat % size;
+            flat /= size;
+            o0 += index * (I)m.stride[0][d];
+            o1 += index * (I)m.stride[1][d];
+        }
+    }
+    *off0 = o0;
+    *off1 = o1;
+}
+
+// Whether the walk of m (n elements) can use 32-bit index arithmetic.
+static inline bool merged_fits_32(const MergedDims *m, int64_t n) {
+    const int64_t limit = INT32_MAX;
+    return n <= limit && merged_max_offset(m, 0) <= limit && merged_max_offset(m, 1) <= limit;
+}

@@ -1,0 +1,93 @@
+// Batched GEMM through cuBLAS, fp32. TF32 tensor cores (products rounded to a 10-bit
+// mantissa, fp32 accumulation; several times faster, about 1e-3 relative error) only when
+// asked: DMDR_TF32=1 in the environment, or cuda_set_tf32(true).
+//
+// cuBLAS is column-major. A row-major (m, n) matrix is, read column-major, its (n, m)
+// transpose, so row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the same
+// call with A and B swapped and m and n exchanged; the transpose flags stay as they are.
+#include <cublas_v2.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/common.cuh"
+
+#define CUBLAS_CHECK(call)                                                          \
+    do {                                                                            \
+        cublasStatus_t status_ = (call);                                            \
+        if (status_ != CUBLAS_STATUS_SUCCESS)                                       \
+            DMDR_FATAL("cuBLAS error %s from %s", cublasGetStatusString(status_), #call); \
+    } while (0)
+
+// cuBLAS's recommended workspace on Hopper. Given once, so that no GEMM allocates.
+#define WORKSPACE_BYTES ((size_t)32 << 20)
+
+static cublasHandle_t handle;
+static int tf32_wanted = -1; // -1: not decided yet (the environment decides at the first GEMM)
+static int tf32_applied = -1;
+
+// enabled -> the math mode of every later GEMM
+void cuda_set_tf32(bool enabled) { tf32_wanted = enabled; }
+
+// The handle, created at the first GEMM on the backend's stream; the math mode as wanted.
+static cublasHandle_t blas(void) {
+    if (!handle) {
+        CUBLAS_CHECK(cublasCreate(&handle));
+        CUBLAS_CHECK(cublasSetStream(handle, cuda_stream())); // resets the workspace: set it after
+        void *workspace = nullptr;
+        CUDA_CHECK(cudaMalloc(&workspace, WORKSPACE_BYTES));
+        CUBLAS_CHECK(cublasSetWorkspace(handle, workspace, WORKSPACE_BYTES));
+        if (tf32_wanted < 0) {
+            const char *env = getenv("DMDR_TF32");
+            tf32_wanted = env && *env && strcmp(env, "0") != 0;
+        }
+    }
+    if (tf32_applied != tf32_wanted) {
+        CUBLAS_CHECK(cublasSetMathMode(handle, tf32_wanted ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                           : CUBLAS_DEFAULT_MATH));
+        tf32_applied = tf32_wanted;
+    }
+    return handle;
+}
+
+static void check_int(int64_t v, const char *what) {
+    DMDR_CHECK(v >= 0 && v <= INT_MAX, "matmul %s %lld exceeds cuBLAS's int range", what,
+               (long long)v);
+}
+
+// c (batch, m, n) = alpha op(a_i) op(b_i) + beta c_i; a, b, c advance by their strides
+void cuda_matmul(float *c, const float *a, const float *b, int64_t batch, int64_t m, int64_t n,
+                 int64_t k, bool trans_a, bool trans_b, float alpha, float beta, int64_t stride_a,
+                 int64_t stride_b, int64_t stride_c) {
+    DMDR_CHECK(batch == 1 || stride_c != 0, "batched matmul writes every C_i to the same place");
+    if (batch <= 0 || m == 0 || n == 0) return;
+    // A stack of A_i (m, k) back to back times one shared B is one GEMM with batch m rows.
+    if (batch > 1 && stride_b == 0 && !trans_a && stride_a == m * k && stride_c == m * n) {
+        m *= batch;
+        batch = 1;
+    }
+    check_int(m, "m");
+    check_int(n, "n");
+    check_int(k, "k");
+    check_int(batch, "batch");
+    cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    // leading dimensions of the stored (row-major) matrices; cuBLAS wants at least 1
+    int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
+    int lda_ = (int)(lda > 0 ? lda : 1), ldb_ = (int)(ldb > 0 ? ldb : 1);
+    cublasHandle_t h = blas();
+    if (batch == 1) {
+        CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, (int)n, (int)m, (int)k, &alpha, b, ldb_, a, lda_,
+                                 &beta, c, (int)n));
+    } else if (stride_a != 0 && stride_b != 0) {
+        CUBLAS_CHECK(cublasSgemmStridedBatched(h, op_b, op_a, (int)n, (int)m, (int)k, &alpha, b,
+                                               ldb_, stride_b, a, lda_, stride_a, &beta, c,
+                                               (int)n, stride_c, (int)batch));
+    } else {
+        // A shared operand that does not fold: one GEMM per item (queued, not waited for).
+        for (int64_t i = 0; i < batch; i++)
+            CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, (int)n, (int)m, (int)k, &alpha,
+                                     b + i * stride_b, ldb_, a + i * stride_a, lda_, &beta,
+                                     c + i * stride_c, (int)n));
+    }
+}

@@ -1,0 +1,77 @@
+// Fill and random numbers. The generators compute exactly what the CPU backend computes
+// (kernels/philox.h, the mapping in backend.h): one thread per Philox counter block, the
+// same words to the same elements, and the same float operations in the same order. The
+// _rn intrinsics keep nvcc from fusing a multiply and an add into one FMA (the CPU build
+// never fuses), so uniform numbers are bit for bit those of the CPU; normal numbers differ
+// only where the device's logf/cosf/sinf round differently from glibc's (an ulp or two).
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/map.cuh"
+#include "kernels/philox.h"
+
+struct Fill {
+    float value;
+    __device__ void operator()(const float *, float *y) const { y[0] = value; }
+};
+
+// y (n) = value
+void cuda_fill(float *y, float value, int64_t n) {
+    MapArgs<0, 1> args = {{nullptr}, {y}};
+    launch_map(args, Fill{value}, n);
+}
+
+// four values uniform in (lo, hi]
+struct UniformBlock {
+    __device__ void operator()(float out[4], PhiloxBlock block, float lo, float hi) const {
+        for (int j = 0; j < 4; j++)
+            out[j] = __fadd_rn(lo, __fmul_rn(hi - lo, philox_to_unit(block.v[j])));
+    }
+};
+
+// four values N(mean, std^2): Box-Muller on the word pairs (0, 1) and (2, 3); the even word
+// of a pair gives the radius and takes the cosine, the odd word the angle and the sine.
+struct NormalBlock {
+    __device__ void operator()(float out[4], PhiloxBlock block, float mean, float std) const {
+        for (int j = 0; j < 4; j += 2) {
+            float radius = sqrtf(-2.0f * logf(philox_to_unit(block.v[j]))); // unit is never 0
+            float angle = 6.28318530717958648f * philox_to_unit(block.v[j + 1]);
+            out[j] = __fadd_rn(mean, __fmul_rn(__fmul_rn(std, radius), cosf(angle)));
+            out[j + 1] = __fadd_rn(mean, __fmul_rn(__fmul_rn(std, radius), sinf(angle)));
+        }
+    }
+};
+
+// y (n): element i from counter block offset + i / 4, word i % 4
+template <typename Transform>
+__global__ void rng_kernel(float *y, int64_t n, uint64_t seed, uint64_t offset, float a, float b,
+                           bool aligned, Transform transform) {
+    int64_t blocks = (n + 3) / 4;
+    for (int64_t i = global_thread(); i < blocks; i += grid_threads()) {
+        float out[4];
+        transform(out, philox4x32_10(seed, offset + (uint64_t)i), a, b);
+        int64_t count = n - 4 * i < 4 ? n - 4 * i : 4;
+        if (count == 4 && aligned) {
+            reinterpret_cast<float4 *>(y)[i] = make_float4(out[0], out[1], out[2], out[3]);
+        } else {
+            for (int64_t j = 0; j < count; j++) y[4 * i + j] = out[j];
+        }
+    }
+}
+
+template <typename Transform>
+static void rng_fill(float *y, int64_t n, uint64_t seed, uint64_t offset, float a, float b) {
+    if (n <= 0) return;
+    bool aligned = ((uintptr_t)y & 15u) == 0;
+    KERNEL_LAUNCH(grid_for((n + 3) / 4, THREADS), THREADS, 0, rng_kernel<Transform>)(
+        y, n, seed, offset, a, b, aligned, Transform());
+    CUDA_LAUNCH_CHECK();
+}
+
+// y (n) uniform in (lo, hi], from Philox blocks offset.. of key seed
+void cuda_rng_uniform(float *y, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
+    rng_fill<UniformBlock>(y, n, seed, offset, lo, hi);
+}
+
+// y (n) ~ N(mean, std^2), from the same blocks as cuda_rng_uniform
+void cuda_rng_normal(float *y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) {
+    rng_fill<NormalBlock>(y, n, seed, offset, mean, std);
+}

@@ -1,0 +1,250 @@
+// The judge CNN (nn/classifier.h): conv / GroupNorm / SiLU blocks over a pyramid of average
+// pools, a global mean and a linear head; its files carry their configuration.
+#include "nn/classifier.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "kernels/check.h"
+#include "nn/checkpoint.h"
+#include "nn/layers.h"
+
+#define GROUPNORM_EPS 1e-5f // PyTorch's default
+
+typedef struct {
+    Conv2d conv;
+    GroupNorm norm;
+} ConvBlock;
+
+struct Classifier {
+    ClassifierConfig cfg;
+    Device device;
+    ConvBlock *blocks; // (stages * blocks), stage-major
+    Linear head;
+    ParamList params;
+};
+
+// ---- configuration ----------------------------------------------------------------------------
+// One table for the JSON in both directions and for the range checks.
+
+typedef struct {
+    const char *key;
+    size_t offset;
+    int min, max;
+} ConfigField;
+
+#define FIELD(f, lo, hi) {#f, offsetof(ClassifierConfig, f), lo, hi}
+static const ConfigField fields[] = {
+    FIELD(in_channels, 1, 64), FIELD(image_size, 1, 4096), FIELD(num_classes, 1, 100000),
+    FIELD(width, 1, 4096),     FIELD(stages, 1, 8),        FIELD(blocks, 1, 16),
+    FIELD(groups, 1, 4096),
+};
+#define FIELD_COUNT ((int)(sizeof fields / sizeof fields[0]))
+
+static int get_field(const ClassifierConfig *cfg, const ConfigField *f) {
+    return *(const int *)((const char *)cfg + f->offset);
+}
+
+// Ranges of each field, then how the fields fit together.
+static int check_config(const ClassifierConfig *cfg, Error *err) {
+    for (int i = 0; i < FIELD_COUNT; i++) {
+        int v = get_field(cfg, &fields[i]);
+        if (v < fields[i].min || v > fields[i].max)
+            return error_set(err, "classifier: %s is %d, expected an integer in [%d, %d]",
+                             fields[i].key, v, fields[i].min, fields[i].max);
+    }
+    if (cfg->width % cfg->groups != 0)
+        return error_set(err, "classifier: groups %d does not divide width %d", cfg->groups,
+                         cfg->width);
+    int factor = 1 << (cfg->stages - 1);
+    if (cfg->image_size % factor != 0)
+        return error_set(err, "classifier: image_size %d is not divisible by 2^(stages - 1) = %d",
+                         cfg->image_size, factor);
+    if ((int64_t)cfg->width << (cfg->stages - 1) > 65536)
+        return error_set(err, "classifier: width %d doubled over %d stages exceeds 65536 channels",
+                         cfg->width, cfg->stages);
+    return 0;
+}
+
+char *classifier_config_to_json(const ClassifierConfig *cfg) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < FIELD_COUNT; i++)
+        cJSON_AddNumberToObject(o, fields[i].key, get_field(cfg, &fields[i]));
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    DMDR_CHECK(text != NULL, "out of host memory");
+    return text;
+}
+
+int classifier_config_from_json(const char *json, ClassifierConfig *cfg, Error *err) {
+    cJSON *o = cJSON_Parse(json);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return error_set(err, "classifier_config is not a JSON object: \"%.60s\"", json);
+    }
+    ClassifierConfig c = {0};
+    int rc = 0;
+    for (int i = 0; i < FIELD_COUNT && rc == 0; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, fields[i].key);
+        if (!v)
+            rc = error_set(err, "classifier_config: field '%s' is missing", fields[i].key);
+        else if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) < 1e9) ||
+                 v->valuedouble != (double)(int)v->valuedouble)
+            rc = error_set(err, "classifier_config: field '%s' is not an integer", fields[i].key);
+        else
+            *(int *)((char *)&c + fields[i].offset) = (int)v->valuedouble;
+    }
+    cJSON_Delete(o);
+    if (rc == 0) rc = check_config(&c, err);
+    if (rc == 0) *cfg = c;
+    return rc;
+}
+
+// ---- the network ---------------------------------------------------------------------------
+
+Classifier *classifier_create(const ClassifierConfig *cfg, Device device, Rng *rng, Error *err) {
+    if (check_config(cfg, err) != 0) return NULL;
+    Classifier *c = calloc(1, sizeof *c);
+    DMDR_CHECK(c != NULL, "out of host memory");
+    c->cfg = *cfg;
+    c->device = device;
+    c->blocks = calloc((size_t)(cfg->stages * cfg->blocks), sizeof *c->blocks);
+    DMDR_CHECK(c->blocks != NULL, "out of host memory");
+    char stage[32], block[PARAM_NAME_MAX], child[PARAM_NAME_MAX];
+    int in = cfg->in_channels;
+    for (int s = 0; s < cfg->stages; s++) {
+        int out = cfg->width << s;
+        snprintf(stage, sizeof stage, "stages.%d", s);
+        for (int b = 0; b < cfg->blocks; b++) {
+            ConvBlock *blk = &c->blocks[s * cfg->blocks + b];
+            conv2d_init(&blk->conv, in, out, 3, 1, 1, false, device, rng);
+            groupnorm_init(&blk->norm, cfg->groups, out, GROUPNORM_EPS, device);
+            params_prefix_index(block, "", stage, b); // "stages.1.0."
+            conv2d_params(&blk->conv, params_prefix(child, block, "conv"), &c->params);
+            groupnorm_params(&blk->norm, params_prefix(child, block, "norm"), &c->params);
+            in = out;
+        }
+    }
+    linear_init(&c->head, in, cfg->num_classes, true, device, rng);
+    linear_params(&c->head, "head.", false, &c->params);
+    return c;
+}
+
+void classifier_free(Classifier *c) {
+    if (!c) return;
+    for (int i = 0; i < c->cfg.stages * c->cfg.blocks; i++) {
+        conv2d_free(&c->blocks[i].conv);
+        groupnorm_free(&c->blocks[i].norm);
+    }
+    linear_free(&c->head);
+    params_free(&c->params);
+    free(c->blocks);
+    free(c);
+}
+
+// x (N, C, S, S) -> logits (N, classes), features (N, width * 2^(stages - 1))
+Tensor *classifier_forward(Classifier *c, Tensor *x, Tensor **features) {
+    const ClassifierConfig *cfg = &c->cfg;
+    char got[64];
+    DMDR_CHECK(x->shape.ndim == 4 && x->shape.dim[1] == cfg->in_channels &&
+                   x->shape.dim[2] == cfg->image_size && x->shape.dim[3] == cfg->image_size,
+               "classifier: x must be (N, %d, %d, %d), got %s", cfg->in_channels, cfg->image_size,
+               cfg->image_size, tensor_shape_str(x, got, sizeof got));
+    Tensor *h = x;
+    for (int s = 0; s < cfg->stages; s++) {
+        if (s > 0) h = op_avgpool(h, 2);
+        for (int b = 0; b < cfg->blocks; b++) {
+            const ConvBlock *blk = &c->blocks[s * cfg->blocks + b];
+            h = op_silu(groupnorm_forward(&blk->norm, conv2d_forward(&blk->conv, h)));
+        }
+    }
+    Tensor *f = op_mean(h, 1u << 2 | 1u << 3, false);
+    if (features) *features = f;
+    return linear_forward(&c->head, f);
+}
+
+const ParamList *classifier_params(const Classifier *c) { return &c->params; }
+const ClassifierConfig *classifier_config(const Classifier *c) { return &c->cfg; }
+Device classifier_device(const Classifier *c) { return c->device; }
+int classifier_feature_dim(const Classifier *c) { return c->cfg.width << (c->cfg.stages - 1); }
+
+void classifier_set_frozen(Classifier *c, bool frozen) {
+    for (int i = 0; i < c->params.count; i++) {
+        Param *p = &c->params.items[i];
+        p->trainable = !frozen;
+        tensor_set_requires_grad(p->tensor, !frozen);
+    }
+}
+
+void classifier_apply(Classifier *c, const float *images, int64_t n, int64_t chunk,
+                      float *logits, float *features) {
+    const ClassifierConfig *cfg = &c->cfg;
+    int64_t image = (int64_t)cfg->in_channels * cfg->image_size * cfg->image_size;
+    int dim = classifier_feature_dim(c);
+    if (chunk <= 0 || chunk > n) chunk = n;
+    autograd_no_grad_begin();
+    for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+        int64_t m = n - i0 < chunk ? n - i0 : chunk;
+        tensor_scope_begin();
+        Tensor *x = tensor_from_floats(
+            shape4(m, cfg->in_channels, cfg->image_size, cfg->image_size), images + i0 * image,
+            c->device);
+        Tensor *f;
+        Tensor *y = classifier_forward(c, x, &f);
+        if (logits) tensor_read(y, logits + i0 * cfg->num_classes);
+        if (features) tensor_read(f, features + i0 * dim);
+        tensor_scope_end();
+    }
+    autograd_no_grad_end();
+}
+
+// ---- files ------------------------------------------------------------------------------------
+
+int classifier_save(const Classifier *c, const char *path, Error *err) {
+    char version[16];
+    snprintf(version, sizeof version, "%d", CHECKPOINT_FORMAT_VERSION);
+    char *json = classifier_config_to_json(&c->cfg);
+    const char *keys[] = {"format", "format_version", CLASSIFIER_CONFIG_KEY};
+    const char *values[] = {CHECKPOINT_WEIGHTS_FORMAT, version, json};
+    int rc = params_save(&c->params, path, 3, keys, values, err);
+    free(json);
+    return rc;
+}
+
+// The configuration a file states, with a hint when it is some other dmdr file.
+static int read_config(const char *path, ClassifierConfig *cfg, Error *err) {
+    CheckpointMetadata md;
+    if (checkpoint_read_metadata(path, &md, err) != 0) return -1;
+    const char *json = checkpoint_metadata_get(&md, CLASSIFIER_CONFIG_KEY);
+    Error inner;
+    int rc = 0;
+    if (!json)
+        rc = error_set(err, "%s: metadata '" CLASSIFIER_CONFIG_KEY "' is missing: not a "
+                            "classifier file (dmdr train-classifier writes them)%s",
+                       path, checkpoint_metadata_get(&md, "model_config")
+                                 ? "; this one holds a velocity model"
+                                 : "");
+    else if (classifier_config_from_json(json, cfg, &inner) != 0)
+        rc = error_set(err, "%s: metadata '" CLASSIFIER_CONFIG_KEY "': %s", path, inner.msg);
+    checkpoint_metadata_free(&md);
+    return rc;
+}
+
+int classifier_load(const char *path, Device device, Classifier **out, Error *err) {
+    *out = NULL;
+    ClassifierConfig cfg;
+    if (read_config(path, &cfg, err) != 0) return -1;
+    Rng rng = rng_make(0); // the initial values are overwritten
+    Classifier *c = classifier_create(&cfg, device, &rng, err);
+    if (!c) return -1;
+    if (checkpoint_load_weights(path, &c->params, false, err) != 0) {
+        classifier_free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}

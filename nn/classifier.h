@@ -1,0 +1,77 @@
+// The judge: a small CNN classifier of images. It is the feature network of the generation
+// metrics (its penultimate layer) and the reward model of the RL stage (differentiable with
+// respect to its input image, with its own parameters frozen).
+//
+// The network, as PyTorch would write it (its state_dict names are the ones registered here):
+//   class ConvBlock(nn.Module):              # conv -> GroupNorm -> SiLU
+//       conv = nn.Conv2d(cin, cout, 3, padding=1, bias=False); norm = nn.GroupNorm(groups, cout)
+//   class Classifier(nn.Module):
+//       stages = nn.ModuleList(nn.Sequential(ConvBlock, ... `blocks` of them) per stage)
+//       head = nn.Linear(F, num_classes)
+//       def forward(self, x):
+//           for s, stage in enumerate(self.stages):
+//               x = stage(x if s == 0 else F.avg_pool2d(x, 2))
+//           f = x.mean((2, 3))                  # the features, F = width * 2^(stages - 1)
+//           return self.head(f), f
+// Stage s has width * 2^s channels at image_size / 2^s pixels; the conv has no bias because
+// the GroupNorm after it removes any per-channel shift.
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nn/params.h"
+#include "tensor/error.h"
+#include "tensor/rng.h"
+
+typedef struct {
+    int in_channels, image_size, num_classes;
+    int width;  // channels of the first stage; each later stage doubles them
+    int stages; // resolutions; image_size must be divisible by 2^(stages - 1)
+    int blocks; // conv blocks per stage
+    int groups; // GroupNorm groups, dividing width
+} ClassifierConfig;
+
+typedef struct Classifier Classifier;
+
+// Creates the network with PyTorch's default initialisation. NULL with err naming the field
+// when the configuration is inconsistent.
+Classifier *classifier_create(const ClassifierConfig *cfg, Device device, Rng *rng, Error *err);
+void classifier_free(Classifier *c);
+
+// x (N, C, H, W) in [-1, 1] -> logits (N, num_classes); *features (N, F), the penultimate
+// layer, when features != NULL. Differentiable w.r.t. x and, unless frozen, the parameters.
+Tensor *classifier_forward(Classifier *c, Tensor *x, Tensor **features);
+
+// Every parameter under its state_dict name.
+const ParamList *classifier_params(const Classifier *c);
+const ClassifierConfig *classifier_config(const Classifier *c);
+Device classifier_device(const Classifier *c);
+int classifier_feature_dim(const Classifier *c); // F
+
+// Frozen: the parameters stop requiring gradients (and are registered as not trainable), so a
+// backward through the classifier computes only the gradient of its input: the reward model
+// of the RL stage. Unfrozen again for training.
+void classifier_set_frozen(Classifier *c, bool frozen);
+
+// Runs the network under no-grad over n host images (n, C, H, W), `chunk` at a time (0: all
+// at once), writing logits (n, num_classes) and features (n, F) to host memory; either output
+// may be NULL. For evaluation: the images never need to fit the device at once.
+void classifier_apply(Classifier *c, const float *images, int64_t n, int64_t chunk,
+                      float *logits, float *features);
+
+// ---- files ------------------------------------------------------------------------------------
+// A classifier file is a safetensors of the parameters (format "dmdr.weights") with the
+// configuration as JSON under the metadata key "classifier_config"; a training checkpoint
+// of the classifier carries the same key and loads too.
+#define CLASSIFIER_CONFIG_KEY "classifier_config"
+
+char *classifier_config_to_json(const ClassifierConfig *cfg); // malloc'd
+// Every field present and an integer within its range; err names the field otherwise.
+int classifier_config_from_json(const char *json, ClassifierConfig *cfg, Error *err);
+
+int classifier_save(const Classifier *c, const char *path, Error *err);
+// Creates the network the file describes on `device` and loads its weights into it.
+// -1 with err naming the file when it is unreadable, not a classifier file, or its tensors do
+// not fit the configuration it states.
+int classifier_load(const char *path, Device device, Classifier **out, Error *err);

@@ -1,0 +1,131 @@
+#include "test/toy_fixture.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "diffusion/flow.h"
+#include "nn/optim.h"
+#include "test/test_util.h"
+
+#define TOY_BATCH 128
+
+void moments_add(Moments *m, const float *p) {
+    m->n++;
+    m->s[0] += p[0], m->s[1] += p[1];
+    m->s[2] += (double)p[0] * p[0], m->s[3] += (double)p[0] * p[1], m->s[4] += (double)p[1] * p[1];
+}
+
+// -> mean (2), covariance (xx, xy, yy)
+void moments_get(const Moments *m, double mean[2], double cov[3]) {
+    double n = (double)(m->n > 0 ? m->n : 1);
+    mean[0] = m->s[0] / n, mean[1] = m->s[1] / n;
+    cov[0] = m->s[2] / n - mean[0] * mean[0];
+    cov[1] = m->s[3] / n - mean[0] * mean[1];
+    cov[2] = m->s[4] / n - mean[1] * mean[1];
+}
+
+static int nearest_component(const float *p, double *distance) {
+    int best = 0;
+    double best_d = INFINITY;
+    for (int k = 0; k < TOY_COMPONENTS; k++) {
+        float m[2];
+        toy2d_component_mean(k, TOY_COMPONENTS, TOY_RADIUS, m);
+        double d = hypot(p[0] - m[0], p[1] - m[1]);
+        if (d < best_d) best = k, best_d = d;
+    }
+    *distance = best_d;
+    return best;
+}
+
+void toy_stats(const float *points, int64_t n, ToyStats *s, int *assigned) {
+    memset(s, 0, sizeof *s);
+    for (int64_t i = 0; i < n; i++) {
+        const float *p = &points[2 * i];
+        double d;
+        int k = nearest_component(p, &d);
+        if (assigned) assigned[i] = k;
+        s->off_mode += d > 5.0 * TOY_STD;
+        s->off_ring += fabs(hypot(p[0], p[1]) - TOY_RADIUS) > 5.0 * TOY_STD;
+        moments_add(&s->component[k], p);
+        moments_add(&s->all, p);
+    }
+}
+
+void toy_check_conditional_moments(const char *what, const ToyStats *got, const ToyStats *data,
+                                   const ToyTolerance *tol) {
+    const double var = (double)TOY_STD * TOY_STD;
+    double ratio_sum = 0.0;
+    for (int k = 0; k < TOY_COMPONENTS; k++) {
+        double gm[2], gc[3], dm[2], dc[3];
+        moments_get(&got->component[k], gm, gc);
+        moments_get(&data->component[k], dm, dc);
+        for (int j = 0; j < 2; j++) {
+            ck_assert_msg(fabs(gm[j] - dm[j]) < tol->mean * TOY_STD,
+                          "%s component %d: mean[%d] %g, data %g", what, k, j, gm[j], dm[j]);
+            double ratio = gc[2 * j] / dc[2 * j];
+            ck_assert_msg(ratio > tol->var_lo && ratio < tol->var_hi,
+                          "%s component %d: variance[%d] %g, data %g", what, k, j, gc[2 * j],
+                          dc[2 * j]);
+            ratio_sum += ratio;
+        }
+        ck_assert_msg(fabs(gc[1] - dc[1]) < tol->xy * var,
+                      "%s component %d: xy covariance %g, data %g", what, k, gc[1], dc[1]);
+    }
+    double mean_ratio = ratio_sum / (2 * TOY_COMPONENTS);
+    ck_assert_msg(mean_ratio > tol->avg_lo && mean_ratio < tol->avg_hi,
+                  "%s: variances %g times the data's on average", what, mean_ratio);
+}
+
+
+void toy_data(Dataset *out) {
+    Error err = {""};
+    ck_assert_msg(toy2d_make(16384, TOY_COMPONENTS, TOY_RADIUS, TOY_STD, test_seed_for("toy_data"),
+                             out, &err) == 0,
+                  "%s", err.msg);
+}
+
+Model *toy_train_teacher(const Dataset *data, int steps) {
+    Error err = {""};
+    ModelConfig cfg = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,
+                       .mlp_width = 64, .mlp_layers = 2};
+    Rng init = rng_make(test_seed_for("toy_init")), noise = rng_make(test_seed_for("toy_noise"));
+    Model *m = model_create(&cfg, DEVICE_CPU, &init, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+
+    AdamWConfig acfg = adamw_config_default();
+    acfg.weight_decay = 0.0f;
+    AdamW opt;
+    adamw_init(&opt, model_params(m), acfg);
+    LrSchedule sched = {2e-3f, 100, LR_COSINE, steps, 1e-4f};
+    DataLoader loader;
+    dataloader_init(&loader, data, TOY_BATCH, test_seed_for("toy_loader"));
+    double first = 0.0, last = 0.0; // mean loss of the first and last 100 steps
+    for (int step = 0; step < steps; step++) {
+        tensor_scope_begin();
+        Tensor *x, *y;
+        dataloader_next(&loader, &x, &y, DEVICE_CPU);
+        Tensor *loss = flow_matching_loss(m, x, y, &noise, NULL, NULL);
+        float value = tensor_item(loss);
+        if (step < 100) first += value / 100.0;
+        if (step >= steps - 100) last += value / 100.0;
+        adamw_zero_grad(&opt);
+        autograd_backward(loss, NULL);
+        adamw_step(&opt, lr_schedule(&sched, opt.step), 1.0f);
+        tensor_scope_end();
+    }
+    ck_assert_msg(last < 0.5 * first, "loss %g over the first 100 steps, %g over the last", first,
+                  last);
+    dataloader_free(&loader);
+    adamw_free(&opt);
+    return m;
+}
+
+float *toy_host_copy(const Tensor *t) {
+    float *p = malloc((size_t)tensor_numel(t) * sizeof *p);
+    ck_assert(p != NULL);
+    tensor_read(t, p);
+    return p;
+}

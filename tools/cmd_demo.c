@@ -1,0 +1,276 @@
+// dmdr demo: the whole DMDR pipeline on one preset in one command, each stage the ordinary
+// command with its own run directory under the demo's folder:
+//   teacher/     dmdr train-teacher                 the multi-step flow-matching teacher
+//   classifier/  dmdr train-classifier              the judge (metrics and reward)
+//   dmd/         dmdr distill --teacher             stage 1: the DMD few-step generator
+//   dmdr/        dmdr distill --init --rl backprop  stage 2: reward regularised by DMD
+//   eval/        dmdr eval --json                   each model measured by the judge
+// and finally the comparison table. A stage whose result exists is skipped, so running the
+// same command again after an interruption continues where it stopped.
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tools/commands.h"
+#include "tools/rundir.h"
+
+#define MAX_ARGS 96
+#define MAX_PASSED 64
+
+const ConfigCommand demo_command = {
+    .name = "demo",
+    .sections = "run",
+};
+
+typedef struct {
+    const char *preset; // NULL: the default
+    const char *out;
+    // --key value pairs for the stages, each given to the stages whose settings have it
+    const char *keys[MAX_PASSED], *values[MAX_PASSED];
+    int count;
+} DemoArgs;
+
+typedef struct {
+    const char *argv[MAX_ARGS];
+    int argc;
+    char text[8][CONFIG_PATH_MAX + 64]; // storage for built arguments
+    int texts;
+} Argv;
+
+static void push(Argv *a, const char *s) {
+    if (a->argc < MAX_ARGS - 1) a->argv[a->argc++] = s;
+}
+
+static const char *text(Argv *a, const char *fmt, const char *dir, const char *name) {
+    char *t = a->text[a->texts++ % 8];
+    snprintf(t, CONFIG_PATH_MAX + 64, fmt, dir, name);
+    return t;
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+// Whether the command takes --key: it names one of the command's settings
+static bool takes(const ConfigCommand *cmd, const char *key) {
+    Config scratch;
+    Error err;
+    config_defaults(&scratch);
+    const char *dot = strchr(key, '.');
+    char name[128];
+    snprintf(name, sizeof name, "%s", key);
+    for (char *p = name; *p; p++)
+        if (*p == '-') *p = '_';
+    // a bare key must mean the same setting for every stage: only the [run] ones are bare
+    if (!dot && config_set(&scratch, name, "0", "run", NULL, &err) != 0 &&
+        config_set(&scratch, name, "false", "run", NULL, &err) != 0 &&
+        config_set(&scratch, name, "cpu", "run", NULL, &err) != 0)
+        return false;
+    return config_set(&scratch, name, "0", cmd->sections, NULL, &err) == 0 ||
+           config_set(&scratch, name, "1", cmd->sections, NULL, &err) == 0 ||
+           config_set(&scratch, name, "false", cmd->sections, NULL, &err) == 0 ||
+           config_set(&scratch, name, "cpu", cmd->sections, NULL, &err) == 0 ||
+           config_set(&scratch, name, "euler", cmd->sections, NULL, &err) == 0 ||
+           config_set(&scratch, name, "x", cmd->sections, NULL, &err) == 0;
+}
+
+// name --preset P --out DIR, then the user's settings this command takes
+static void stage_argv(Argv *a, const DemoArgs *d, const ConfigCommand *cmd, const char *out) {
+    *a = (Argv){0};
+    push(a, cmd->name);
+    if (d->preset) push(a, "--preset"), push(a, d->preset);
+    if (out) push(a, "--out"), push(a, out);
+    for (int i = 0; i < d->count; i++)
+        if (takes(cmd, d->keys[i])) {
+            push(a, text(a, "--%s%s", d->keys[i], ""));
+            push(a, d->values[i]);
+        }
+}
+
+static int run_stage(const char *title, int (*main_fn)(int, char **), Argv *a) {
+    printf("\n==== demo: %s ====\n$ dmdr", title);
+    for (int i = 0; i < a->argc; i++) printf(" %s", a->argv[i]);
+    printf("\n");
+    fflush(stdout);
+    a->argv[a->argc] = NULL;
+    int rc = main_fn(a->argc, (char **)a->argv);
+    if (rc != 0) fprintf(stderr, "dmdr demo: the %s stage failed (exit %d)\n", title, rc);
+    return rc;
+}
+
+// A stage whose result `done` exists is skipped; one whose folder exists without it is
+// unfinished: resuming it is the user's decision, not the demo's.
+static int check_stage(const char *dir, const char *done, bool *skip) {
+    *skip = exists(done);
+    if (*skip) {
+        printf("demo: %s exists, skipping its stage\n", done);
+        return 0;
+    }
+    if (exists(dir)) {
+        fprintf(stderr, "dmdr demo: %s exists but has no %s: an interrupted stage; resume it "
+                        "with its command's --resume (see `dmdr help`) or remove the folder\n",
+                dir, done);
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *label, *json;
+} Row;
+
+static double number(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0.0 / 0.0;
+}
+
+static void print_table(const Row *rows, int n) {
+    printf("\n==== demo: the comparison (judge: classifier features and log p(y|x)) ====\n");
+    printf("%-28s %8s %9s %9s %8s %9s %9s %6s %9s %8s\n", "model", "FID", "precision", "recall",
+           "IS", "accuracy", "reward", "NFE", "images/s", "samples");
+    for (int i = 0; i < n; i++) {
+        FILE *f = fopen(rows[i].json, "rb");
+        char buf[8192] = "";
+        size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f) fclose(f);
+        buf[len] = '\0';
+        cJSON *o = cJSON_Parse(buf);
+        if (!o) {
+            printf("%-28s (no results: %s)\n", rows[i].label, rows[i].json);
+            continue;
+        }
+        printf("%-28s %8.2f %9.3f %9.3f %8.2f %9.3f %9.3f %6.0f %9.1f %8.0f\n", rows[i].label,
+               number(o, "fid"), number(o, "precision"), number(o, "recall"), number(o, "is"),
+               number(o, "accuracy"), number(o, "reward"), number(o, "nfe"),
+               number(o, "images_per_s"), number(o, "samples"));
+        cJSON_Delete(o);
+    }
+}
+
+static int parse_args(int argc, char **argv, DemoArgs *d) {
+    *d = (DemoArgs){0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
+        if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) {
+            fprintf(stderr, "dmdr demo: expected --key value, got '%s'%s\n", a,
+                    i + 1 >= argc ? " without a value" : "");
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (strcmp(a, "--preset") == 0) d->preset = v;
+        else if (strcmp(a, "--out") == 0) d->out = v;
+        else if (d->count < MAX_PASSED) d->keys[d->count] = a + 2, d->values[d->count++] = v;
+    }
+    return 0;
+}
+
+int demo_main(int argc, char **argv) {
+    DemoArgs d;
+    int rc = parse_args(argc, argv, &d);
+    if (rc == 1) {
+        print_command_help("demo");
+        return 0;
+    }
+    if (rc) return rc;
+    const ConfigCommand *stages[] = {&train_teacher_command, &train_classifier_command,
+                                     &distill_command, &eval_command};
+    for (int i = 0; i < d.count; i++) {
+        bool used = false;
+        for (int s = 0; s < 4; s++) used |= takes(stages[s], d.keys[i]);
+        if (!used) {
+            fprintf(stderr, "dmdr demo: no stage takes --%s (write settings qualified, e.g. "
+                            "--train.steps, --distill.steps, --rl.steps, --eval.per_class; bare "
+                            "names only for [run] settings such as --threads)\n", d.keys[i]);
+            return 2;
+        }
+    }
+    // The demo's own configuration: the stage-1 step count names the checkpoint stage 2 starts from
+    Config cfg;
+    ConfigArgs cargs;
+    Argv a;
+    Error err;
+    stage_argv(&a, &d, &distill_command, NULL);
+    if (config_resolve(&cfg, &distill_command, a.argc, (char **)a.argv, NULL, &cargs, &err) != 0) {
+        fprintf(stderr, "dmdr demo: %s\n", err.msg);
+        return 2;
+    }
+    char dir[CONFIG_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", d.out ? d.out : "");
+    if (!d.out) snprintf(dir, sizeof dir, "runs/demo-%s", cfg.preset);
+    if (make_dirs(dir, &err) != 0) {
+        fprintf(stderr, "dmdr demo: %s\n", err.msg);
+        return 1;
+    }
+    char teacher[CONFIG_PATH_MAX + 64], judge[CONFIG_PATH_MAX + 64], dmd[CONFIG_PATH_MAX + 64],
+        dmdr[CONFIG_PATH_MAX + 64], stage1[CONFIG_PATH_MAX + 64], sub[CONFIG_PATH_MAX + 16];
+    snprintf(teacher, sizeof teacher, "%s/teacher/model.safetensors", dir);
+    snprintf(judge, sizeof judge, "%s/classifier/classifier.safetensors", dir);
+    snprintf(dmd, sizeof dmd, "%s/dmd/model.safetensors", dir);
+    snprintf(dmdr, sizeof dmdr, "%s/dmdr/model.safetensors", dir);
+    snprintf(stage1, sizeof stage1, "%s/dmd/checkpoints/step-%06d.safetensors", dir,
+             cfg.distill.steps);
+    printf("demo: preset %s, everything under %s\n", cfg.preset, dir);
+
+    bool skip;
+    snprintf(sub, sizeof sub, "%s/teacher", dir);
+    if ((rc = check_stage(sub, teacher, &skip)) != 0) return rc;
+    stage_argv(&a, &d, &train_teacher_command, sub);
+    if (!skip && (rc = run_stage("teacher", train_teacher_main, &a)) != 0) return rc;
+
+    snprintf(sub, sizeof sub, "%s/classifier", dir);
+    if ((rc = check_stage(sub, judge, &skip)) != 0) return rc;
+    stage_argv(&a, &d, &train_classifier_command, sub);
+    if (!skip && (rc = run_stage("judge classifier", train_classifier_main, &a)) != 0) return rc;
+
+    snprintf(sub, sizeof sub, "%s/dmd", dir);
+    if ((rc = check_stage(sub, dmd, &skip)) != 0) return rc;
+    stage_argv(&a, &d, &distill_command, sub);
+    push(&a, "--teacher"), push(&a, teacher), push(&a, "--rl"), push(&a, "none");
+    if (!skip && (rc = run_stage("DMD (stage 1)", distill_main, &a)) != 0) return rc;
+
+    snprintf(sub, sizeof sub, "%s/dmdr", dir);
+    if ((rc = check_stage(sub, dmdr, &skip)) != 0) return rc;
+    stage_argv(&a, &d, &distill_command, sub);
+    push(&a, "--init"), push(&a, stage1), push(&a, "--classifier"), push(&a, judge);
+    bool rl_given = false;
+    for (int i = 0; i < d.count; i++) rl_given |= strcmp(d.keys[i], "rl.rl") == 0;
+    if (!rl_given) push(&a, "--rl"), push(&a, "backprop");
+    if (!skip && (rc = run_stage("DMDR (stage 2)", distill_main, &a)) != 0) return rc;
+
+    // the teacher at 50 Euler steps without and with guidance, then the two generators
+    const struct {
+        const char *label, *file, *model, *extra[4];
+    } evals[] = {
+        {"teacher, 50 steps", "teacher-cfg1", teacher, {"--sample.steps", "50", "--sample.cfg", "1"}},
+        {"teacher, 50 steps, CFG 1.5", "teacher-cfg1.5", teacher,
+         {"--sample.steps", "50", "--sample.cfg", "1.5"}},
+        {"DMD generator", "dmd", dmd, {NULL}},
+        {"DMDR generator", "dmdr", dmdr, {NULL}},
+    };
+    Row rows[4];
+    static char json[4][CONFIG_PATH_MAX + 32];
+    snprintf(sub, sizeof sub, "%s/eval", dir);
+    if (make_dirs(sub, &err) != 0) {
+        fprintf(stderr, "dmdr demo: %s\n", err.msg);
+        return 1;
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(json[i], sizeof json[i], "%s/%s.json", sub, evals[i].file);
+        rows[i] = (Row){evals[i].label, json[i]};
+        if (exists(json[i])) {
+            printf("demo: %s exists, skipping its evaluation\n", json[i]);
+            continue;
+        }
+        stage_argv(&a, &d, &eval_command, NULL);
+        push(&a, evals[i].model);
+        push(&a, "--classifier"), push(&a, judge), push(&a, "--json"), push(&a, json[i]);
+        for (int j = 0; j < 4 && evals[i].extra[j]; j++) push(&a, evals[i].extra[j]);
+        if ((rc = run_stage(evals[i].label, eval_main, &a)) != 0) return rc;
+    }
+    print_table(rows, 4);
+    return 0;
+}

@@ -1,0 +1,404 @@
+// dmdr distill: DMD distillation of a teacher into a K-step generator (stage 1 of DMDR,
+// docs/algorithm.md sections 2 to 5; the trainer is dmdr/distill.c), and with --rl, stage 2:
+// reinforcement learning on a stage-1 generator (--init CHECKPOINT) regularised by DMD, a KL
+// or nothing (section 6; dmdr/rl.c), the judge classifier as the reward. DMD needs no data:
+// the generator learns from the teacher's score alone. Leaves a run directory (tools/rundir.h):
+// config.ini, metrics.jsonl (per generator step: DMD and fake losses, gradient norms, the
+// DynaDG scale, the renoise-time mean), checkpoints of the whole state, sample grids over time,
+// and model.safetensors, the generator, which `dmdr sample` and `dmdr eval` read as a K-step
+// generator.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dmdr/distill.h"
+#include "dmdr/rl.h"
+#include "kernels/threads.h"
+#include "tools/commands.h"
+#include "tools/progress.h"
+#include "tools/rundir.h"
+
+const ConfigCommand distill_command = {
+    .name = "distill",
+    .sections = "distill rl eval sample run",
+    .own_flags = {"resume", "init"},
+};
+
+// Labels of the independent streams derived from --seed.
+enum { STREAM_DISTILL = 1, STREAM_SAMPLES, STREAM_STAGE2 };
+
+typedef struct {
+    Config cfg;
+    char *config_ini; // cfg as INI text, stored in every checkpoint (RUN_CONFIG_KEY)
+    Distiller d;
+    RlStage stage;          // stage 2 only
+    Classifier *classifier; // its reward model
+    int64_t rl_start;       // the generator step stage 2 began at
+    int64_t target;         // the generator step to stop at
+    RunDir run;
+    double elapsed_before;
+    DistillStats sum; // accumulated since the last metrics line (generator turns only)
+    int64_t sum_count, inner_since;
+    double seconds_since;
+    char steps_text[16], shift_text[32], rl_start_text[32];
+} Run;
+
+#define RL_START_KEY "rl_start_step"
+
+static bool stage2(const Config *c) { return c->rl.algorithm != 0; }
+
+static DistillOptions options_of(const Config *c) {
+    int64_t dyn = c->distill.dyn_steps > 0 ? c->distill.dyn_steps : (c->distill.steps + 1) / 2;
+    DistillOptions o = distill_defaults(dyn);
+    o.gen = (GeneratorOptions){c->distill.gen_steps, c->distill.gen_shift};
+    o.batch = c->distill.batch;
+    o.ratio = c->distill.ratio;
+    o.lora_rank = c->distill.lora_rank;
+    o.lora_alpha = c->distill.lora_alpha;
+    o.lora_mlp = c->distill.lora_mlp;
+    o.separate_fake = c->distill.fake_net == 1;
+    o.fake_scale = c->distill.fake_scale;
+    o.real_cfg = c->distill.real_cfg;
+    o.cfg_jitter = c->distill.cfg_jitter;
+    o.dyna.dynadg = c->distill.dynadg;
+    o.dyna.dynars = c->distill.dynars;
+    o.dyna.real_scale0 = c->distill.real_scale;
+    o.dyna.beta_a0 = c->distill.beta_a;
+    o.dyna.beta_b0 = c->distill.beta_b;
+    o.dyna.t_min = c->distill.t_min;
+    o.gen_lr = stage2(c) ? c->rl.gen_lr : c->distill.gen_lr;
+    o.fake_lr = stage2(c) ? c->rl.fake_lr : c->distill.fake_lr;
+    o.gen_weight_decay = c->distill.gen_weight_decay;
+    o.fake_weight_decay = c->distill.fake_weight_decay;
+    o.clip = c->distill.clip;
+    return o;
+}
+
+static RlOptions rl_options_of(const Config *c) {
+    RlOptions o = {.algorithm = c->rl.algorithm == 2 ? RL_PPO : RL_BACKPROP,
+                   .regularizer = (RlRegularizer)c->rl.regularizer,
+                   .reward_weight = c->rl.reward_weight,
+                   .reward_loss = (RewardLoss)c->rl.reward_loss,
+                   .margin = c->rl.margin,
+                   .ppo = {.group = c->rl.group, .epochs = c->rl.ppo_epochs,
+                           .clip_eps = c->rl.clip_eps, .explore_std = c->rl.explore_std,
+                           .adv_clamp = c->rl.adv_clamp},
+                   .kl_beta = c->rl.kl_beta};
+    return o;
+}
+
+// The generator's own metadata, beside the run configuration: what makes its files samplable
+#define MAX_METADATA 4
+static int metadata(Run *r, const char **keys, const char **values) {
+    keys[0] = RUN_CONFIG_KEY, values[0] = r->config_ini;
+    keys[1] = GENERATOR_STEPS_KEY, values[1] = r->steps_text;
+    keys[2] = GENERATOR_SHIFT_KEY, values[2] = r->shift_text;
+    if (!stage2(&r->cfg)) return 3;
+    snprintf(r->rl_start_text, sizeof r->rl_start_text, "%lld", (long long)r->rl_start);
+    keys[3] = RL_START_KEY, values[3] = r->rl_start_text;
+    return 4;
+}
+
+static Checkpoint run_checkpoint(Run *r, const char **keys, const char **values) {
+    Checkpoint ck;
+    distiller_checkpoint(&r->d, &ck);
+    rl_stage_checkpoint(&r->stage, &ck);
+    ck.extra_count = metadata(r, keys, values);
+    ck.extra_keys = keys;
+    ck.extra_values = values;
+    return ck;
+}
+
+static int save_checkpoint(Run *r, Error *err) {
+    char path[CONFIG_PATH_MAX + 64];
+    const char *keys[MAX_METADATA], *values[MAX_METADATA];
+    Checkpoint ck = run_checkpoint(r, keys, values);
+    return checkpoint_save(rundir_step_path(&r->run, "checkpoints", distiller_generator_steps(&r->d),
+                                            "safetensors", path, sizeof path),
+                           &ck, err);
+}
+
+// The generator alone, as `dmdr sample` and `dmdr eval` read it (format dmdr.weights).
+static int export_generator(Run *r, const char *path, Error *err) {
+    char *model_json = model_config_to_json(model_config(r->d.generator));
+    const char *keys[3 + MAX_METADATA] = {"format", "format_version", "model_config"};
+    const char *values[3 + MAX_METADATA] = {CHECKPOINT_WEIGHTS_FORMAT, "1", model_json};
+    int n = 3 + metadata(r, keys + 3, values + 3);
+    int rc = params_save(model_params(r->d.generator), path, n, keys, values, err);
+    free(model_json);
+    return rc;
+}
+
+// A grid from the generator, always from the same noise so the grids of a run compare
+static int save_samples(Run *r, Error *err) {
+    char path[CONFIG_PATH_MAX + 64];
+    Rng base = rng_make((uint64_t)r->cfg.run.seed);
+    SamplingModel sm = {r->d.generator, r->d.opt.gen.steps, r->d.opt.gen.shift};
+    return write_samples_png(&sm, &r->cfg, rng_fork(&base, STREAM_SAMPLES).seed,
+                             rundir_step_path(&r->run, "samples", distiller_generator_steps(&r->d),
+                                              "png", path, sizeof path),
+                             NULL, err);
+}
+
+// The teacher's weights, or for a resume a model of the checkpoint's configuration (its
+// values come from the checkpoint, which holds every network)
+static Model *starting_model(const Config *c, const char *resume, Error *err) {
+    if (resume) {
+        ModelConfig mc;
+        if (checkpoint_read_model_config(resume, &mc, err) != 0) return NULL;
+        Rng rng = rng_make(0);
+        return model_create(&mc, c->run.device, &rng, err);
+    }
+    if (!c->distill.teacher[0]) {
+        error_set(err, "no teacher: give its weights with --teacher PATH (a train-teacher "
+                       "model.safetensors or checkpoint)");
+        return NULL;
+    }
+    SamplingModel sm;
+    if (load_sampling_model(c->distill.teacher, c->run.device, &sm, err) != 0) return NULL;
+    if (sm.generator_steps) {
+        model_free(sm.model);
+        error_set(err, "%s is a %d-step generator, not a teacher", c->distill.teacher,
+                  sm.generator_steps);
+        return NULL;
+    }
+    return sm.model;
+}
+
+// The generator step stage 2 of `checkpoint` began at (its metadata), or -1 with err
+static int64_t read_rl_start(const char *checkpoint, Error *err) {
+    CheckpointMetadata md;
+    if (checkpoint_read_metadata(checkpoint, &md, err) != 0) return -1;
+    const char *v = checkpoint_metadata_get(&md, RL_START_KEY);
+    char *end = NULL;
+    long long start = v ? strtoll(v, &end, 10) : -1;
+    if (!v || *end || start < 0)
+        error_set(err, "%s: no valid %s: not a stage-2 checkpoint", checkpoint, RL_START_KEY);
+    checkpoint_metadata_free(&md);
+    return v && !*end && start >= 0 ? start : -1;
+}
+
+// Stage 2's reward and hooks, once the trainer holds the generator it starts from
+static int attach_stage2(Run *r, Error *err) {
+    const Config *c = &r->cfg;
+    if (!c->eval.classifier[0])
+        return error_set(err, "stage 2 needs the reward model: --classifier FILE (dmdr "
+                              "train-classifier's classifier.safetensors)");
+    if (classifier_load(c->eval.classifier, c->run.device, &r->classifier, err) != 0) return -1;
+    const ClassifierConfig *cc = classifier_config(r->classifier);
+    const ModelConfig *mc = model_config(r->d.generator);
+    if (mc->kind == MODEL_MLP || cc->in_channels != mc->in_channels ||
+        cc->image_size != mc->image_size || cc->num_classes != mc->num_classes)
+        return error_set(err, "%s classifies %dx%dx%d images of %d classes; the generator makes "
+                              "%s", c->eval.classifier, cc->in_channels, cc->image_size,
+                         cc->image_size, cc->num_classes,
+                         mc->kind == MODEL_MLP ? "vectors" : "other images");
+    RlOptions o = rl_options_of(c);
+    return rl_stage_init(&r->stage, &o, &r->d, reward_of_classifier(r->classifier), err);
+}
+
+// resume: a checkpoint of this run; init: a stage-1 checkpoint that stage 2 starts from
+static int run_setup(Run *r, const char *resume, const char *init, bool out_given, Error *err) {
+    const Config *c = &r->cfg;
+    if (!backend_get(c->run.device))
+        return error_set(err, "%s backend not available", device_name(c->run.device));
+    if (stage2(c) && !resume && !init)
+        return error_set(err, "--rl %s starts from a stage-1 generator: give its checkpoint with "
+                              "--init CHECKPOINT", c->rl.algorithm == 2 ? "ppo" : "backprop");
+    if (!stage2(c) && init)
+        return error_set(err, "--init starts stage 2 from %s: say which RL algorithm with --rl "
+                              "backprop or --rl ppo (--resume continues a stage-1 run)", init);
+    threads_set(c->run.threads);
+    snprintf(r->steps_text, sizeof r->steps_text, "%d", c->distill.gen_steps);
+    snprintf(r->shift_text, sizeof r->shift_text, "%.9g", (double)c->distill.gen_shift);
+    const char *from = resume ? resume : init;
+    Model *teacher = starting_model(c, from, err);
+    if (!teacher) return -1;
+    Rng base = rng_make((uint64_t)c->run.seed);
+    DistillOptions o = options_of(c);
+    int rc = distiller_init(&r->d, &o, teacher, rng_fork(&base, STREAM_DISTILL).seed, err);
+    model_free(teacher);
+    if (rc != 0) return -1;
+    Config stored = rundir_repeatable(c);
+    r->config_ini = config_to_ini(&stored);
+    r->target = c->distill.steps;
+    // Stage 2 attaches to the generator it starts from (its KL reference is a copy): after
+    // loading --init's stage-1 state; before loading a resumed stage-2 state, which then
+    // restores the reference too.
+    if (stage2(c) && resume && attach_stage2(r, err) != 0) return -1;
+    if (from) {
+        const char *keys[MAX_METADATA], *values[MAX_METADATA];
+        Checkpoint ck = run_checkpoint(r, keys, values);
+        if (checkpoint_load(from, &ck, err) != 0) return -1;
+    }
+    int64_t k = distiller_generator_steps(&r->d);
+    if (stage2(c)) {
+        r->rl_start = resume ? read_rl_start(resume, err) : k;
+        if (r->rl_start < 0 || (init && attach_stage2(r, err) != 0)) return -1;
+        r->target = r->rl_start + c->rl.steps;
+        if (init) r->d.rng = rng_fork(&base, STREAM_STAGE2); // a new run's own draws
+    }
+    if (!resume) return rundir_create(&r->run, c, stage2(c) ? "dmdr" : "distill", err);
+    if (k > r->target)
+        return error_set(err, "%s is at generator step %lld, beyond the run's last (%lld): "
+                              "raise --steps", resume, (long long)k, (long long)r->target);
+    char dir[CONFIG_PATH_MAX];
+    if (out_given) snprintf(dir, sizeof dir, "%s", c->run.out);
+    else if (rundir_of_checkpoint(resume, dir) != 0)
+        return rundir_create(&r->run, c, stage2(c) ? "dmdr" : "distill", err);
+    return rundir_resume(&r->run, dir, c, k, &r->elapsed_before, err);
+}
+
+static void run_free(Run *r) {
+    rundir_close(&r->run);
+    rl_stage_free(&r->stage);
+    classifier_free(r->classifier);
+    if (r->d.generator) distiller_free(&r->d);
+    free(r->config_ini);
+}
+
+static bool every(int64_t step, int interval, int64_t last) {
+    return step == last || (interval > 0 && step % interval == 0);
+}
+
+static void accumulate(Run *r, const DistillStats *st) {
+    DistillStats *s = &r->sum;
+    s->dmd_loss += st->dmd_loss;
+    s->fake_loss += st->fake_loss;
+    s->gen_grad_norm += st->gen_grad_norm;
+    s->fake_grad_norm += st->fake_grad_norm;
+    s->renoise_t_mean += st->renoise_t_mean;
+    s->nonfinite += st->nonfinite;
+    s->extra_loss += st->extra_loss;
+    s->reward_mean += st->reward_mean;
+    s->reward_std += st->reward_std;
+    s->ratio_std += st->ratio_std;
+    s->clip_fraction += st->clip_fraction;
+    s->kl += st->kl;
+    r->sum_count++;
+}
+
+static int log_metrics(Run *r, int64_t k, const DistillStats *last, double elapsed, Error *err) {
+    double n = (double)(r->sum_count > 0 ? r->sum_count : 1);
+    double rate = (double)r->inner_since * r->d.opt.batch / (r->seconds_since > 0 ? r->seconds_since : 1e-9);
+    Metric m[] = {{"dmd_loss", r->sum.dmd_loss / n},
+                  {"fake_loss", r->sum.fake_loss / n},
+                  {"gen_grad_norm", r->sum.gen_grad_norm / n},
+                  {"fake_grad_norm", r->sum.fake_grad_norm / n},
+                  {"real_scale", last->real_scale},
+                  {"renoise_t_mean", r->sum.renoise_t_mean / n},
+                  {"nonfinite", (double)r->sum.nonfinite},
+                  {"images_per_s", rate},
+                  {"elapsed_s", elapsed},
+                  // stage 2 (NaN, written as null, where they do not apply)
+                  {"reward_loss", r->sum.extra_loss / n},
+                  {"reward_mean", r->sum.reward_mean / n},
+                  {"reward_std", r->sum.reward_std / n},
+                  {"ratio_std", r->sum.ratio_std / n},
+                  {"clip_fraction", r->sum.clip_fraction / n},
+                  {"kl", r->sum.kl / n}};
+    r->sum = (DistillStats){0};
+    r->sum_count = r->inner_since = 0;
+    r->seconds_since = 0;
+    int count = (int)(sizeof m / sizeof m[0]) - (stage2(&r->cfg) ? 0 : 6);
+    return rundir_log(&r->run, k, m, count, err);
+}
+
+static int train(Run *r, Error *err) {
+    const Config *c = &r->cfg;
+    Progress progress;
+    progress_begin(&progress, stderr, distiller_generator_steps(&r->d), r->target, "img/s",
+                   r->elapsed_before, c->run.quiet);
+    int rc = 0;
+    while (rc == 0 && distiller_generator_steps(&r->d) < r->target) {
+        double start = progress_now();
+        DistillStats st;
+        distiller_step(&r->d, &st);
+        r->seconds_since += progress_now() - start;
+        r->inner_since++;
+        if (!st.generator_updated) continue;
+        accumulate(r, &st);
+        int64_t k = distiller_generator_steps(&r->d);
+        if ((r->d.opt.dmd && (!isfinite(st.dmd_loss) || !isfinite(st.fake_loss))) ||
+            (stage2(c) && !isfinite(st.extra_loss))) {
+            rc = error_set(err, "non-finite loss at generator step %lld (DMD %g, fake %g, reward "
+                                "%g): lower the learning rates", (long long)k, st.dmd_loss,
+                           st.fake_loss, st.extra_loss);
+            break;
+        }
+        progress_update(&progress, k, r->d.opt.dmd ? st.dmd_loss : st.extra_loss,
+                        (double)r->inner_since * c->distill.batch / r->seconds_since);
+        if (every(k, c->distill.log_every, r->target))
+            rc = log_metrics(r, k, &st, progress_elapsed(&progress), err);
+        if (rc == 0 && every(k, c->distill.checkpoint_every, r->target))
+            rc = save_checkpoint(r, err);
+        if (rc == 0 && every(k, c->distill.sample_every, r->target))
+            rc = save_samples(r, err);
+    }
+    progress_end(&progress);
+    return rc;
+}
+
+int distill_main(int argc, char **argv) {
+    Run r = {0};
+    ConfigArgs args;
+    Error err;
+    int rc = command_config(&distill_command, argc, argv, NULL, &r.cfg, &args);
+    if (rc >= 0) return rc;
+    const char *resume = args.own[0], *init = args.own[1];
+    if (resume && init) {
+        fprintf(stderr, "dmdr distill: --resume continues a run, --init starts stage 2 from one: "
+                        "give one of them\n");
+        return 2;
+    }
+    const char *from = resume ? resume : init;
+    if (from) { // the run's own configuration, under this command line's flags
+        char *stored;
+        if (read_run_config(from, &stored, &err) != 0 ||
+            (!stored && error_set(&err, "%s holds no run configuration ('%s'): not a distill "
+                                        "checkpoint", from, RUN_CONFIG_KEY))) {
+            fprintf(stderr, "dmdr distill: %s\n", err.msg);
+            return 1;
+        }
+        rc = command_config(&distill_command, argc, argv, stored, &r.cfg, &args);
+        free(stored);
+        if (rc >= 0) return rc;
+    }
+    double start = progress_now();
+    if (run_setup(&r, resume, init, config_find_flag(argc, argv, "out") != NULL, &err) != 0) {
+        fprintf(stderr, "dmdr distill: %s\n", err.msg);
+        run_free(&r);
+        return 1;
+    }
+    const Config *c = &r.cfg;
+    const DistillOptions *o = &r.d.opt;
+    printf("distill: preset %s, %d-step generator from %s, %s fake score, real CFG %g, DynaDG "
+           "%s, DynaRS %s (K_dyn %lld), generator steps %lld..%lld of batch %d, ratio %d, %s, "
+           "%d thread%s\n",
+           c->preset, o->gen.steps, from ? from : c->distill.teacher,
+           o->separate_fake ? "separate" : "LoRA", (double)o->real_cfg,
+           o->dyna.dynadg ? "on" : "off", o->dyna.dynars ? "on" : "off", (long long)o->dyna.steps,
+           (long long)distiller_generator_steps(&r.d) + 1, (long long)r.target, o->batch, o->ratio,
+           device_name(c->run.device), threads_get(), threads_get() == 1 ? "" : "s");
+    if (stage2(c))
+        printf("stage 2: %s, regulariser %s, reward log p(y|x) of %s, w_r %g, lr %g / %g\n",
+               rl_algorithm_name(r.stage.opt.algorithm),
+               rl_regularizer_name(r.stage.opt.regularizer), c->eval.classifier,
+               (double)c->rl.reward_weight, (double)c->rl.gen_lr, (double)c->rl.fake_lr);
+    printf("run directory: %s\n", r.run.dir);
+    fflush(stdout);
+    char path[CONFIG_PATH_MAX + 32];
+    rc = 1;
+    if (train(&r, &err) != 0 ||
+        export_generator(&r, rundir_path(&r.run, "model.safetensors", path, sizeof path), &err) != 0) {
+        fprintf(stderr, "dmdr distill: %s\n", err.msg);
+    } else {
+        char took[32];
+        printf("done: generator step %lld, %s in all; generator in %s\n",
+               (long long)distiller_generator_steps(&r.d),
+               format_duration(progress_now() - start, took, sizeof took), path);
+        rc = 0;
+    }
+    run_free(&r);
+    return rc;
+}

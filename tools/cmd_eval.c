@@ -1,0 +1,301 @@
+// dmdr eval CHECKPOINT --classifier FILE: per_class samples of every class from a checkpoint,
+// measured by the judge against the Fashion-MNIST test set (tools/eval.h); or, with --real,
+// the same number of real training images (the floor every generator is compared with).
+// A table on the terminal, and JSON with --json FILE.
+//
+// Producing the images (make_images) is kept apart from measuring them (eval_measure), so a
+// new kind of checkpoint needs a branch in make_images only.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diffusion/sampler.h"
+#include "kernels/check.h"
+#include "kernels/threads.h"
+#include "tools/commands.h"
+#include "tools/eval.h"
+#include "tools/progress.h"
+
+const ConfigCommand eval_command = {
+    .name = "eval",
+    .sections = "eval sample run data",
+    .own_flags = {"json"},
+    .min_positional = 0,
+    .max_positional = 1,
+    .positional_name = "CHECKPOINT",
+};
+
+#define SAMPLE_CHUNK 250 // samples per sampler pass: bounds activation memory
+
+// A set of labelled images to measure and how they were made.
+typedef struct {
+    float *images;   // (count, C, H, W) in [-1, 1]
+    int32_t *labels; // (count): per_class of each class, class by class
+    int64_t count;
+    const char *source; // "teacher", "generator", "real"
+    bool sampled;       // made by a model (else nfe and seconds are n/a)
+    int generator_steps; // K of a generator; 0: a teacher, sampled with `sampler`
+    SamplerOptions sampler;
+    int64_t nfe;    // network evaluations per image
+    double seconds; // making them (host transfer included)
+} ImageSet;
+
+static void image_set_free(ImageSet *s) {
+    free(s->images);
+    free(s->labels);
+    memset(s, 0, sizeof *s);
+}
+
+// count = per_class * classes, labels class by class, images uninitialised.
+static void image_set_alloc(ImageSet *s, int per_class, int classes, int64_t image_size) {
+    s->count = (int64_t)per_class * classes;
+    s->images = malloc((size_t)(s->count * image_size) * sizeof *s->images + 1);
+    s->labels = malloc((size_t)s->count * sizeof *s->labels + 1);
+    DMDR_CHECK(s->images && s->labels, "out of host memory for %lld images", (long long)s->count);
+    for (int64_t i = 0; i < s->count; i++) s->labels[i] = (int32_t)(i / per_class);
+}
+
+// The first per_class training images of every class.
+static int real_images(const Config *cfg, const ClassifierConfig *cc, ImageSet *out,
+                       Error *err) {
+    Dataset train;
+    if (fashion_mnist_load(cfg->data.path[0] ? cfg->data.path : NULL, true, &train, err) != 0)
+        return -1;
+    int per_class = cfg->eval.per_class, classes = cc->num_classes;
+    image_set_alloc(out, per_class, classes, train.dim);
+    out->source = "real";
+    int64_t *taken = calloc((size_t)classes, sizeof *taken);
+    DMDR_CHECK(taken != NULL, "out of host memory");
+    for (int64_t i = 0; i < train.count; i++) {
+        int k = train.labels[i];
+        if (k >= classes || taken[k] == per_class) continue;
+        memcpy(out->images + ((int64_t)k * per_class + taken[k]) * train.dim,
+               train.data + i * train.dim, (size_t)train.dim * sizeof *out->images);
+        taken[k]++;
+    }
+    int rc = 0;
+    for (int k = 0; k < classes && rc == 0; k++)
+        if (taken[k] < per_class)
+            rc = error_set(err, "the training set has %lld images of class %d, fewer than "
+                                "--per-class %d", (long long)taken[k], k, per_class);
+    free(taken);
+    dataset_free(&train);
+    if (rc) image_set_free(out);
+    return rc;
+}
+
+// per_class samples of every class from the checkpoint's model (tools/commands.h): a K-step
+// generator, or a teacher with the ODE sampler of cfg->sample (steps, method, CFG, shift);
+// noise from cfg->run.seed, timed.
+static int sample_images(const char *path, const Config *cfg, const ClassifierConfig *cc,
+                         ImageSet *out, Error *err) {
+    SamplingModel sm;
+    if (load_sampling_model(path, cfg->run.device, &sm, err) != 0) return -1;
+    const ModelConfig *mc = model_config(sm.model);
+    if (mc->kind == MODEL_MLP || mc->in_channels != cc->in_channels ||
+        mc->image_size != cc->image_size || mc->num_classes != cc->num_classes) {
+        error_set(err, "%s makes %s of %d classes; the classifier takes %dx%dx%d images of %d "
+                       "classes", path, mc->kind == MODEL_MLP ? "vectors" : "images",
+                  mc->num_classes, cc->in_channels, cc->image_size, cc->image_size,
+                  cc->num_classes);
+        model_free(sm.model);
+        return -1;
+    }
+    int64_t image_size = (int64_t)mc->in_channels * mc->image_size * mc->image_size;
+    image_set_alloc(out, cfg->eval.per_class, mc->num_classes, image_size);
+    out->source = sm.generator_steps ? "generator" : "teacher";
+    out->generator_steps = sm.generator_steps;
+    out->sampled = true;
+    out->sampler = sampler_defaults();
+    out->sampler.method = (SamplerMethod)cfg->sample.method;
+    out->sampler.steps = cfg->sample.steps;
+    out->sampler.cfg_scale = cfg->sample.cfg;
+    out->sampler.shift = cfg->sample.shift;
+    out->sampler.chunk = SAMPLE_CHUNK;
+    tensor_scope_begin();
+    double start = progress_now();
+    Rng rng = rng_make((uint64_t)cfg->run.seed);
+    Tensor *y = tensor_from_ints(shape1(out->count), out->labels, cfg->run.device);
+    tensor_read(sample_model(&sm, out->count, y, &rng, &out->sampler, &out->nfe), out->images);
+    out->seconds = progress_now() - start;
+    tensor_scope_end();
+    model_free(sm.model);
+    return 0;
+}
+
+// The one place that knows how the images are made: real training images (--real), or
+// samples of the checkpoint's teacher or generator.
+static int make_images(const char *path, const Config *cfg, const ClassifierConfig *cc,
+                       ImageSet *out, Error *err) {
+    memset(out, 0, sizeof *out);
+    if (cfg->eval.real) return real_images(cfg, cc, out, err);
+    return sample_images(path, cfg, cc, out, err);
+}
+
+// ---- the report ---------------------------------------------------------------------------------
+
+static void print_report(const char *path, const Config *cfg, const ImageSet *set,
+                         const EvalMetrics *m, const EvalReference *ref) {
+    if (set->generator_steps)
+        printf("eval: %d-step generator %s, seed %d\n", set->generator_steps, path,
+               cfg->run.seed);
+    else if (set->sampled)
+        printf("eval: teacher %s, %s %d steps, cfg %g, shift %g, seed %d\n", path,
+               sampler_method_name(set->sampler.method), set->sampler.steps,
+               (double)set->sampler.cfg_scale, (double)set->sampler.shift, cfg->run.seed);
+    else
+        printf("eval: %s training images (the floor)\n", set->source);
+    printf("judge: %s (%d features), reference: %lld test images\n\n", cfg->eval.classifier,
+           ref->dim, (long long)ref->count);
+    printf("  %-16s %10lld   (%d per class)\n", "samples", (long long)m->count,
+           cfg->eval.per_class);
+    printf("  %-16s %10.3f   (classifier features, vs %lld test images)\n", "FID", m->fid,
+           (long long)ref->count);
+    printf("  %-16s %10.4f   (k = %d, vs %lld test images of the same classes)\n", "precision",
+           m->precision, EVAL_NEIGHBOURS, (long long)m->reference_count);
+    printf("  %-16s %10.4f\n", "recall", m->recall);
+    printf("  %-16s %10.4f   (argmax == prompted class)\n", "class accuracy", m->accuracy);
+    printf("  %-16s %10.3f   (of at most %d)\n", "IS analogue", m->is_score, ref->num_classes);
+    printf("  %-16s %10.4f   (mean log p(class | image))\n", "mean reward", m->reward);
+    if (set->sampled) {
+        printf("  %-16s %10lld   (network evaluations per image)\n", "NFE", (long long)set->nfe);
+        printf("  %-16s %10.2f   (%d thread%s, %.1f s)\n", "images/s",
+               (double)set->count / set->seconds, threads_get(), threads_get() == 1 ? "" : "s",
+               set->seconds);
+    } else {
+        printf("  %-16s %10s\n  %-16s %10s\n", "NFE", "n/a", "images/s", "n/a");
+    }
+}
+
+// Writes the report to f (opened before the work, so a bad path fails at once); closes f.
+static int write_json(FILE *f, const char *json_path, const char *path, const Config *cfg,
+                      const ImageSet *set, const EvalMetrics *m, Error *err) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "source", set->source);
+    if (set->sampled) cJSON_AddStringToObject(o, "checkpoint", path);
+    else cJSON_AddNullToObject(o, "checkpoint");
+    cJSON_AddStringToObject(o, "classifier", cfg->eval.classifier);
+    cJSON_AddNumberToObject(o, "per_class", cfg->eval.per_class);
+    cJSON_AddNumberToObject(o, "samples", (double)m->count);
+    cJSON_AddNumberToObject(o, "reference_samples", (double)m->reference_count);
+    cJSON_AddNumberToObject(o, "fid", m->fid);
+    cJSON_AddNumberToObject(o, "precision", m->precision);
+    cJSON_AddNumberToObject(o, "recall", m->recall);
+    cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
+    cJSON_AddNumberToObject(o, "is", m->is_score);
+    cJSON_AddNumberToObject(o, "reward", m->reward);
+    if (set->generator_steps) { // its own K steps: no ODE sampler settings
+        cJSON_AddStringToObject(o, "method", "generator");
+        cJSON_AddNumberToObject(o, "steps", set->generator_steps);
+        cJSON_AddNullToObject(o, "cfg");
+        cJSON_AddNullToObject(o, "shift");
+    } else if (set->sampled) {
+        cJSON_AddStringToObject(o, "method", sampler_method_name(set->sampler.method));
+        cJSON_AddNumberToObject(o, "steps", set->sampler.steps);
+        cJSON_AddNumberToObject(o, "cfg", set->sampler.cfg_scale);
+        cJSON_AddNumberToObject(o, "shift", set->sampler.shift);
+    }
+    if (set->sampled) {
+        cJSON_AddNumberToObject(o, "seed", cfg->run.seed);
+        cJSON_AddNumberToObject(o, "nfe", (double)set->nfe);
+        cJSON_AddNumberToObject(o, "images_per_s", (double)set->count / set->seconds);
+        cJSON_AddNumberToObject(o, "seconds", set->seconds);
+        cJSON_AddNumberToObject(o, "threads", threads_get());
+    } else {
+        const char *na[] = {"method", "steps", "cfg", "shift", "seed", "nfe", "images_per_s",
+                            "seconds", "threads"};
+        for (int i = 0; i < (int)(sizeof na / sizeof na[0]); i++) cJSON_AddNullToObject(o, na[i]);
+    }
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    DMDR_CHECK(text != NULL, "out of host memory");
+    bool written = fprintf(f, "%s\n", text) >= 0;
+    written = fclose(f) == 0 && written;
+    int rc = written ? 0 : error_set(err, "cannot write '%s': %s", json_path, strerror(errno));
+    free(text);
+    return rc;
+}
+
+// ---- the command --------------------------------------------------------------------------------
+
+// The settings: the table's, over the run's own stored in the checkpoint (its sampler
+// settings and data folder) when it has them. Returns -1 to go on, else the exit code.
+static int resolve(int argc, char **argv, Config *cfg, ConfigArgs *args) {
+    int rc = command_config(&eval_command, argc, argv, NULL, cfg, args);
+    if (rc >= 0) return rc;
+    const char *path = args->positional_count ? args->positional[0] : NULL;
+    char *stored = NULL;
+    Error err;
+    if (path && !cfg->eval.real && read_run_config(path, &stored, &err) != 0) {
+        fprintf(stderr, "dmdr eval: %s\n", err.msg);
+        return 1;
+    }
+    if (stored) {
+        rc = command_config(&eval_command, argc, argv, stored, cfg, args);
+        free(stored);
+        if (rc >= 0) return rc;
+    }
+    if (cfg->eval.real && path) {
+        fprintf(stderr, "dmdr eval: --real measures training images: give no CHECKPOINT\n");
+        return 2;
+    }
+    if (!cfg->eval.real && !path) {
+        fprintf(stderr, "dmdr eval: missing CHECKPOINT (or --real for the floor; see `dmdr "
+                        "help eval`)\n");
+        return 2;
+    }
+    if (!cfg->eval.classifier[0]) {
+        fprintf(stderr, "dmdr eval: missing --classifier FILE (the judge, written by `dmdr "
+                        "train-classifier`)\n");
+        return 2;
+    }
+    return -1;
+}
+
+int eval_main(int argc, char **argv) {
+    Config cfg;
+    ConfigArgs args;
+    int rc = resolve(argc, argv, &cfg, &args);
+    if (rc >= 0) return rc;
+    const char *path = args.positional_count ? args.positional[0] : NULL;
+    const char *json = args.own[0];
+    FILE *json_file = json ? fopen(json, "w") : NULL;
+    if (json && !json_file) {
+        fprintf(stderr, "dmdr eval: cannot write --json '%s': %s\n", json, strerror(errno));
+        return 2;
+    }
+    threads_set(cfg.run.threads);
+    Error err;
+    Classifier *judge = NULL;
+    Dataset test = {0};
+    EvalReference ref = {0};
+    ImageSet set = {0};
+    EvalMetrics m;
+    rc = 1;
+    if (!backend_get(cfg.run.device))
+        error_set(&err, "%s backend not available", device_name(cfg.run.device));
+    else if (cfg.data.source != DATA_FASHION_MNIST)
+        error_set(&err, "the judge measures against the Fashion-MNIST test set: data.dataset must "
+                        "be fashion-mnist");
+    else if (classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
+             fashion_mnist_load(cfg.data.path[0] ? cfg.data.path : NULL, false, &test, &err) == 0 &&
+             eval_reference_init(&ref, judge, &test, &err) == 0 &&
+             make_images(path, &cfg, classifier_config(judge), &set, &err) == 0 &&
+             eval_measure(judge, &ref, set.images, set.labels, set.count, &m, &err) == 0) {
+        print_report(path, &cfg, &set, &m, &ref);
+        rc = json_file ? write_json(json_file, json, path, &cfg, &set, &m, &err) : 0;
+        json_file = NULL; // closed by write_json
+    }
+    if (rc) fprintf(stderr, "dmdr eval: %s\n", err.msg);
+    if (json_file) { // nothing to write: leave no empty file behind
+        fclose(json_file);
+        remove(json);
+    }
+    image_set_free(&set);
+    eval_reference_free(&ref);
+    dataset_free(&test);
+    classifier_free(judge);
+    return rc;
+}

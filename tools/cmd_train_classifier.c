@@ -1,0 +1,360 @@
+// dmdr train-classifier: trains the judge (nn/classifier.h) on the Fashion-MNIST training set
+// and measures it on the test set after every epoch. Leaves a run directory (tools/rundir.h):
+// config.ini, metrics.jsonl (training loss and accuracy, test loss and accuracy per epoch),
+// checkpoints at epoch ends, and the final weights in classifier.safetensors.
+//
+// One step: a batch from the seeded loader, augmented on the host (a random horizontal flip
+// and a random translation, drawn from the "train" stream), the label-smoothed cross-entropy,
+// backward, AdamW at the warm-up + cosine learning rate with gradient clipping. A checkpoint
+// holds all of that state, so --resume continues the same run bit for bit.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "dmdr/metrics.h"
+#include "kernels/check.h"
+#include "kernels/threads.h"
+#include "nn/checkpoint.h"
+#include "nn/classifier.h"
+#include "tools/commands.h"
+#include "tools/dataset.h"
+#include "tools/progress.h"
+#include "tools/rundir.h"
+
+const ConfigCommand train_classifier_command = {
+    .name = "train-classifier",
+    .sections = "classifier data run",
+    .own_flags = {"resume"},
+};
+
+// Labels of the independent streams derived from --seed.
+enum { STREAM_INIT = 1, STREAM_TRAIN, STREAM_DATA_ORDER };
+
+#define EVAL_CHUNK 500 // test images per forward pass
+
+typedef struct {
+    Config cfg;
+    char *metadata[2]; // stored in every checkpoint: the run's INI, the classifier's JSON
+    Dataset train, test;
+    DataLoader loader;
+    Classifier *net;
+    AdamW opt;
+    LrSchedule sched;
+    Rng rng; // the augmentation draws
+    int64_t step, steps_per_epoch, total_steps;
+    DataPosition pos;
+    RunDir run;
+    float *batch; // (batch, C, H, W) host: the augmented batch
+    double elapsed_before;
+    double test_accuracy, test_loss, last_rate; // of the last epoch / metrics line
+} Trainer;
+
+// The first `limit` examples of d (0: all of them).
+static void keep_first(Dataset *d, int limit) {
+    if (limit > 0 && limit < d->count) d->count = limit;
+}
+
+static int load_data(Trainer *t, Error *err) {
+    const Config *c = &t->cfg;
+    if (c->data.source != DATA_FASHION_MNIST)
+        return error_set(err, "train-classifier trains on Fashion-MNIST and measures on its test "
+                              "set: data.dataset must be fashion-mnist");
+    const char *path = c->data.path[0] ? c->data.path : NULL;
+    if (fashion_mnist_load(path, true, &t->train, err) != 0 ||
+        fashion_mnist_load(path, false, &t->test, err) != 0)
+        return -1;
+    keep_first(&t->train, c->classifier.train_examples);
+    keep_first(&t->test, c->classifier.test_examples);
+    return 0;
+}
+
+// What checkpoint_save writes and checkpoint_load restores: every piece of the trainer's state.
+static Checkpoint trainer_checkpoint(Trainer *t) {
+    static const char *const keys[] = {RUN_CONFIG_KEY, CLASSIFIER_CONFIG_KEY};
+    t->pos = (DataPosition){t->loader.epoch, t->loader.position};
+    return (Checkpoint){
+        .part_count = 1,
+        .parts = {{"", NULL, classifier_params(t->net), NULL, &t->opt}},
+        .rng_count = 1,
+        .rngs = {{"train", &t->rng}},
+        .step = &t->step,
+        .data = &t->pos,
+        .extra_count = 2,
+        .extra_keys = keys,
+        .extra_values = (const char *const *)t->metadata,
+    };
+}
+
+// Everything before the first step. `resume` is a checkpoint path or NULL; out_given: --out
+// was on the command line.
+static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *err) {
+    const Config *c = &t->cfg;
+    if (!backend_get(c->run.device))
+        return error_set(err, "%s backend not available", device_name(c->run.device));
+    threads_set(c->run.threads);
+    if (load_data(t, err) != 0) return -1;
+    ClassifierConfig cc = {
+        .in_channels = t->train.channels, .image_size = t->train.height,
+        .num_classes = t->train.num_classes, .width = c->classifier.width,
+        .stages = c->classifier.stages, .blocks = c->classifier.blocks,
+        .groups = c->classifier.groups,
+    };
+    Rng base = rng_make((uint64_t)c->run.seed);
+    Rng init = rng_fork(&base, STREAM_INIT);
+    t->rng = rng_fork(&base, STREAM_TRAIN);
+    t->net = classifier_create(&cc, c->run.device, &init, err);
+    if (!t->net) return -1;
+    AdamWConfig ac = adamw_config_default();
+    ac.weight_decay = c->classifier.weight_decay;
+    adamw_init(&t->opt, classifier_params(t->net), ac);
+    t->steps_per_epoch = t->train.count / c->classifier.batch;
+    if (t->steps_per_epoch < 1) t->steps_per_epoch = 1;
+    t->total_steps = t->steps_per_epoch * c->classifier.epochs;
+    t->sched = (LrSchedule){.base_lr = c->classifier.lr, .warmup_steps = c->classifier.warmup,
+                            .decay = LR_COSINE, .total_steps = t->total_steps,
+                            .min_lr = c->classifier.min_lr};
+    dataloader_init(&t->loader, &t->train, c->classifier.batch,
+                    rng_fork(&base, STREAM_DATA_ORDER).seed);
+    t->batch = malloc((size_t)c->classifier.batch * (size_t)t->train.dim * sizeof *t->batch);
+    DMDR_CHECK(t->batch != NULL, "out of host memory");
+    Config stored = rundir_repeatable(c);
+    t->metadata[0] = config_to_ini(&stored);
+    t->metadata[1] = classifier_config_to_json(&cc);
+    if (!resume) return rundir_create(&t->run, c, "train-classifier", err);
+
+    Checkpoint ck = trainer_checkpoint(t);
+    if (checkpoint_load(resume, &ck, err) != 0 ||
+        dataloader_seek(&t->loader, t->pos.epoch, t->pos.index, err) != 0)
+        return -1;
+    if (t->step > t->total_steps)
+        return error_set(err, "%s is at step %lld, beyond the %lld steps of classifier.epochs %d "
+                              "(raise --epochs)", resume, (long long)t->step,
+                         (long long)t->total_steps, c->classifier.epochs);
+    char dir[CONFIG_PATH_MAX];
+    if (out_given) snprintf(dir, sizeof dir, "%s", c->run.out);
+    else if (rundir_of_checkpoint(resume, dir) != 0)
+        return rundir_create(&t->run, c, "train-classifier", err);
+    return rundir_resume(&t->run, dir, c, t->step, &t->elapsed_before, err);
+}
+
+static void trainer_free(Trainer *t) {
+    rundir_close(&t->run);
+    dataloader_free(&t->loader);
+    adamw_free(&t->opt);
+    classifier_free(t->net);
+    dataset_free(&t->train);
+    dataset_free(&t->test);
+    free(t->batch);
+    free(t->metadata[0]);
+    free(t->metadata[1]);
+}
+
+// The loader's host copy of the batch just drawn -> t->batch: each image flipped left-right
+// with probability 1/2 and translated by (dy, dx) in [-shift, shift]^2, uncovered pixels
+// becoming black (-1, the background of Fashion-MNIST).
+static void augment(Trainer *t) {
+    const Dataset *d = &t->train;
+    int shift = t->cfg.classifier.shift, h = d->height, w = d->width;
+    for (int64_t b = 0; b < t->loader.batch; b++) {
+        const float *src = t->loader.stage + b * d->dim;
+        float *dst = t->batch + b * d->dim;
+        bool flip = t->cfg.classifier.flip && rng_below(&t->rng, 2);
+        int dy = shift ? (int)rng_below(&t->rng, 2 * (uint64_t)shift + 1) - shift : 0;
+        int dx = shift ? (int)rng_below(&t->rng, 2 * (uint64_t)shift + 1) - shift : 0;
+        for (int ch = 0; ch < d->channels; ch++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    int sy = y - dy, sx = flip ? w - 1 - (x - dx) : x - dx;
+                    bool inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+                    dst[(ch * h + y) * w + x] = inside ? src[(ch * h + sy) * w + sx] : -1.0f;
+                }
+    }
+}
+
+// logits (N, C), y (N) -> (1): the cross-entropy against (1 - eps) one_hot(y) + eps / C, as
+// torch.nn.functional.cross_entropy(label_smoothing=eps): (1 - eps) CE + eps mean_c(-log p_c).
+static Tensor *smoothed_cross_entropy(Tensor *logits, Tensor *y, float eps) {
+    Tensor *ce = op_cross_entropy(logits, y);
+    if (eps == 0.0f) return ce;
+    Tensor *uniform = op_neg(op_mean_all(op_log_softmax(logits)));
+    return op_add(op_mul_scalar(ce, 1.0f - eps), op_mul_scalar(uniform, eps));
+}
+
+// Correct predictions of logits (n, classes) host against labels.
+static int64_t count_correct(const float *logits, const int32_t *labels, int64_t n, int classes) {
+    int64_t correct = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = logits + i * classes;
+        int best = 0;
+        for (int k = 1; k < classes; k++)
+            if (row[k] > row[best]) best = k;
+        correct += best == labels[i];
+    }
+    return correct;
+}
+
+// Accuracy and mean cross-entropy on the test set.
+static int evaluate(Trainer *t, Error *err) {
+    const Dataset *d = &t->test;
+    float *logits = malloc((size_t)(d->count * d->num_classes) * sizeof *logits);
+    DMDR_CHECK(logits != NULL, "out of host memory");
+    classifier_apply(t->net, d->data, d->count, EVAL_CHUNK, logits, NULL);
+    ClassifierScores s;
+    int rc = classifier_scores(logits, d->labels, d->count, d->num_classes, &s, err);
+    t->test_accuracy = s.accuracy;
+    t->test_loss = -s.mean_log_prob;
+    free(logits);
+    return rc;
+}
+
+static int save_checkpoint(Trainer *t, Error *err) {
+    char path[CONFIG_PATH_MAX + 64];
+    Checkpoint ck = trainer_checkpoint(t);
+    return checkpoint_save(rundir_step_path(&t->run, "checkpoints", t->step, "safetensors", path,
+                                            sizeof path), &ck, err);
+}
+
+// One optimiser step; returns the loss and adds the batch's correct predictions to *correct.
+static float train_step(Trainer *t, double *grad_norm, float *lr, int64_t *correct) {
+    const Config *c = &t->cfg;
+    tensor_scope_begin();
+    Tensor *x, *y;
+    dataloader_next(&t->loader, &x, &y, c->run.device);
+    augment(t);
+    tensor_write(x, t->batch);
+    Tensor *logits = classifier_forward(t->net, x, NULL);
+    Tensor *loss = smoothed_cross_entropy(logits, y, c->classifier.label_smoothing);
+    adamw_zero_grad(&t->opt);
+    autograd_backward(loss, NULL);
+    *lr = lr_schedule(&t->sched, t->opt.step);
+    *grad_norm = adamw_step(&t->opt, *lr, c->classifier.clip);
+    float value = tensor_item(loss);
+    int classes = t->train.num_classes;
+    float *host = malloc((size_t)(t->loader.batch * classes) * sizeof *host);
+    DMDR_CHECK(host != NULL, "out of host memory");
+    tensor_read(logits, host);
+    *correct += count_correct(host, t->loader.stage_labels, t->loader.batch, classes);
+    free(host);
+    tensor_scope_end();
+    return value;
+}
+
+// The end of an epoch: the test set, its metrics line, and a checkpoint when one is due.
+static int end_epoch(Trainer *t, const Progress *progress, Error *err) {
+    const Config *c = &t->cfg;
+    int64_t epoch = t->step / t->steps_per_epoch;
+    if (evaluate(t, err) != 0) return -1;
+    Metric m[] = {{"epoch", (double)epoch}, {"test_loss", t->test_loss},
+                  {"test_accuracy", t->test_accuracy}, {"elapsed_s", progress_elapsed(progress)}};
+    if (rundir_log(&t->run, t->step, m, 4, err) != 0) return -1;
+    if (!c->run.quiet) // below the progress line, which a terminal redraws in place
+        fprintf(stderr, "%sepoch %lld/%d: test accuracy %.2f%%, test loss %.4f\n",
+                progress->tty ? "\n" : "", (long long)epoch, c->classifier.epochs,
+                100 * t->test_accuracy, t->test_loss);
+    int every = c->classifier.checkpoint_every;
+    bool last = t->step == t->total_steps;
+    if (last || (every > 0 && epoch % every == 0)) return save_checkpoint(t, err);
+    return 0;
+}
+
+static int train(Trainer *t, Error *err) {
+    const Config *c = &t->cfg;
+    Progress progress;
+    progress_begin(&progress, stderr, t->step, t->total_steps, "img/s", t->elapsed_before,
+                   c->run.quiet);
+    double loss_sum = 0, step_seconds = 0; // since the last metrics line
+    int64_t steps = 0, correct = 0;
+    while (t->step < t->total_steps) {
+        double start = progress_now(), grad_norm;
+        float lr, value = train_step(t, &grad_norm, &lr, &correct);
+        t->step++;
+        step_seconds += progress_now() - start;
+        steps++;
+        loss_sum += value;
+        if (!isfinite(value)) {
+            progress_end(&progress);
+            return error_set(err, "the loss is %g at step %lld: lower --lr or raise --warmup",
+                             (double)value, (long long)t->step);
+        }
+        double rate = (double)steps * (double)c->classifier.batch / step_seconds;
+        progress_update(&progress, t->step, loss_sum / (double)steps, rate);
+        if (t->step % c->classifier.log_every == 0 || t->step == t->total_steps) {
+            double seen = (double)(steps * c->classifier.batch);
+            Metric m[] = {{"loss", loss_sum / (double)steps},
+                          {"train_accuracy", (double)correct / seen},
+                          {"lr", lr}, {"grad_norm", grad_norm}, {"images_per_s", rate},
+                          {"elapsed_s", progress_elapsed(&progress)}};
+            t->last_rate = rate;
+            if (rundir_log(&t->run, t->step, m, 6, err) != 0) {
+                progress_end(&progress);
+                return -1;
+            }
+            loss_sum = step_seconds = 0;
+            steps = correct = 0;
+        }
+        if (t->step % t->steps_per_epoch == 0 && end_epoch(t, &progress, err) != 0) {
+            progress_end(&progress);
+            return -1;
+        }
+    }
+    progress_end(&progress);
+    return 0;
+}
+
+int train_classifier_main(int argc, char **argv) {
+    Trainer t = {0};
+    ConfigArgs args;
+    Error err;
+    int rc = command_config(&train_classifier_command, argc, argv, NULL, &t.cfg, &args);
+    if (rc >= 0) return rc;
+    const char *resume = args.own[0];
+    if (resume) { // the run's own configuration, under this command line's flags
+        char *stored;
+        if (read_run_config(resume, &stored, &err) != 0 ||
+            (!stored && error_set(&err, "%s holds no run configuration ('%s'): not a "
+                                        "train-classifier checkpoint", resume, RUN_CONFIG_KEY))) {
+            fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
+            return 1;
+        }
+        rc = command_config(&train_classifier_command, argc, argv, stored, &t.cfg, &args);
+        free(stored);
+        if (rc >= 0) return rc;
+    }
+    double start = progress_now();
+    if (trainer_setup(&t, resume, config_find_flag(argc, argv, "out") != NULL, &err) != 0) {
+        fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
+        trainer_free(&t);
+        return 1;
+    }
+    const Config *c = &t.cfg;
+    printf("train-classifier: preset %s, width %d, %d stages of %d block%s (%lld parameters), "
+           "%lld training and %lld test images, steps %lld..%lld of batch %d (%d epochs), %s, "
+           "%d thread%s\nrun directory: %s\n",
+           c->preset, c->classifier.width, c->classifier.stages, c->classifier.blocks,
+           c->classifier.blocks == 1 ? "" : "s",
+           (long long)params_numel(classifier_params(t.net), true), (long long)t.train.count,
+           (long long)t.test.count, (long long)t.step + 1, (long long)t.total_steps,
+           c->classifier.batch, c->classifier.epochs, device_name(c->run.device), threads_get(),
+           threads_get() == 1 ? "" : "s", t.run.dir);
+    fflush(stdout);
+    rc = 1;
+    char path[CONFIG_PATH_MAX + 32];
+    if (train(&t, &err) != 0) {
+        fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
+    } else if (classifier_save(t.net, rundir_path(&t.run, "classifier.safetensors", path,
+                                                  sizeof path), &err) != 0) {
+        fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
+    } else if (t.last_rate == 0 && evaluate(&t, &err) != 0) { // nothing trained: measure anyway
+        fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
+    } else {
+        char took[32];
+        printf("done: step %lld, test accuracy %.2f%% (%lld images), test loss %.4f, %s in all; "
+               "weights in %s\n",
+               (long long)t.step, 100 * t.test_accuracy, (long long)t.test.count, t.test_loss,
+               format_duration(progress_now() - start, took, sizeof took), path);
+        rc = 0;
+    }
+    trainer_free(&t);
+    return rc;
+}

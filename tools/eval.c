@@ -1,0 +1,120 @@
+// eval_measure: images -> classifier features and logits -> the metrics of dmdr/metrics.h.
+#include "tools/eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/check.h"
+
+#define EVAL_CHUNK 500 // images per classifier pass
+
+static void *checked_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    DMDR_CHECK(p != NULL, "out of host memory (%zu bytes)", n);
+    return p;
+}
+
+int eval_reference_init(EvalReference *ref, Classifier *c, const Dataset *test, Error *err) {
+    memset(ref, 0, sizeof *ref);
+    const ClassifierConfig *cc = classifier_config(c);
+    if (test->channels != cc->in_channels || test->height != cc->image_size ||
+        test->width != cc->image_size || test->num_classes != cc->num_classes)
+        return error_set(err, "the test images are %dx%dx%d of %d classes; the classifier takes "
+                              "%dx%dx%d of %d", test->channels, test->height, test->width,
+                         test->num_classes, cc->in_channels, cc->image_size, cc->image_size,
+                         cc->num_classes);
+    ref->count = test->count;
+    ref->dim = classifier_feature_dim(c);
+    ref->num_classes = cc->num_classes;
+    ref->features = checked_malloc((size_t)(ref->count * ref->dim) * sizeof *ref->features);
+    ref->labels = checked_malloc((size_t)ref->count * sizeof *ref->labels);
+    memcpy(ref->labels, test->labels, (size_t)ref->count * sizeof *ref->labels);
+    classifier_apply(c, test->data, test->count, EVAL_CHUNK, NULL, ref->features);
+    if (feature_stats_compute(ref->features, ref->count, ref->dim, &ref->stats, err) != 0) {
+        eval_reference_free(ref);
+        return -1;
+    }
+    return 0;
+}
+
+void eval_reference_free(EvalReference *ref) {
+    feature_stats_free(&ref->stats);
+    free(ref->features);
+    free(ref->labels);
+    memset(ref, 0, sizeof *ref);
+}
+
+// The reference rows for precision and recall: for each class, as many of its first test
+// rows as `labels` holds images of it, so both sets have the same size and class counts.
+// -> (n, dim) malloc'd, or NULL with err when the test set has too few of some class.
+static float *reference_subset(const EvalReference *ref, const int32_t *labels, int64_t n,
+                               Error *err) {
+    int64_t *want = calloc((size_t)ref->num_classes, sizeof *want);
+    int64_t *have = calloc((size_t)ref->num_classes, sizeof *have);
+    DMDR_CHECK(want && have, "out of host memory");
+    for (int64_t i = 0; i < n; i++) want[labels[i]]++;
+    for (int64_t i = 0; i < ref->count; i++) have[ref->labels[i]]++;
+    float *rows = NULL;
+    for (int k = 0; k < ref->num_classes; k++)
+        if (have[k] < want[k]) {
+            error_set(err, "%lld images of class %d to measure, but the test set has %lld: "
+                           "precision and recall compare as many test images of each class",
+                      (long long)want[k], k, (long long)have[k]);
+            goto done;
+        }
+    rows = checked_malloc((size_t)(n * ref->dim) * sizeof *rows);
+    int64_t used = 0;
+    for (int64_t i = 0; i < ref->count && used < n; i++) {
+        if (want[ref->labels[i]] == 0) continue;
+        want[ref->labels[i]]--;
+        memcpy(rows + used++ * ref->dim, ref->features + i * ref->dim,
+               (size_t)ref->dim * sizeof *rows);
+    }
+done:
+    free(want);
+    free(have);
+    return rows;
+}
+
+int eval_measure(Classifier *c, const EvalReference *ref, const float *images,
+                 const int32_t *labels, int64_t n, EvalMetrics *out, Error *err) {
+    memset(out, 0, sizeof *out);
+    if (n <= EVAL_NEIGHBOURS)
+        return error_set(err, "%lld images are too few to measure: precision and recall need "
+                              "more than %d", (long long)n, EVAL_NEIGHBOURS);
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= ref->num_classes)
+            return error_set(err, "image %lld is labelled %d, outside the classifier's %d "
+                                  "classes", (long long)i, labels[i], ref->num_classes);
+    const ClassifierConfig *cc = classifier_config(c);
+    int64_t size = (int64_t)cc->in_channels * cc->image_size * cc->image_size;
+    float *x = checked_malloc((size_t)(n * size) * sizeof *x);
+    for (int64_t i = 0; i < n * size; i++)
+        x[i] = images[i] < -1.0f ? -1.0f : images[i] > 1.0f ? 1.0f : images[i];
+    float *logits = checked_malloc((size_t)(n * cc->num_classes) * sizeof *logits);
+    float *features = checked_malloc((size_t)(n * ref->dim) * sizeof *features);
+    classifier_apply(c, x, n, EVAL_CHUNK, logits, features);
+    free(x);
+
+    FeatureStats stats = {0};
+    ClassifierScores scores;
+    float *real = reference_subset(ref, labels, n, err);
+    int rc = real ? 0 : -1;
+    if (rc == 0) rc = feature_stats_compute(features, n, ref->dim, &stats, err);
+    if (rc == 0) rc = frechet_distance(&stats, &ref->stats, &out->fid, err);
+    if (rc == 0)
+        rc = precision_recall(real, n, features, n, ref->dim, EVAL_NEIGHBOURS, &out->precision,
+                              &out->recall, err);
+    if (rc == 0) rc = classifier_scores(logits, labels, n, cc->num_classes, &scores, err);
+    if (rc == 0) {
+        out->count = out->reference_count = n;
+        out->accuracy = scores.accuracy;
+        out->is_score = scores.is_score;
+        out->reward = scores.mean_log_prob;
+    }
+    feature_stats_free(&stats);
+    free(real);
+    free(logits);
+    free(features);
+    return rc;
+}
