@@ -24,6 +24,7 @@ struct Classifier {
     ClassifierConfig cfg;
     Device device;
     ConvBlock *blocks; // (stages * blocks), stage-major
+    Linear fc; // hidden > 0 only
     Linear head;
     ParamList params;
 };
@@ -41,7 +42,7 @@ typedef struct {
 static const ConfigField fields[] = {
     FIELD(in_channels, 1, 64), FIELD(image_size, 1, 4096), FIELD(num_classes, 1, 100000),
     FIELD(width, 1, 4096),     FIELD(stages, 1, 8),        FIELD(blocks, 1, 16),
-    FIELD(groups, 1, 4096),
+    FIELD(groups, 1, 4096),    FIELD(hidden, 0, 65536),
 };
 #define FIELD_COUNT ((int)(sizeof fields / sizeof fields[0]))
 
@@ -64,9 +65,14 @@ static int check_config(const ClassifierConfig *cfg, Error *err) {
     if (cfg->image_size % factor != 0)
         return error_set(err, "classifier: image_size %d is not divisible by 2^(stages - 1) = %d",
                          cfg->image_size, factor);
-    if ((int64_t)cfg->width << (cfg->stages - 1) > 65536)
+    int64_t channels = (int64_t)cfg->width << (cfg->stages - 1), side = cfg->image_size / factor;
+    if (channels > 65536)
         return error_set(err, "classifier: width %d doubled over %d stages exceeds 65536 channels",
                          cfg->width, cfg->stages);
+    if (cfg->hidden > 0 && channels * side * side > (1 << 24))
+        return error_set(err, "classifier: the last stage flattens to %lld values for the hidden "
+                              "layer, more than 2^24 (use fewer channels, more stages or hidden 0)",
+                         (long long)(channels * side * side));
     return 0;
 }
 
@@ -129,7 +135,12 @@ Classifier *classifier_create(const ClassifierConfig *cfg, Device device, Rng *r
             in = out;
         }
     }
-    linear_init(&c->head, in, cfg->num_classes, true, device, rng);
+    int side = cfg->image_size >> (cfg->stages - 1);
+    if (cfg->hidden > 0) {
+        linear_init(&c->fc, in * side * side, cfg->hidden, true, device, rng);
+        linear_params(&c->fc, "fc.", false, &c->params);
+    }
+    linear_init(&c->head, classifier_feature_dim(c), cfg->num_classes, true, device, rng);
     linear_params(&c->head, "head.", false, &c->params);
     return c;
 }
@@ -140,13 +151,14 @@ void classifier_free(Classifier *c) {
         conv2d_free(&c->blocks[i].conv);
         groupnorm_free(&c->blocks[i].norm);
     }
+    if (c->cfg.hidden > 0) linear_free(&c->fc);
     linear_free(&c->head);
     params_free(&c->params);
     free(c->blocks);
     free(c);
 }
 
-// x (N, C, S, S) -> logits (N, classes), features (N, width * 2^(stages - 1))
+// x (N, C, S, S) -> logits (N, classes), features (N, F)
 Tensor *classifier_forward(Classifier *c, Tensor *x, Tensor **features) {
     const ClassifierConfig *cfg = &c->cfg;
     char got[64];
@@ -162,7 +174,14 @@ Tensor *classifier_forward(Classifier *c, Tensor *x, Tensor **features) {
             h = op_silu(groupnorm_forward(&blk->norm, conv2d_forward(&blk->conv, h)));
         }
     }
-    Tensor *f = op_mean(h, 1u << 2 | 1u << 3, false);
+    Tensor *f;
+    if (cfg->hidden > 0) {
+        int64_t n = h->shape.dim[0];
+        int64_t flat = h->shape.dim[1] * h->shape.dim[2] * h->shape.dim[3];
+        f = op_silu(linear_forward(&c->fc, op_reshape(h, shape2(n, flat))));
+    } else {
+        f = op_mean(h, 1u << 2 | 1u << 3, false);
+    }
     if (features) *features = f;
     return linear_forward(&c->head, f);
 }
@@ -170,7 +189,9 @@ Tensor *classifier_forward(Classifier *c, Tensor *x, Tensor **features) {
 const ParamList *classifier_params(const Classifier *c) { return &c->params; }
 const ClassifierConfig *classifier_config(const Classifier *c) { return &c->cfg; }
 Device classifier_device(const Classifier *c) { return c->device; }
-int classifier_feature_dim(const Classifier *c) { return c->cfg.width << (c->cfg.stages - 1); }
+int classifier_feature_dim(const Classifier *c) {
+    return c->cfg.hidden > 0 ? c->cfg.hidden : c->cfg.width << (c->cfg.stages - 1);
+}
 
 void classifier_set_frozen(Classifier *c, bool frozen) {
     for (int i = 0; i < c->params.count; i++) {

@@ -19,11 +19,20 @@
 //   stages.0.0: conv 4*1*9 = 36, norm 2*4     stages.0.1: conv 4*4*9 = 144, norm 8
 //   stages.1.0: conv 8*4*9 = 288, norm 2*8    stages.1.1: conv 8*8*9 = 576, norm 16
 //   head 3*8 + 3 = 27                          total 1119 in 4 * 3 + 2 = 14 tensors
+// With hidden 5 (features from the flattened 8 x 4 x 4 last stage):
+//   fc 5*128 + 5 = 645, head 3*5 + 3 = 18      total 1119 - 27 + 663 = 1755 in 16 tensors
 static const ClassifierConfig small = {.in_channels = 1, .image_size = 8, .num_classes = 3,
                                        .width = 4, .stages = 2, .blocks = 2, .groups = 2};
-// the smallest with every kind of layer, for finite differences
-static const ClassifierConfig tiny = {.in_channels = 1, .image_size = 4, .num_classes = 3,
-                                      .width = 2, .stages = 2, .blocks = 1, .groups = 1};
+static const ClassifierConfig small_fc = {.in_channels = 1, .image_size = 8, .num_classes = 3,
+                                          .width = 4, .stages = 2, .blocks = 2, .groups = 2,
+                                          .hidden = 5};
+// the smallest with every kind of layer, for finite differences, without and with fc
+static const ClassifierConfig tiny[2] = {
+    {.in_channels = 1, .image_size = 4, .num_classes = 3, .width = 2, .stages = 2, .blocks = 1,
+     .groups = 1},
+    {.in_channels = 1, .image_size = 4, .num_classes = 3, .width = 2, .stages = 2, .blocks = 1,
+     .groups = 1, .hidden = 3},
+};
 
 static Classifier *make(const ClassifierConfig *cfg, const char *label) {
     Rng rng = rng_make(test_seed_for(label));
@@ -55,24 +64,40 @@ static void scratch(const char *name, char *out, size_t n) {
 
 // ---- structure ----------------------------------------------------------------------------------
 
-START_TEST(test_shapes_and_names) {
-    Classifier *c = make(&small, "shapes");
+static const struct {
+    const ClassifierConfig *cfg;
+    int features, tensors, numel; // counted by hand above
+} shape_cases[] = {{&small, 8, 14, 1119}, {&small_fc, 5, 16, 1755}};
+
+START_TEST(test_shapes) {
+    const ClassifierConfig *cfg = shape_cases[_i].cfg;
+    int features = shape_cases[_i].features;
+    Classifier *c = make(cfg, "shapes");
     Tensor *f;
-    Tensor *y = classifier_forward(c, images(&small, 5, "shapes"), &f);
+    Tensor *y = classifier_forward(c, images(cfg, 5, "shapes"), &f);
     char s[64];
     ck_assert_msg(shape_equal(y->shape, shape2(5, 3)), "logits %s", tensor_shape_str(y, s, 64));
-    ck_assert_msg(shape_equal(f->shape, shape2(5, 8)), "features %s", tensor_shape_str(f, s, 64));
-    ck_assert_int_eq(classifier_feature_dim(c), 8);
+    ck_assert_msg(shape_equal(f->shape, shape2(5, features)), "features %s, want (5, %d)",
+                  tensor_shape_str(f, s, 64), features);
+    ck_assert_int_eq(classifier_feature_dim(c), features);
+    ck_assert_int_eq(classifier_params(c)->count, shape_cases[_i].tensors);
+    ck_assert_int_eq(params_numel(classifier_params(c), true), shape_cases[_i].numel);
+    classifier_free(c);
+}
+END_TEST
+
+START_TEST(test_state_dict_names) {
+    Classifier *c = make(&small_fc, "names");
     const ParamList *p = classifier_params(c);
-    ck_assert_int_eq(p->count, 14);
-    ck_assert_int_eq(params_numel(p, true), 1119);
     static const struct {
         const char *name;
         int ndim, dim[4];
     } want[] = {{"stages.0.0.conv.weight", 4, {4, 1, 3, 3}}, {"stages.0.1.norm.bias", 1, {4}},
                 {"stages.1.0.conv.weight", 4, {8, 4, 3, 3}}, {"stages.1.1.norm.weight", 1, {8}},
-                {"head.weight", 2, {3, 8}},                  {"head.bias", 1, {3}}};
-    for (int i = 0; i < 6; i++) {
+                {"fc.weight", 2, {5, 128}},                  {"fc.bias", 1, {5}},
+                {"head.weight", 2, {3, 5}},                  {"head.bias", 1, {3}}};
+    char s[64];
+    for (int i = 0; i < 8; i++) {
         const Param *q = params_find(p, want[i].name);
         ck_assert_msg(q != NULL, "no parameter %s", want[i].name);
         Shape w = {.ndim = want[i].ndim};
@@ -83,6 +108,9 @@ START_TEST(test_shapes_and_names) {
     ck_assert_msg(params_find(p, "stages.0.0.conv.bias") == NULL, "the conv before a norm has "
                   "no bias");
     classifier_free(c);
+    c = make(&small, "names");
+    ck_assert_msg(params_find(classifier_params(c), "fc.weight") == NULL, "hidden 0 has no fc");
+    classifier_free(c);
 }
 END_TEST
 
@@ -91,12 +119,14 @@ START_TEST(test_bad_configs) {
         ClassifierConfig cfg;
         const char *message;
     } cases[] = {
-        {{1, 28, 10, 12, 3, 1, 8}, "groups 8 does not divide width 12"},
-        {{1, 28, 10, 8, 4, 1, 8}, "image_size 28 is not divisible by 2^(stages - 1) = 8"},
-        {{1, 28, 0, 8, 3, 1, 8}, "num_classes is 0, expected an integer in [1, 100000]"},
-        {{1, 28, 10, 8, 3, 0, 8}, "blocks is 0"},
+        {{1, 28, 10, 12, 3, 1, 8, 0}, "groups 8 does not divide width 12"},
+        {{1, 28, 10, 8, 4, 1, 8, 0}, "image_size 28 is not divisible by 2^(stages - 1) = 8"},
+        {{1, 28, 0, 8, 3, 1, 8, 0}, "num_classes is 0, expected an integer in [1, 100000]"},
+        {{1, 28, 10, 8, 3, 0, 8, 0}, "blocks is 0"},
+        {{1, 28, 10, 8, 3, 1, 8, -1}, "hidden is -1, expected an integer in [0, 65536]"},
+        {{1, 1024, 10, 64, 1, 1, 8, 16}, "the last stage flattens to 67108864 values"},
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 6; i++) {
         Rng rng = rng_make(1);
         Error err = {""};
         ck_assert(classifier_create(&cases[i].cfg, DEVICE_CPU, &rng, &err) == NULL);
@@ -138,8 +168,8 @@ static Tensor *run_forward(Tensor *const *inputs, void *ctx) {
 }
 
 START_TEST(test_gradcheck_input) {
-    Classifier *c = make(&tiny, "gradcheck");
-    Tensor *x = images(&tiny, 2, "gradcheck x");
+    Classifier *c = make(&tiny[_i], "gradcheck");
+    Tensor *x = images(&tiny[_i], 2, "gradcheck x");
     tensor_set_requires_grad(x, true);
     const Param *w = params_find(classifier_params(c), "stages.1.0.conv.weight");
     Tensor *inputs[2] = {x, w->tensor};
@@ -147,7 +177,8 @@ START_TEST(test_gradcheck_input) {
     opt.seed = test_seed_for("gradcheck w");
     char report[512] = "";
     ck_assert_msg(gradcheck(run_forward, c, inputs, 2, &opt, report, sizeof report),
-                  "gradcheck (input 0: x, input 1: %s): %s", w->name, report);
+                  "gradcheck hidden %d (input 0: x, input 1: %s): %s", tiny[_i].hidden, w->name,
+                  report);
     classifier_free(c);
 }
 END_TEST
@@ -192,15 +223,15 @@ END_TEST
 // ---- files --------------------------------------------------------------------------------------
 
 START_TEST(test_save_load_roundtrip) {
-    Classifier *c = make(&small, "roundtrip");
+    Classifier *c = make(&small_fc, "roundtrip");
     char path[600];
     scratch("roundtrip.safetensors", path, sizeof path);
     Error err = {""};
     ck_assert_msg(classifier_save(c, path, &err) == 0, "%s", err.msg);
     Classifier *d;
     ck_assert_msg(classifier_load(path, DEVICE_CPU, &d, &err) == 0, "%s", err.msg);
-    ck_assert(memcmp(classifier_config(d), &small, sizeof small) == 0);
-    Tensor *x = images(&small, 3, "roundtrip");
+    ck_assert(memcmp(classifier_config(d), &small_fc, sizeof small_fc) == 0);
+    Tensor *x = images(&small_fc, 3, "roundtrip");
     float *a = host(classifier_forward(c, x, NULL)), *b = host(classifier_forward(d, x, NULL));
     ASSERT_CLOSE("logits after the roundtrip", b, a, 9, 0, 0);
     free(a);
@@ -211,22 +242,24 @@ START_TEST(test_save_load_roundtrip) {
 END_TEST
 
 START_TEST(test_config_json) {
-    char *json = classifier_config_to_json(&small);
+    char *json = classifier_config_to_json(&small_fc);
     ClassifierConfig back;
     Error err = {""};
     ck_assert_msg(classifier_config_from_json(json, &back, &err) == 0, "%s", err.msg);
-    ck_assert(memcmp(&back, &small, sizeof small) == 0);
+    ck_assert(memcmp(&back, &small_fc, sizeof small_fc) == 0);
     free(json);
     static const struct {
         const char *json, *message;
     } bad[] = {
         {"[1, 2]", "not a JSON object"},
         {"{\"in_channels\": 1, \"image_size\": 8, \"num_classes\": 3, \"width\": 4, "
-         "\"stages\": 2, \"blocks\": 2}", "field 'groups' is missing"},
+         "\"stages\": 2, \"blocks\": 2, \"hidden\": 0}", "field 'groups' is missing"},
         {"{\"in_channels\": 1, \"image_size\": 8, \"num_classes\": 3, \"width\": 4.5, "
-         "\"stages\": 2, \"blocks\": 2, \"groups\": 2}", "field 'width' is not an integer"},
+         "\"stages\": 2, \"blocks\": 2, \"groups\": 2, \"hidden\": 0}",
+         "field 'width' is not an integer"},
         {"{\"in_channels\": 1, \"image_size\": 8, \"num_classes\": 3, \"width\": 4, "
-         "\"stages\": 2, \"blocks\": 2, \"groups\": 3}", "groups 3 does not divide width 4"},
+         "\"stages\": 2, \"blocks\": 2, \"groups\": 3, \"hidden\": 0}",
+         "groups 3 does not divide width 4"},
     };
     for (int i = 0; i < 4; i++) {
         ck_assert(classifier_config_from_json(bad[i].json, &back, &err) != 0);
@@ -397,10 +430,11 @@ int main(void) {
     Suite *s = suite_create("classifier");
     TCase *tc = test_scoped_tcase(s, "classifier");
     tcase_add_unchecked_fixture(tc, test_scratch_setup, test_scratch_teardown);
-    tcase_add_test(tc, test_shapes_and_names);
+    tcase_add_loop_test(tc, test_shapes, 0, 2);
+    tcase_add_test(tc, test_state_dict_names);
     tcase_add_test(tc, test_bad_configs);
     tcase_add_test(tc, test_apply_chunks_and_rows);
-    tcase_add_test(tc, test_gradcheck_input);
+    tcase_add_loop_test(tc, test_gradcheck_input, 0, 2);
     tcase_add_test(tc, test_frozen_reward_gradient);
     tcase_add_test(tc, test_save_load_roundtrip);
     tcase_add_test(tc, test_config_json);

@@ -329,6 +329,26 @@ START_TEST(test_distill_resume_sample) {
 }
 END_TEST
 
+// The whole pipeline on the tiny preset with a few steps per stage: every stage runs, the
+// table prints, and a second run skips every stage whose result exists.
+START_TEST(test_demo_tiny) {
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        fprintf(stderr, "demo: dataset-fashion-mnist is not installed, skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/dmdr-cli-demo-XXXXXX", args[1024];
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(args, sizeof args, "demo --preset tiny --out %s/d --train.steps 30 --distill.steps 3 "
+             "--rl.steps 2 --eval.per_class 4 --threads 1 --quiet true", dir);
+    expect(args, 0, "DMDR generator ");
+    expect(args, 0, "model.safetensors exists, skipping its stage");
+    Run r = run_dmdr(args);
+    ck_assert_msg(strstr(r.output, "teacher, 50 steps, CFG 1.5") && strstr(r.output, "DMD generator"),
+                  "the table lacks rows");
+    test_remove_tree(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -347,6 +367,7 @@ int main(void) {
     tcase_add_test(tc, test_judge_train_resume_eval);
     tcase_add_test(tc, test_distill_bad_input);
     tcase_add_test(tc, test_distill_resume_sample);
+    tcase_add_test(tc, test_demo_tiny);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

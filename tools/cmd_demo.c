@@ -54,27 +54,12 @@ static bool exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-// Whether the command takes --key: it names one of the command's settings
+// Whether the command takes --key. A bare key must mean one setting for every stage, so
+// only the [run] ones may be bare (--steps would be train.steps for one stage and
+// sample.steps for another).
 static bool takes(const ConfigCommand *cmd, const char *key) {
-    Config scratch;
-    Error err;
-    config_defaults(&scratch);
-    const char *dot = strchr(key, '.');
-    char name[128];
-    snprintf(name, sizeof name, "%s", key);
-    for (char *p = name; *p; p++)
-        if (*p == '-') *p = '_';
-    // a bare key must mean the same setting for every stage: only the [run] ones are bare
-    if (!dot && config_set(&scratch, name, "0", "run", NULL, &err) != 0 &&
-        config_set(&scratch, name, "false", "run", NULL, &err) != 0 &&
-        config_set(&scratch, name, "cpu", "run", NULL, &err) != 0)
-        return false;
-    return config_set(&scratch, name, "0", cmd->sections, NULL, &err) == 0 ||
-           config_set(&scratch, name, "1", cmd->sections, NULL, &err) == 0 ||
-           config_set(&scratch, name, "false", cmd->sections, NULL, &err) == 0 ||
-           config_set(&scratch, name, "cpu", cmd->sections, NULL, &err) == 0 ||
-           config_set(&scratch, name, "euler", cmd->sections, NULL, &err) == 0 ||
-           config_set(&scratch, name, "x", cmd->sections, NULL, &err) == 0;
+    if (!strchr(key, '.') && !config_has_key(key, "run")) return false;
+    return config_has_key(key, cmd->sections);
 }
 
 // name --preset P --out DIR, then the user's settings this command takes

@@ -353,15 +353,7 @@ int distill_main(int argc, char **argv) {
     }
     const char *from = resume ? resume : init;
     if (from) { // the run's own configuration, under this command line's flags
-        char *stored;
-        if (read_run_config(from, &stored, &err) != 0 ||
-            (!stored && error_set(&err, "%s holds no run configuration ('%s'): not a distill "
-                                        "checkpoint", from, RUN_CONFIG_KEY))) {
-            fprintf(stderr, "dmdr distill: %s\n", err.msg);
-            return 1;
-        }
-        rc = command_config(&distill_command, argc, argv, stored, &r.cfg, &args);
-        free(stored);
+        rc = command_config_from_checkpoint(&distill_command, argc, argv, from, &r.cfg, &args);
         if (rc >= 0) return rc;
     }
     double start = progress_now();

@@ -7,7 +7,6 @@
 // new kind of checkpoint needs a branch in make_images only.
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -98,7 +98,7 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
         .in_channels = t->train.channels, .image_size = t->train.height,
         .num_classes = t->train.num_classes, .width = c->classifier.width,
         .stages = c->classifier.stages, .blocks = c->classifier.blocks,
-        .groups = c->classifier.groups,
+        .groups = c->classifier.groups, .hidden = c->classifier.hidden,
     };
     Rng base = rng_make((uint64_t)c->run.seed);
     Rng init = rng_fork(&base, STREAM_INIT);
@@ -310,15 +310,8 @@ int train_classifier_main(int argc, char **argv) {
     if (rc >= 0) return rc;
     const char *resume = args.own[0];
     if (resume) { // the run's own configuration, under this command line's flags
-        char *stored;
-        if (read_run_config(resume, &stored, &err) != 0 ||
-            (!stored && error_set(&err, "%s holds no run configuration ('%s'): not a "
-                                        "train-classifier checkpoint", resume, RUN_CONFIG_KEY))) {
-            fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
-            return 1;
-        }
-        rc = command_config(&train_classifier_command, argc, argv, stored, &t.cfg, &args);
-        free(stored);
+        rc = command_config_from_checkpoint(&train_classifier_command, argc, argv, resume,
+                                            &t.cfg, &args);
         if (rc >= 0) return rc;
     }
     double start = progress_now();

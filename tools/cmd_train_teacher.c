@@ -245,15 +245,8 @@ int train_teacher_main(int argc, char **argv) {
     if (rc >= 0) return rc;
     const char *resume = args.own[0];
     if (resume) { // the run's own configuration, under this command line's flags
-        char *stored;
-        if (read_run_config(resume, &stored, &err) != 0 ||
-            (!stored && error_set(&err, "%s holds no run configuration ('%s'): not a "
-                                        "train-teacher checkpoint", resume, RUN_CONFIG_KEY))) {
-            fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
-            return 1;
-        }
-        rc = command_config(&train_teacher_command, argc, argv, stored, &t.cfg, &args);
-        free(stored);
+        rc = command_config_from_checkpoint(&train_teacher_command, argc, argv, resume, &t.cfg,
+                                            &args);
         if (rc >= 0) return rc;
     }
     rc = 1;

@@ -21,6 +21,21 @@ int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *
     return -1;
 }
 
+int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **argv,
+                                   const char *checkpoint, Config *cfg, ConfigArgs *args) {
+    Error err;
+    char *stored;
+    if (read_run_config(checkpoint, &stored, &err) != 0 ||
+        (!stored && error_set(&err, "%s holds no run configuration ('%s'): not a %s checkpoint",
+                              checkpoint, RUN_CONFIG_KEY, cmd->name))) {
+        fprintf(stderr, "dmdr %s: %s\n", cmd->name, err.msg);
+        return 1;
+    }
+    int rc = command_config(cmd, argc, argv, stored, cfg, args);
+    free(stored);
+    return rc;
+}
+
 int read_run_config(const char *checkpoint, char **ini, Error *err) {
     *ini = NULL;
     CheckpointMetadata md;

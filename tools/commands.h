@@ -31,6 +31,12 @@ void print_command_help(const char *name);
 // (--help), 2 after printing what is wrong with the command line.
 int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *stored,
                    Config *cfg, ConfigArgs *args);
+// Resolves cmd's configuration again over the run configuration stored in `checkpoint`, whose
+// run the command continues (--resume) or starts from: the stored settings under this command
+// line's flags. Returns -1 to go on, else the exit code: 1 after printing that the file is
+// unreadable or holds no run configuration, or what command_config returns.
+int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **argv,
+                                   const char *checkpoint, Config *cfg, ConfigArgs *args);
 // The run configuration stored in a checkpoint: *ini is malloc'd text, or NULL when the file
 // has none. -1 with err when the file's header cannot be read.
 int read_run_config(const char *checkpoint, char **ini, Error *err);

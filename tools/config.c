@@ -95,14 +95,16 @@ static const Setting settings[] = {
     FLOAT("sample", "shift", sample.shift, "1", 1, 1000, "time shift of the sampler grid (1: uniform)"),
     INT("sample", "per_class", sample.per_class, "8", 1, 10000, "samples per class in a grid"),
 
-    INT("classifier", "width", classifier.width, "32", 1, 4096,
+    INT("classifier", "width", classifier.width, "16", 1, 4096,
         "channels of the first stage; each later stage doubles them"),
     INT("classifier", "stages", classifier.stages, "3", 1, 8,
         "resolutions (a 2x2 average pool between stages)"),
-    INT("classifier", "blocks", classifier.blocks, "1", 1, 16, "conv/GroupNorm/SiLU blocks per stage"),
+    INT("classifier", "blocks", classifier.blocks, "2", 1, 16, "conv/GroupNorm/SiLU blocks per stage"),
     INT("classifier", "groups", classifier.groups, "8", 1, 4096, "GroupNorm groups (dividing width)"),
-    INT("classifier", "epochs", classifier.epochs, "6", 1, 100000, "passes over the training set"),
-    INT("classifier", "batch", classifier.batch, "128", 1, 1 << 20, "examples per step"),
+    INT("classifier", "hidden", classifier.hidden, "128", 0, 65536,
+        "features: a layer of this width over the flattened last stage (0: its global mean)"),
+    INT("classifier", "epochs", classifier.epochs, "8", 1, 100000, "passes over the training set"),
+    INT("classifier", "batch", classifier.batch, "64", 1, 1 << 20, "examples per step"),
     INT("classifier", "warmup", classifier.warmup, "100", 0, BIG, "steps of linear warm-up to lr"),
     FLOAT("classifier", "lr", classifier.lr, "0.003", 0, 10, "peak learning rate (AdamW)"),
     FLOAT("classifier", "min_lr", classifier.min_lr, "0", 0, 10,
@@ -114,7 +116,7 @@ static const Setting settings[] = {
     FLOAT("classifier", "label_smoothing", classifier.label_smoothing, "0.1", 0, 1,
           "weight of the uniform target mixed into the one-hot labels"),
     BOOL("classifier", "flip", classifier.flip, "true", "random horizontal flips of training images"),
-    INT("classifier", "shift", classifier.shift, "2", 0, 64,
+    INT("classifier", "shift", classifier.shift, "0", 0, 64,
         "random translations of training images by up to this many pixels"),
     INT("classifier", "train_examples", classifier.train_examples, "0", 0, BIG,
         "train on the first N training images (0: all)"),
@@ -227,14 +229,16 @@ static const char *const tiny_values[] = {
     "train.min_lr=0.0001", "train.ema_decay=0.99", "train.checkpoint_every=0",
     "train.sample_every=0", "sample.steps=20", "distill.steps=20", "distill.batch=16",
     "distill.gen_lr=0.0001", "distill.fake_lr=0.0001", "distill.checkpoint_every=0",
-    "distill.sample_every=0", "classifier.width=8", "classifier.groups=4", "classifier.epochs=2",
-    "classifier.batch=50", "classifier.warmup=10", "classifier.lr=0.01",
-    "classifier.train_examples=1000", "classifier.test_examples=500", "eval.per_class=10", NULL};
+    "distill.sample_every=0", "rl.steps=10", "classifier.width=8", "classifier.groups=4",
+    "classifier.hidden=32", "classifier.blocks=1", "classifier.epochs=2", "classifier.batch=50",
+    "classifier.warmup=10", "classifier.lr=0.01", "classifier.train_examples=1000",
+    "classifier.test_examples=500", "eval.per_class=10", NULL};
 static const char *const small_values[] = {
     "model.kind=dit", "model.image_size=28", "model.patch=4", "model.hidden=192", "model.depth=6",
     "model.heads=3", "model.mlp_ratio=4", "train.steps=8000", "train.batch=64", "train.lr=0.0003",
     "train.warmup=300", "train.checkpoint_every=1000", "train.sample_every=1000",
     "distill.steps=1000", "distill.batch=32", "distill.gen_lr=0.00001", "distill.fake_lr=0.0001",
+    "rl.gen_lr=0.00001", "rl.fake_lr=0.0001",
     "distill.checkpoint_every=250", "distill.sample_every=250", NULL};
 static const char *const base_values[] = {
     "model.kind=dit", "model.image_size=28", "model.patch=2", "model.hidden=384", "model.depth=12",
@@ -487,6 +491,14 @@ void config_defaults(Config *cfg) {
                    settings[i].section, settings[i].name);
 }
 
+bool config_has_key(const char *key, const char *sections) {
+    char name[128];
+    snprintf(name, sizeof name, "%s", key);
+    for (char *p = name; *p; p++)
+        if (*p == '-') *p = '_';
+    return find_setting(name, sections ? sections : all_sections) != NULL;
+}
+
 int config_set(Config *cfg, const char *key, const char *value, const char *sections,
                const char *source, Error *err) {
     const char *order = sections ? sections : all_sections;
@@ -650,7 +662,8 @@ static int ini_apply(const IniFile *r, const char *name, Config *cfg, const char
         } else {
             if (!list_has(all_sections, e->section, strlen(e->section))) {
                 rc = error_set(err, "%s: unknown section [%s] (sections: model, data, train, "
-                                    "sample, classifier, eval, run)", where, e->section);
+                                    "sample, classifier, eval, distill, rl, run)",
+                               where, e->section);
                 break;
             }
             s = find_exact(e->section, strlen(e->section), e->name);

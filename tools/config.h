@@ -50,7 +50,7 @@ typedef struct {
         int per_class;
     } sample;
     struct { // the judge classifier and its training (dmdr train-classifier)
-        int width, stages, blocks, groups; // nn/classifier.h
+        int width, stages, blocks, groups, hidden; // nn/classifier.h
         int epochs, batch, warmup;
         float lr, min_lr, weight_decay, clip, label_smoothing;
         bool flip;     // random horizontal flips
@@ -133,6 +133,8 @@ int config_load_string(Config *cfg, const char *text, const char *name, const ch
 // stored in a checkpoint being resumed, whose `preset` it also supplies.
 int config_resolve(Config *cfg, const ConfigCommand *cmd, int argc, char **argv,
                    const char *base_ini, ConfigArgs *args, Error *err);
+// Whether `key` (bare or "section.name", dashes or underscores) names a setting of `sections`.
+bool config_has_key(const char *key, const char *sections);
 // Pre-scans argv for one of the command's own flags (before the full resolution, when its
 // value decides what to resolve against). NULL when absent or without a value.
 const char *config_find_flag(int argc, char **argv, const char *flag);

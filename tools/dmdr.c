@@ -84,16 +84,17 @@ static const Command commands[] = {
      "dmdr eval CHECKPOINT --classifier FILE [--steps N] [--method euler|heun] [--cfg S]\n"
      "          [--shift S] [--per-class K] [--seed S] [--json FILE]\n"
      "dmdr eval --real --classifier FILE [--per-class K] [--json FILE]\n"
-     "  Generates K samples of every class from the checkpoint (the EMA weights of a training\n"
-     "  checkpoint, or exported weights) and measures them with the classifier against the\n"
-     "  10000 Fashion-MNIST test images: FID in the classifier's penultimate features,\n"
-     "  precision and recall (k = 3 nearest-neighbour manifolds, against as many test images\n"
-     "  of the same classes), class accuracy (argmax == prompted class), the Inception-Score\n"
-     "  analogue exp(E KL(p(y|x) || p(y))), mean reward (the mean log p(prompted class | x):\n"
-     "  minus the cross-entropy that the RL stage minimises), network evaluations per image\n"
-     "  and sampler images/s. --real measures the first K training images of each class\n"
-     "  instead (the floor). The sampler settings default to the run's own when the\n"
-     "  checkpoint stores them. --json FILE writes the figures as JSON.\n",
+     "  Generates K samples of every class from the checkpoint (a teacher, from the EMA of its\n"
+     "  training checkpoint or its exported weights, with the ODE sampler; or a few-step\n"
+     "  generator of `dmdr distill`, with its own steps) and measures them with the classifier\n"
+     "  against the 10000 Fashion-MNIST test images: FID in the classifier's penultimate\n"
+     "  features, precision and recall (k = 3 nearest-neighbour manifolds, against as many\n"
+     "  test images of the same classes), class accuracy (argmax == prompted class), the\n"
+     "  Inception-Score analogue exp(E KL(p(y|x) || p(y))), mean reward (the mean log\n"
+     "  p(prompted class | x): minus the cross-entropy that the RL stage minimises), network\n"
+     "  evaluations per image and sampler images/s. --real measures the first K training\n"
+     "  images of each class instead (the floor). The sampler settings default to the run's\n"
+     "  own when the checkpoint stores them. --json FILE writes the figures as JSON.\n",
      eval_main, &eval_command},
     {"info", "show what a checkpoint holds: model, weights and shapes, metadata",
      "dmdr info CHECKPOINT\n"

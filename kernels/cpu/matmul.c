@@ -56,10 +56,11 @@ static void sgemm_block(float *c, int64_t ldc, const float *a, int64_t lda, cons
 
 // c (m, n) = alpha op(a) op(b) + beta c, C cut along its longer side into one block per
 // thread, each a single-threaded sgemm that packs the shared operand itself. OpenBLAS's own
-// threading shares the packed panels between threads and waits on the slowest at every one:
-// at the small DiT's shapes (3136 x 192..768 x 192..768, and the weight gradients over k =
-// 3136) the split ran at 215-240 GFLOP/s on 2 cores where OpenBLAS's best was 75-210, and a
-// thread descheduled by other work on a shared machine stalls only its own block.
+// threading shares the packed panels between threads and waits on the slowest at every one.
+// Alone on a quiet machine both run the small DiT's GEMMs (3136 x 192..768 x 192..768, and the
+// weight gradients over k = 3136) at 90-99% of the 2048^3 ceiling on 2 cores, but in the whole
+// training step the split is 3% faster (219-220 -> 227 images/s), and with other work on the
+// machine, where a descheduled thread stalls only its own block, 25% (46-48 -> 58-61).
 static void sgemm_split(float *c, const float *a, const float *b, int64_t m, int64_t n,
                         int64_t k, bool trans_a, bool trans_b, float alpha, float beta) {
     int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n, ldc = n;

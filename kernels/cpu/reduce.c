@@ -307,16 +307,32 @@ void cpu_reduce_max_backward(float *dx, const float *x, const float *y, const fl
 
 // ---- sum of squares ------------------------------------------------------------------------
 
-// xs[j] (ns[j]) for j < count -> sum over all of x^2, in double
+// xs[j] (ns[j]) for j < count -> sum over all of x^2, in double. The tensors are one
+// concatenated range cut into a contiguous piece per thread: one parallel region for all of
+// them (a region per tensor cost 1.9 ms for the small DiT's 71 gradients, against 0.4 ms for
+// reading their 17 MB once), and per-thread sums added in thread order.
 double cpu_sum_squares(const float *const *xs, const int64_t *ns, int count) {
-    double total = 0.0;
-    for (int j = 0; j < count; j++) {
-        const float *x = xs[j];
-        int64_t n = ns[j];
+    int64_t total = 0;
+    for (int j = 0; j < count; j++) total += ns[j];
+    int threads = total > PARALLEL_MIN ? omp_get_max_threads() : 1;
+    double *partial = calloc((size_t)threads, sizeof *partial);
+    DMDR_CHECK(partial != NULL, "out of memory for %d partial sums", threads);
+#pragma omp parallel num_threads(threads)
+    {
+        int p = omp_get_thread_num(), parts = omp_get_num_threads();
+        int64_t begin = total * p / parts, end = total * (p + 1) / parts, start = 0;
         double sum = 0.0;
-#pragma omp parallel for simd schedule(static) reduction(+ : sum) if (parallel : n > PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++) sum += (double)x[i] * x[i];
-        total += sum;
+        for (int j = 0; j < count && start < end; start += ns[j], j++) {
+            int64_t lo = begin > start ? begin - start : 0;
+            int64_t hi = end - start < ns[j] ? end - start : ns[j];
+            const float *x = xs[j];
+#pragma omp simd reduction(+ : sum)
+            for (int64_t i = lo; i < hi; i++) sum += (double)x[i] * x[i];
+        }
+        partial[p] = sum;
     }
-    return total;
+    double sum = 0.0;
+    for (int p = 0; p < threads; p++) sum += partial[p];
+    free(partial);
+    return sum;
 }

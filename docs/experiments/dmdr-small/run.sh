@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The small-preset DMD and DMDR experiments of docs/experiments/dmdr-small/README.md, in the
-# order they were run. Needs the small teacher (docs/experiments/small-teacher) and the judge
+# order they were run (the runs themselves shared the 2 cores, up to 6 at a time, with 1
+# thread each; the 1-step student's first 200 steps ran with 2 threads and the rest was
+# resumed from its step-200 checkpoint with --threads 1). Needs the small teacher (docs/experiments/small-teacher) and the judge
 # (docs/experiments/judge). Each run is a run directory under $OUT; every figure in the README
 # comes from the eval JSON files this writes. About 3 hours on 2 CPU cores.
 set -euo pipefail
@@ -19,6 +21,7 @@ common=(--preset small --teacher "$TEACHER" --threads 1 --quiet true)
 "$DMDR" distill "${common[@]}" --out "$OUT/dmd-no-dynars" --steps 200 --dyn-steps 200 --dynars false --sample-every 100 --checkpoint-every 100
 "$DMDR" distill "${common[@]}" --out "$OUT/dmd-no-dyna" --steps 200 --dyn-steps 200 --dynadg false --dynars false --sample-every 100 --checkpoint-every 100
 "$DMDR" distill "${common[@]}" --out "$OUT/dmd-4step" --gen-steps 4 --steps 200 --dyn-steps 200 --sample-every 100 --checkpoint-every 100
+"$DMDR" distill "${common[@]}" --out "$OUT/dmd-1step-cfg1.5" --real-cfg 1.5 --steps 200 --dyn-steps 200 --sample-every 100 --checkpoint-every 100
 
 # stage 2 from the 1-step student's last checkpoint: DMDR (reward backprop, PPO) and the
 # baselines (reward only, reward + KL)
@@ -32,6 +35,12 @@ stage2=(--init "$INIT" --classifier "$JUDGE" --threads 1 --quiet true --rl.steps
 # the judge's figures: 100 samples per class (1000), seed 0
 mkdir -p "$OUT/eval"
 ev=(--classifier "$JUDGE" --per-class 100 --threads 2)
-for run in dmd-1step dmd-no-dynadg dmd-no-dynars dmd-no-dyna dmd-4step dmdr-backprop dmdr-ppo reward-only reward-kl; do
+for run in dmd-1step dmd-no-dynadg dmd-no-dynars dmd-no-dyna dmd-4step dmd-1step-cfg1.5 dmdr-backprop dmdr-ppo reward-only reward-kl; do
   "$DMDR" eval "$OUT/$run/model.safetensors" "${ev[@]}" --json "$OUT/eval/$run.json"
+done
+# the 1-step student at 200 generator steps, beside the ablation
+"$DMDR" eval "$OUT/dmd-1step/checkpoints/step-000200.safetensors" "${ev[@]}" --json "$OUT/eval/dmd-1step-200.json"
+# the teacher rows (docs/experiments/judge has 25, 10, 4 and 1 steps too)
+for cfg in 1 1.5; do
+  "$DMDR" eval "$TEACHER" "${ev[@]}" --steps 50 --cfg $cfg --json "$OUT/eval/teacher-euler50-cfg$cfg.json"
 done
