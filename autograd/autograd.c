@@ -161,7 +161,11 @@ void autograd_backward(Tensor *root, Tensor *grad_root) {
         for (int64_t i = order.count - 1; i >= 0; i--) {
             AutogradNode *n = order.items[i];
             Tensor *out = n->output;
+            // each node's temporaries die with its own scope: what it hands on is retained
+            // by autograd_accumulate, so the peak is one node's work, not the whole pass's
+            tensor_scope_begin();
             if (out->grad) n->backward(n, out->grad);
+            tensor_scope_end();
             if (!out->retains_grad) {
                 tensor_release(out->grad);
                 out->grad = NULL;

@@ -31,11 +31,14 @@ static const Command commands[] = {
      "  whose result exists is skipped: the same command continues an interrupted demo.\n",
      demo_main, NULL},
     {"bench", "benchmark the kernels (GFLOP/s, GB/s, fraction of the machine's ceiling)",
-     "dmdr bench [--threads N] [--device cpu|cuda] [--shapes small|base] [--filter TEXT]\n"
-     "           [--quick] [--json FILE]\n"
-     "  Measures the machine's ceilings (a large sgemm, a large copy) and then every kernel\n"
-     "  at the shapes of a small DiT, printing time per call, throughput, and the fraction\n"
-     "  of the ceiling. --json writes the same figures as JSON.\n",
+     "dmdr bench [--threads N] [--device cpu|cuda] [--shapes small|base] [--batch N]\n"
+     "           [--filter TEXT] [--quick] [--json FILE]\n"
+     "  Measures the machine's ceilings (a large sgemm, a large copy), then every kernel at\n"
+     "  the shapes of the preset's DiT (its training batch, or --batch), then end to end: the\n"
+     "  training step, 50-step CFG teacher sampling and 1-step generator sampling in\n"
+     "  images/s, with peak memory. Time per call, throughput and the fraction of the\n"
+     "  ceiling; --json writes the same figures (train_step with its configuration) as JSON.\n"
+     "  bash bench/vs_torch.sh runs the training step against its PyTorch twin.\n",
      bench_main, NULL},
     {"train-teacher", "train the flow-matching teacher; writes a run directory",
      "dmdr train-teacher [--preset P] [--config FILE] [--key value ...] [--resume CHECKPOINT]\n"
