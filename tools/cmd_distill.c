@@ -242,11 +242,8 @@ static int run_setup(Run *r, const char *resume, const char *init, bool out_give
     if (k > r->target)
         return error_set(err, "%s is at generator step %lld, beyond the run's last (%lld): "
                               "raise --steps", resume, (long long)k, (long long)r->target);
-    char dir[CONFIG_PATH_MAX];
-    if (out_given) snprintf(dir, sizeof dir, "%s", c->run.out);
-    else if (rundir_of_checkpoint(resume, dir) != 0)
-        return rundir_create(&r->run, c, stage2(c) ? "dmdr" : "distill", err);
-    return rundir_resume(&r->run, dir, c, k, &r->elapsed_before, err);
+    return rundir_continue(&r->run, resume, out_given ? c->run.out : NULL, c,
+                           stage2(c) ? "dmdr" : "distill", k, &r->elapsed_before, err);
 }
 
 static void run_free(Run *r) {
@@ -255,10 +252,6 @@ static void run_free(Run *r) {
     classifier_free(r->classifier);
     if (r->d.generator) distiller_free(&r->d);
     free(r->config_ini);
-}
-
-static bool every(int64_t step, int interval, int64_t last) {
-    return step == last || (interval > 0 && step % interval == 0);
 }
 
 static void accumulate(Run *r, const DistillStats *st) {
@@ -328,11 +321,11 @@ static int train(Run *r, Error *err) {
         }
         progress_update(&progress, k, r->d.opt.dmd ? st.dmd_loss : st.extra_loss,
                         (double)r->inner_since * c->distill.batch / r->seconds_since);
-        if (every(k, c->distill.log_every, r->target))
+        if (rundir_due(k, c->distill.log_every, r->target))
             rc = log_metrics(r, k, &st, progress_elapsed(&progress), err);
-        if (rc == 0 && every(k, c->distill.checkpoint_every, r->target))
+        if (rc == 0 && rundir_due(k, c->distill.checkpoint_every, r->target))
             rc = save_checkpoint(r, err);
-        if (rc == 0 && every(k, c->distill.sample_every, r->target))
+        if (rc == 0 && rundir_due(k, c->distill.sample_every, r->target))
             rc = save_samples(r, err);
     }
     progress_end(&progress);

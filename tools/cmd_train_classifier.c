@@ -131,11 +131,8 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
         return error_set(err, "%s is at step %lld, beyond the %lld steps of classifier.epochs %d "
                               "(raise --epochs)", resume, (long long)t->step,
                          (long long)t->total_steps, c->classifier.epochs);
-    char dir[CONFIG_PATH_MAX];
-    if (out_given) snprintf(dir, sizeof dir, "%s", c->run.out);
-    else if (rundir_of_checkpoint(resume, dir) != 0)
-        return rundir_create(&t->run, c, "train-classifier", err);
-    return rundir_resume(&t->run, dir, c, t->step, &t->elapsed_before, err);
+    return rundir_continue(&t->run, resume, out_given ? c->run.out : NULL, c, "train-classifier",
+                           t->step, &t->elapsed_before, err);
 }
 
 static void trainer_free(Trainer *t) {

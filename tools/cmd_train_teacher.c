@@ -158,10 +158,8 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
     if (t->step > c->train.steps)
         return error_set(err, "%s is at step %lld, beyond train.steps %d (raise --steps)", resume,
                          (long long)t->step, c->train.steps);
-    char dir[CONFIG_PATH_MAX];
-    if (out_given) snprintf(dir, sizeof dir, "%s", c->run.out);
-    else if (rundir_of_checkpoint(resume, dir) != 0) return rundir_create(&t->run, c, "train-teacher", err);
-    return rundir_resume(&t->run, dir, c, t->step, &t->elapsed_before, err);
+    return rundir_continue(&t->run, resume, out_given ? c->run.out : NULL, c, "train-teacher",
+                           t->step, &t->elapsed_before, err);
 }
 
 static void trainer_free(Trainer *t) {
@@ -172,10 +170,6 @@ static void trainer_free(Trainer *t) {
     model_free(t->model);
     dataset_free(&t->data);
     free(t->config_ini);
-}
-
-static bool every(int64_t step, int interval, int64_t last) {
-    return step == last || (interval > 0 && step % interval == 0);
 }
 
 static int train(Trainer *t, Error *err) {
@@ -215,7 +209,7 @@ static int train(Trainer *t, Error *err) {
         }
         double rate = (double)steps * (double)c->train.batch / step_seconds;
         progress_update(&progress, t->step, loss_sum / (double)steps, rate);
-        if (every(t->step, c->train.log_every, c->train.steps)) {
+        if (rundir_due(t->step, c->train.log_every, c->train.steps)) {
             Metric m[] = {{"loss", loss_sum / (double)steps}, {"lr", lr}, {"grad_norm", grad_norm},
                           {"images_per_s", rate}, {"elapsed_s", progress_elapsed(&progress)}};
             t->last_loss = m[0].value;
@@ -227,8 +221,8 @@ static int train(Trainer *t, Error *err) {
             loss_sum = step_seconds = 0;
             steps = 0;
         }
-        if ((every(t->step, c->train.checkpoint_every, c->train.steps) && save_checkpoint(t, err)) ||
-            (every(t->step, c->train.sample_every, c->train.steps) && save_samples(t, err))) {
+        if ((rundir_due(t->step, c->train.checkpoint_every, c->train.steps) && save_checkpoint(t, err)) ||
+            (rundir_due(t->step, c->train.sample_every, c->train.steps) && save_samples(t, err))) {
             progress_end(&progress);
             return -1;
         }

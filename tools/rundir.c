@@ -172,3 +172,15 @@ void rundir_close(RunDir *rd) {
     if (rd->metrics) fclose(rd->metrics);
     rd->metrics = NULL;
 }
+
+int rundir_continue(RunDir *rd, const char *checkpoint, const char *out, const Config *cfg,
+                    const char *command, int64_t step, double *elapsed_s, Error *err) {
+    char dir[CONFIG_PATH_MAX];
+    if (out) snprintf(dir, sizeof dir, "%s", out);
+    else if (rundir_of_checkpoint(checkpoint, dir) != 0) return rundir_create(rd, cfg, command, err);
+    return rundir_resume(rd, dir, cfg, step, elapsed_s, err);
+}
+
+bool rundir_due(int64_t step, int interval, int64_t last) {
+    return step == last || (interval > 0 && step % interval == 0);
+}

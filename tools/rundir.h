@@ -8,6 +8,7 @@
 //   model.safetensors              the final (EMA) weights
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -38,6 +39,16 @@ int rundir_resume(RunDir *rd, const char *dir, const Config *cfg, int64_t step,
 // The run directory a checkpoint belongs to, when it sits in one (<dir>/checkpoints/x with
 // <dir>/config.ini); written into out (CONFIG_PATH_MAX) -> 0, else -1.
 int rundir_of_checkpoint(const char *checkpoint, char *out);
+
+// Where a resumed run goes on: `out` (--out, or NULL when not given), else the run directory
+// `checkpoint` sits in, both through rundir_resume from `step`; else a new run directory
+// (rundir_create for `command`, a checkpoint copied out of its run).
+int rundir_continue(RunDir *rd, const char *checkpoint, const char *out, const Config *cfg,
+                    const char *command, int64_t step, double *elapsed_s, Error *err);
+
+// Whether a loop that has done `step` steps of `last` logs, saves or samples now: every
+// `interval` steps (0: only at the end) and always at the last.
+bool rundir_due(int64_t step, int interval, int64_t last);
 
 // Appends {"step": step, key: value, ...} as one line and flushes it.
 int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error *err);
