@@ -338,9 +338,15 @@ START_TEST(test_demo_tiny) {
     }
     char dir[] = "/tmp/dmdr-cli-demo-XXXXXX", args[1024];
     ck_assert(mkdtemp(dir) != NULL);
+    // more settings than the stages' own arguments, each reaching its stages intact (the
+    // tiny preset's values where they are not the test's)
     snprintf(args, sizeof args, "demo --preset tiny --out %s/d --train.steps 30 --distill.steps 3 "
-             "--rl.steps 2 --eval.per_class 4 --threads 1 --quiet true", dir);
+             "--rl.steps 2 --eval.per_class 4 --threads 1 --quiet true --seed 0 --device cpu "
+             "--distill.batch 16 --distill.ratio 5 --rl.group 8 --train.batch 32", dir);
     expect(args, 0, "DMDR generator ");
+    char path[600];
+    snprintf(path, sizeof path, "%s/d/dmd/checkpoints/step-000003.safetensors", dir);
+    ck_assert_msg(access(path, R_OK) == 0, "--distill.steps 3 did not reach stage 1: no %s", path);
     expect(args, 0, "model.safetensors exists, skipping its stage");
     Run r = run_dmdr(args);
     ck_assert_msg(strstr(r.output, "teacher, 50 steps, CFG 1.5") && strstr(r.output, "DMD generator"),

@@ -13,11 +13,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kernels/check.h"
 #include "tools/commands.h"
 #include "tools/rundir.h"
 
-#define MAX_ARGS 96
 #define MAX_PASSED 64
+#define MAX_ARGS (2 * MAX_PASSED + 16) // the passed settings and the stage's own
 
 const ConfigCommand demo_command = {
     .name = "demo",
@@ -27,26 +28,20 @@ const ConfigCommand demo_command = {
 typedef struct {
     const char *preset; // NULL: the default
     const char *out;
-    // --key value pairs for the stages, each given to the stages whose settings have it
-    const char *keys[MAX_PASSED], *values[MAX_PASSED];
+    // --key value pairs for the stages, each given to the stages whose settings have it:
+    // flags[i] is the argument as written ("--train.steps"), keys[i] without its dashes
+    const char *flags[MAX_PASSED], *keys[MAX_PASSED], *values[MAX_PASSED];
     int count;
 } DemoArgs;
 
 typedef struct {
     const char *argv[MAX_ARGS];
     int argc;
-    char text[8][CONFIG_PATH_MAX + 64]; // storage for built arguments
-    int texts;
 } Argv;
 
 static void push(Argv *a, const char *s) {
-    if (a->argc < MAX_ARGS - 1) a->argv[a->argc++] = s;
-}
-
-static const char *text(Argv *a, const char *fmt, const char *dir, const char *name) {
-    char *t = a->text[a->texts++ % 8];
-    snprintf(t, CONFIG_PATH_MAX + 64, fmt, dir, name);
-    return t;
+    DMDR_CHECK(a->argc < MAX_ARGS - 1, "demo: more than %d arguments", MAX_ARGS - 1);
+    a->argv[a->argc++] = s;
 }
 
 static bool exists(const char *path) {
@@ -70,7 +65,7 @@ static void stage_argv(Argv *a, const DemoArgs *d, const ConfigCommand *cmd, con
     if (out) push(a, "--out"), push(a, out);
     for (int i = 0; i < d->count; i++)
         if (takes(cmd, d->keys[i])) {
-            push(a, text(a, "--%s%s", d->keys[i], ""));
+            push(a, d->flags[i]);
             push(a, d->values[i]);
         }
 }
@@ -148,7 +143,12 @@ static int parse_args(int argc, char **argv, DemoArgs *d) {
         const char *v = argv[++i];
         if (strcmp(a, "--preset") == 0) d->preset = v;
         else if (strcmp(a, "--out") == 0) d->out = v;
-        else if (d->count < MAX_PASSED) d->keys[d->count] = a + 2, d->values[d->count++] = v;
+        else if (d->count == MAX_PASSED) {
+            fprintf(stderr, "dmdr demo: more than %d settings\n", MAX_PASSED);
+            return 2;
+        } else {
+            d->flags[d->count] = a, d->keys[d->count] = a + 2, d->values[d->count++] = v;
+        }
     }
     return 0;
 }
