@@ -404,12 +404,15 @@ START_TEST(test_distill_toy2d) {
     fprintf(stderr, "toy2d DMD: energy distance to the teacher %.4f before, %.4f after; %lld of %d on "
            "another component, %lld off the modes\n",
            e_before, e_after, (long long)wrong, STUDENT_SAMPLES, (long long)got_stats.off_mode);
-    // The student wanders around the data as the fake score chases it (measured over runs
-    // after 300 generator steps: means within 0.7 std, variances 0.6 to 1.7 times the data's
-    // on average, from 4 to 7 times at the start, the teacher's 1-step output being a blur
-    // around each mode, pushed outward; xy covariances up to 0.6 std^2)
-    const ToyTolerance tol = {.mean = 1.0, .var_lo = 0.2, .var_hi = 4.0, .avg_lo = 0.4,
-                              .avg_hi = 3.0, .xy = 1.0};
+    // The student wanders around the data as the fake score chases it. Measured over 38 seeds
+    // after 300 generator steps (test/seed_sweep.sh): worst mean offset 0.27-1.13 std,
+    // variance ratios 0.42-3.14, 0.85-2.25 on average (4 to 7 at the start: the teacher's
+    // 1-step output is a blur around each mode, pushed outward), worst xy covariance 0.18-0.57
+    // std^2, energy distance 0.0074 at most and 0.08 of the starting one, at most 2 samples
+    // on another component and 20 off the modes. Which component a sample is on is the
+    // sharp check; the moments only bound how far the student may wander.
+    const ToyTolerance tol = {.mean = 1.75, .var_lo = 0.2, .var_hi = 5.0, .avg_lo = 0.4,
+                              .avg_hi = 3.5, .xy = 1.0};
     toy_check_conditional_moments("1-step student", &got_stats, &data_stats, &tol);
     ck_assert_msg(wrong <= STUDENT_SAMPLES / 100, "%lld samples on another component",
                   (long long)wrong);

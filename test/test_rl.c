@@ -122,6 +122,7 @@ END_TEST
 #define STAGE1_INNER 1000
 #define STAGE2_STEPS 150
 #define SAMPLES 2000
+#define NEAR_STDS 4
 
 // r(x) = x_0: the components on the right are worth more
 static Tensor *rightward(void *ctx, Tensor *x, Tensor *y) {
@@ -132,6 +133,7 @@ static Tensor *rightward(void *ctx, Tensor *x, Tensor *y) {
 typedef struct {
     double reward;   // mean x_0
     double distance; // mean distance to the nearest component mean
+    double near;     // fraction of samples within NEAR_STDS standard deviations of a component
 } Outcome;
 
 static Outcome measure(Distiller *d) {
@@ -153,6 +155,7 @@ static Outcome measure(Distiller *d) {
         }
         o.reward += x[2 * i] / SAMPLES;
         o.distance += best / SAMPLES;
+        o.near += (best < NEAR_STDS * TOY_STD) / (double)SAMPLES;
     }
     free(x);
     tensor_scope_end();
@@ -171,7 +174,8 @@ static DistillOptions toy_distill_options(void) {
 }
 
 // Stage 2 from the stage-1 checkpoint at `path` with the given regulariser -> the outcome
-static Outcome stage2(Model *teacher, const char *path, RlAlgorithm algorithm, RlRegularizer reg) {
+static Outcome stage2(Model *teacher, const char *path, RlAlgorithm algorithm, RlRegularizer reg,
+                      float reward_weight) {
     DistillOptions o = toy_distill_options();
     Distiller d;
     Error err = {""};
@@ -179,7 +183,7 @@ static Outcome stage2(Model *teacher, const char *path, RlAlgorithm algorithm, R
     Checkpoint ck;
     distiller_checkpoint(&d, &ck);
     ck_assert_msg(checkpoint_load(path, &ck, &err) == 0, "%s", err.msg);
-    RlOptions ro = {.algorithm = algorithm, .regularizer = reg, .reward_weight = 0.5f,
+    RlOptions ro = {.algorithm = algorithm, .regularizer = reg, .reward_weight = reward_weight,
                     .reward_loss = REWARD_LOSS_LINEAR, .ppo = ppo_defaults(), .kl_beta = 0.1f};
     ro.ppo.clip_eps = 0.05f;
     RlStage stage;
@@ -219,21 +223,27 @@ START_TEST(test_stage2_toy2d) {
     ck_assert_msg(checkpoint_save(path, &ck, &err) == 0, "%s", err.msg);
     distiller_free(&d);
 
-    Outcome dmdr = stage2(teacher, path, RL_BACKPROP, RL_REG_DMD);
-    Outcome alone = stage2(teacher, path, RL_BACKPROP, RL_REG_NONE);
-    Outcome ppo = stage2(teacher, path, RL_PPO, RL_REG_DMD);
+    // PPO at half the weight: its group-normalised advantages give a push of about unit size
+    // whatever the reward's scale, and at 0.5 one seed in about fifty carried every sample
+    // 6 std to the right (reward +0.62, 7% within 4 std of a component)
+    Outcome dmdr = stage2(teacher, path, RL_BACKPROP, RL_REG_DMD, 0.5f);
+    Outcome alone = stage2(teacher, path, RL_BACKPROP, RL_REG_NONE, 0.5f);
+    Outcome ppo = stage2(teacher, path, RL_PPO, RL_REG_DMD, 0.25f);
     fprintf(stderr,
-            "toy2d stage 2 (reward x_0, distance to the nearest component): stage 1 %.3f / %.3f, "
-            "DMDR backprop %.3f / %.3f, reward only %.3f / %.3f, DMDR PPO %.3f / %.3f\n",
-            before.reward, before.distance, dmdr.reward, dmdr.distance, alone.reward,
-            alone.distance, ppo.reward, ppo.distance);
-    // measured: stage 1 about 0 / 0.15, both DMDR runs about +0.15 / 0.2 to 0.3, reward only
-    // about 8.5 / 6.5 (the samples run off to the right, 65 std from any component)
-    ck_assert_msg(dmdr.reward > before.reward + 0.05, "DMDR did not raise the reward");
-    ck_assert_msg(ppo.reward > before.reward + 0.05, "PPO did not raise the reward");
-    ck_assert_msg(dmdr.distance < 4 * TOY_STD && ppo.distance < 4 * TOY_STD,
+            "toy2d stage 2 (reward x_0 / distance to the nearest component / fraction near one): "
+            "stage 1 %.3f / %.3f / %.3f, DMDR backprop %.3f / %.3f / %.3f, "
+            "reward only %.3f / %.3f / %.3f, DMDR PPO %.3f / %.3f / %.3f\n",
+            before.reward, before.distance, before.near, dmdr.reward, dmdr.distance, dmdr.near,
+            alone.reward, alone.distance, alone.near, ppo.reward, ppo.distance, ppo.near);
+    // Measured over 60 seeds (test/seed_sweep.sh): stage 1 distance
+    // 0.11-0.20; DMDR backprop gain 0.05-0.20, distance 0.24-0.34; reward only 8.2-9.1 /
+    // 6.2-7.1 (the samples run off to the right, 65 std from any component). Before and after
+    // are measured on the same noise, so a gain of 0.02 is far outside the sampling error.
+    ck_assert_msg(dmdr.reward > before.reward + 0.02, "DMDR did not raise the reward");
+    ck_assert_msg(ppo.reward > before.reward + 0.02, "PPO did not raise the reward");
+    ck_assert_msg(dmdr.distance < 5 * TOY_STD && ppo.distance < 5 * TOY_STD,
                   "DMDR left the components");
-    ck_assert_msg(alone.reward > 1.0 && alone.distance > 10 * TOY_STD,
+    ck_assert_msg(alone.reward > 1.0 && alone.distance > 20 * TOY_STD,
                   "reward-only training should drift off the components");
     model_free(teacher);
     dataset_free(&data);
