@@ -144,12 +144,15 @@ Tensor *ppo_policy_mean(Model *g, const Rollouts *ro, int k) {
 }
 
 // -> (1)
-Tensor *ppo_policy_loss(Model *g, const Rollouts *ro, const PpoOptions *o, PpoStats *stats) {
+Tensor *ppo_policy_loss(Model *g, const Rollouts *ro, const PpoOptions *o, PpoStats *stats,
+                        Tensor **means) {
     Tensor *total = NULL;
     PpoStats sum = {0};
     for (int k = 0; k < ro->steps; k++) {
         PpoStats st;
-        Tensor *logp = ppo_log_prob(ppo_policy_mean(g, ro, k), ro->actions[k], ro->sigma[k]);
+        Tensor *mu = ppo_policy_mean(g, ro, k);
+        if (means) means[k] = mu;
+        Tensor *logp = ppo_log_prob(mu, ro->actions[k], ro->sigma[k]);
         Tensor *loss = ppo_clipped_loss(logp, ro->logp_old[k], ro->advantages, o->clip_eps, &st);
         total = total ? op_add(total, loss) : loss;
         sum.ratio_mean += st.ratio_mean / ro->steps;

@@ -67,4 +67,7 @@ void rollouts_free(Rollouts *ro);
 Tensor *ppo_policy_mean(Model *g, const Rollouts *ro, int k);
 
 // The PPO loss of the current generator on the rollouts, averaged over steps -> (1), tracked.
-Tensor *ppo_policy_loss(Model *g, const Rollouts *ro, const PpoOptions *o, PpoStats *stats);
+// means (ro->steps) or NULL: gets each step's tracked policy mean, for a penalty on the same
+// forward passes (the KL regulariser) instead of a second run of the generator.
+Tensor *ppo_policy_loss(Model *g, const Rollouts *ro, const PpoOptions *o, PpoStats *stats,
+                        Tensor **means);

@@ -62,7 +62,8 @@ static Tensor *ppo_loss(RlStage *s, DistillStats *st) {
     }
     s->epochs_left--;
     PpoStats ps;
-    Tensor *loss = ppo_policy_loss(s->d->generator, &s->rollouts, &s->opt.ppo, &ps);
+    Tensor *mu[PPO_MAX_STEPS];
+    Tensor *loss = ppo_policy_loss(s->d->generator, &s->rollouts, &s->opt.ppo, &ps, mu);
     st->reward_mean = s->rollouts.reward_mean;
     st->reward_std = s->rollouts.reward_std;
     st->ratio_std = ps.ratio_std;
@@ -71,11 +72,10 @@ static Tensor *ppo_loss(RlStage *s, DistillStats *st) {
     // per step, the policy means of the two generators at the rollout's states
     Tensor *kl = NULL;
     for (int k = 0; k < s->rollouts.steps; k++) {
-        Tensor *mu = ppo_policy_mean(s->d->generator, &s->rollouts, k);
         autograd_no_grad_begin();
         Tensor *mu_ref = ppo_policy_mean(s->reference, &s->rollouts, k);
         autograd_no_grad_end();
-        Tensor *term = kl_penalty(mu, mu_ref, s->rollouts.sigma[k]);
+        Tensor *term = kl_penalty(mu[k], mu_ref, s->rollouts.sigma[k]);
         kl = kl ? op_add(kl, term) : term;
     }
     kl = op_mul_scalar(kl, 1.0f / (float)s->rollouts.steps);
