@@ -1,6 +1,7 @@
 #include "dmdr/ppo.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "autograd/ops.h"
@@ -84,29 +85,34 @@ static void step_policy(const float *grid, int k, int steps, float explore, floa
     *weight = last ? 1.0f : 1.0f - grid[k + 1];
 }
 
+// *out emptied, with the step count, batch, grid (K + 1) and each step's sigma and weight
+static void rollouts_begin(const GeneratorOptions *gen, const PpoOptions *o, int64_t n,
+                           float *grid, Rollouts *out) {
+    DMDR_CHECK(gen->steps <= PPO_MAX_STEPS, "ppo: at most %d generator steps", PPO_MAX_STEPS);
+    generator_time_grid(gen, grid);
+    *out = (Rollouts){.steps = gen->steps, .n = n};
+    for (int k = 0; k < gen->steps; k++)
+        step_policy(grid, k, gen->steps, o->explore_std, &out->sigma[k], &out->weight[k]);
+}
+
 void ppo_rollout(Model *g, const GeneratorOptions *gen, const PpoOptions *o, const Reward *r,
                  Tensor *y, Rng *rng, Rollouts *out) {
-    DMDR_CHECK(gen->steps <= PPO_MAX_STEPS, "ppo: at most %d generator steps", PPO_MAX_STEPS);
     float grid[PPO_MAX_STEPS + 1];
-    generator_time_grid(gen, grid);
     int64_t n = y->shape.dim[0];
     Device device = y->device;
-    *out = (Rollouts){.steps = gen->steps, .n = n, .y = tensor_retain(y)};
+    rollouts_begin(gen, o, n, grid, out);
+    out->y = tensor_retain(y);
     autograd_no_grad_begin();
     tensor_scope_begin();
     Tensor *x = tensor_normal(model_data_shape(g, n), rng, 0.0f, 1.0f, device);
     for (int k = 0; k < gen->steps; k++) {
-        float sigma, weight;
-        step_policy(grid, k, gen->steps, o->explore_std, &sigma, &weight);
         Tensor *t = times(n, grid[k], device);
-        Tensor *mu = op_mul_scalar(generator_x0(g, x, t, y), weight);
-        Tensor *action = op_add(mu, tensor_normal(mu->shape, rng, 0.0f, sigma, device));
+        Tensor *mu = op_mul_scalar(generator_x0(g, x, t, y), out->weight[k]);
+        Tensor *action = op_add(mu, tensor_normal(mu->shape, rng, 0.0f, out->sigma[k], device));
         out->states[k] = tensor_retain(x);
         out->actions[k] = tensor_retain(action);
         out->times[k] = tensor_retain(t);
-        out->logp_old[k] = tensor_retain(ppo_log_prob(mu, action, sigma));
-        out->sigma[k] = sigma;
-        out->weight[k] = weight;
+        out->logp_old[k] = tensor_retain(ppo_log_prob(mu, action, out->sigma[k]));
         x = action;
     }
     Tensor *reward = r->score(r->ctx, x, y);
@@ -115,14 +121,51 @@ void ppo_rollout(Model *g, const GeneratorOptions *gen, const PpoOptions *o, con
     tensor_read(reward, rh);
     double sum = 0, sq = 0;
     for (int64_t i = 0; i < n; i++) sum += rh[i], sq += (double)rh[i] * rh[i];
-    out->reward_mean = sum / (double)n;
-    out->reward_std = sqrt(fmax(0.0, sq / (double)n - out->reward_mean * out->reward_mean));
+    double mean = sum / (double)n;
+    out->reward_mean = (float)mean;
+    out->reward_std = (float)sqrt(fmax(0.0, sq / (double)n - mean * mean));
     ppo_group_advantages(rh, n, o->group, o->adv_clamp, adv);
     out->advantages = tensor_retain(tensor_from_floats(shape1(n), adv, device));
     free(rh);
     free(adv);
     tensor_scope_end();
     autograd_no_grad_end();
+}
+
+void rollouts_zeros(Model *g, const GeneratorOptions *gen, const PpoOptions *o, int64_t n,
+                    Rollouts *out) {
+    float grid[PPO_MAX_STEPS + 1];
+    rollouts_begin(gen, o, n, grid, out);
+    Device device = model_device(g);
+    tensor_scope_begin();
+    int32_t *labels = calloc((size_t)n, sizeof *labels);
+    DMDR_CHECK(labels != NULL, "out of host memory");
+    out->y = tensor_retain(tensor_from_ints(shape1(n), labels, device));
+    free(labels);
+    out->advantages = tensor_retain(tensor_zeros(shape1(n), device));
+    for (int k = 0; k < gen->steps; k++) {
+        out->states[k] = tensor_retain(tensor_zeros(model_data_shape(g, n), device));
+        out->actions[k] = tensor_retain(tensor_zeros(model_data_shape(g, n), device));
+        out->times[k] = tensor_retain(tensor_zeros(shape1(n), device));
+        out->logp_old[k] = tensor_retain(tensor_zeros(shape1(n), device));
+    }
+    tensor_scope_end();
+}
+
+void rollouts_params(Rollouts *ro, ParamList *out) {
+    char name[PARAM_NAME_MAX];
+    params_add(out, NULL, "y", ro->y, false);
+    params_add(out, NULL, "advantages", ro->advantages, false);
+    struct {
+        const char *name;
+        Tensor **per_step;
+    } lists[] = {{"states", ro->states}, {"actions", ro->actions}, {"times", ro->times},
+                 {"logp_old", ro->logp_old}};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        for (int k = 0; k < ro->steps; k++) {
+            snprintf(name, sizeof name, "%s.%d", lists[i].name, k);
+            params_add(out, NULL, name, lists[i].per_step[k], false);
+        }
 }
 
 void rollouts_free(Rollouts *ro) {

@@ -37,7 +37,7 @@ typedef struct {
     float sigma[PPO_MAX_STEPS];                // the policy std of step k
     float weight[PPO_MAX_STEPS];               // its mean is weight * x0 (1 - t_{k+1}, or 1 last)
     Tensor *advantages;                        // (N)
-    double reward_mean, reward_std;            // of the final samples
+    float reward_mean, reward_std;             // of the final samples
 } Rollouts;
 
 // r (n) in groups of `group` consecutive rows -> adv (n): (r - group mean) / (group std +
@@ -61,6 +61,13 @@ Tensor *ppo_clipped_loss(Tensor *logp, Tensor *logp_old, Tensor *adv, float eps,
 void ppo_rollout(Model *g, const GeneratorOptions *gen, const PpoOptions *o, const Reward *r,
                  Tensor *y, Rng *rng, Rollouts *out);
 void rollouts_free(Rollouts *ro);
+// Rollouts of the shapes ppo_rollout gives for n samples of g, every tensor zero: what a
+// checkpoint of a stage with no rollouts yet saves, and what a resume loads into.
+void rollouts_zeros(Model *g, const GeneratorOptions *gen, const PpoOptions *o, int64_t n,
+                    Rollouts *out);
+// Appends the rollout tensors to out as "y", "advantages", "states.<k>", "actions.<k>",
+// "times.<k>", "logp_old.<k>" (not trainable): the part a checkpoint saves them under.
+void rollouts_params(Rollouts *ro, ParamList *out);
 
 // The policy mean of step k of the current generator at the rollout's states (N, ...),
 // tracked to G. The sampler's re-noise weight (1 - t_{k+1}) for k < K - 1; x0 itself last.

@@ -39,7 +39,10 @@ typedef struct {
     Distiller *d;
     Model *reference; // the frozen starting generator (KL), or NULL
     Rollouts rollouts;
-    int epochs_left;  // PPO updates left on the current rollouts
+    // PPO, on the host: (updates left on the current rollouts, their reward mean and std);
+    // saved with the rollouts, so a resume between the updates of one batch is exact
+    Tensor *progress;
+    ParamList rollout_params; // the rollouts and progress as the checkpoint's "ppo." part
 } RlStage;
 
 // Hooks the stage into d (d->extra, and d->opt.dmd off unless the regulariser is DMD); the
@@ -49,10 +52,11 @@ typedef struct {
 // or -1 with err (a batch that is not a multiple of the PPO group, PPO over more than
 // PPO_MAX_STEPS steps, a stage already attached).
 //
-// Resuming is exact except inside a PPO rollout batch: the rollouts are not saved, so a run
-// resumed between the epochs of one batch draws a fresh batch (checkpoint at multiples of
-// ppo_epochs generator steps from the stage's start for exact resumes).
+// Resuming is exact at any generator step: a PPO checkpoint holds the batch of rollouts in
+// use and how many updates it has left.
 int rl_stage_init(RlStage *s, const RlOptions *opt, Distiller *d, Reward reward, Error *err);
-// Adds the frozen KL reference (under "reference.") to the trainer's checkpoint, if any.
+// Adds the stage's own state to the trainer's checkpoint: the frozen KL reference (under
+// "reference."), PPO's rollouts in use (under "ppo."). Nothing for a stage not attached (a
+// zeroed RlStage). Call again before each save or load: the rollout tensors change.
 void rl_stage_checkpoint(RlStage *s, Checkpoint *ck);
 void rl_stage_free(RlStage *s);

@@ -250,9 +250,12 @@ START_TEST(test_stage2_toy2d) {
 }
 END_TEST
 
-// Stage 2 with the KL regulariser and with PPO, saved after 4 generator updates (a multiple
-// of the PPO epochs) and resumed into a fresh trainer, ends bit for bit where the
-// uninterrupted run does after 6: the checkpoint holds the KL reference and everything else.
+// Stage 2 with the KL regulariser and with PPO, saved after 5 generator updates (for PPO at 2
+// epochs a batch, between the two updates of a batch of rollouts) and resumed into a fresh
+// trainer, ends bit for bit where the uninterrupted run does after 7: the checkpoint holds the
+// KL reference, the rollouts in use and everything else.
+#define SAVE_AT 5
+#define END_AT 7
 static void resume_case(RlAlgorithm algorithm, RlRegularizer reg) {
     ModelConfig mc = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,
                       .mlp_width = 32, .mlp_layers = 2};
@@ -277,7 +280,7 @@ static void resume_case(RlAlgorithm algorithm, RlRegularizer reg) {
     }
     Checkpoint ck;
     for (int r = 0; r < 2; r++) {
-        int64_t stop = r == 0 ? 4 : 6;
+        int64_t stop = r == 0 ? SAVE_AT : END_AT;
         if (r == 1) { // the second trainer takes over from the first one's checkpoint
             distiller_checkpoint(&runs[1], &ck);
             rl_stage_checkpoint(&stages[1], &ck);
@@ -293,7 +296,7 @@ static void resume_case(RlAlgorithm algorithm, RlRegularizer reg) {
             ck_assert_msg(checkpoint_save(path, &ck, &err) == 0, "%s", err.msg);
         }
     }
-    while (distiller_generator_steps(&runs[0]) < 6) {
+    while (distiller_generator_steps(&runs[0]) < END_AT) {
         DistillStats st;
         distiller_step(&runs[0], &st);
     }
@@ -314,6 +317,7 @@ START_TEST(test_stage2_resume_is_exact) {
     resume_case(RL_BACKPROP, RL_REG_KL);
     resume_case(RL_PPO, RL_REG_DMD);
     resume_case(RL_PPO, RL_REG_NONE);
+    resume_case(RL_PPO, RL_REG_KL);
 }
 END_TEST
 
