@@ -74,14 +74,25 @@ Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o, Tenso
         t_host[i] = grid[k[i]];
         if (k[i] > deepest) deepest = k[i];
     }
-    // start (N, ...): x0_{k-1} per sample, zeros where k = 0 (there t = 1 keeps only eps)
+    // start (N, ...): x0_{k-1} per sample, zeros where k = 0 (there t = 1 keeps only eps); a
+    // sum over the chain's predictions, each masked to the samples that stop after it: whole
+    // batch ops, where a copy per row would be N small transfers on a GPU
     Tensor *start = tensor_zeros(shape, device);
     if (deepest > 0) {
         Tensor *x0s[MAX_STEPS];
         Tensor *noise = tensor_normal(shape, rng, 0.0f, 1.0f, device);
         run_chain(g, grid, deepest, noise, y, rng, NULL, x0s);
-        for (int64_t i = 0; i < n; i++)
-            if (k[i] > 0) tensor_copy_into(tensor_rows(start, i, 1), tensor_rows(x0s[k[i] - 1], i, 1));
+        Shape per_sample = shape; // (N, 1, ..., 1)
+        for (int d = 1; d < per_sample.ndim; d++) per_sample.dim[d] = 1;
+        float *mask = malloc((size_t)n * sizeof *mask);
+        DMDR_CHECK(mask != NULL, "out of host memory");
+        autograd_no_grad_begin();
+        for (int j = 0; j < deepest; j++) {
+            for (int64_t i = 0; i < n; i++) mask[i] = k[i] == j + 1 ? 1.0f : 0.0f;
+            start = op_add(start, op_mul(x0s[j], tensor_from_floats(per_sample, mask, device)));
+        }
+        autograd_no_grad_end();
+        free(mask);
     }
     Tensor *eps = tensor_normal(shape, rng, 0.0f, 1.0f, device);
     Tensor *t = tensor_from_floats(shape1(n), t_host, device);
