@@ -281,7 +281,36 @@ START_TEST(test_backward_simulation) {
     GeneratorOptions four = {.steps = 4, .shift = 1.0f};
     float grid[5];
     generator_time_grid(&four, grid);
-    generator_backward_simulation(g, &four, y, &rng, NULL, &t_in);
+    replay = rng;
+    Tensor *x_in;
+    generator_backward_simulation(g, &four, y, &rng, &x_in, &t_in);
+    // replayed: the step draws, the chain to the deepest step drawn (re-noised between
+    // steps), then x_in = (1 - t) x0_{k-1} + t eps per sample, x0_{-1} = 0
+    int k[64], deepest = 0;
+    for (int i = 0; i < 64; i++) {
+        k[i] = (int)rng_below(&replay, 4);
+        if (k[i] > deepest) deepest = k[i];
+    }
+    autograd_no_grad_begin();
+    Tensor *x0s[4], *state = tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU);
+    for (int j = 0; j < deepest; j++) {
+        x0s[j] = generator_x0(g, state, tensor_full(shape1(64), grid[j], DEVICE_CPU), y);
+        if (j + 1 < deepest)
+            state = flow_interpolate(x0s[j],
+                                     tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU),
+                                     tensor_full(shape1(64), grid[j + 1], DEVICE_CPU));
+    }
+    autograd_no_grad_end();
+    float *eps4 = tensor_f32(tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU));
+    for (int i = 0; i < 64; i++)
+        for (int c = 0; c < 2; c++) {
+            float start = k[i] > 0 ? tensor_f32(x0s[k[i] - 1])[2 * i + c] : 0.0f, tt = grid[k[i]];
+            float want_x = (1.0f - tt) * start + tt * eps4[2 * i + c];
+            ck_assert_msg(fabsf(tensor_f32(x_in)[2 * i + c] - want_x) < 1e-6f,
+                          "4-step backward simulation: sample %d (step %d) starts at %g, want %g",
+                          i, k[i], (double)tensor_f32(x_in)[2 * i + c], (double)want_x);
+        }
+    ck_assert_int_eq(rng.offset, replay.offset);
     int seen[4] = {0};
     for (int i = 0; i < 64; i++) {
         int found = -1;
