@@ -433,21 +433,22 @@ START_TEST(test_distill_toy2d) {
     fprintf(stderr, "toy2d DMD: energy distance to the teacher %.4f before, %.4f after; %lld of %d on "
            "another component, %lld off the modes\n",
            e_before, e_after, (long long)wrong, STUDENT_SAMPLES, (long long)got_stats.off_mode);
-    // The student wanders around the data as the fake score chases it. Measured over 63 seeds
+    // The student wanders around the data as the fake score chases it. Measured over 78 seeds
     // after 300 generator steps (test/seed_sweep.sh): worst mean offset 0.25-1.90 std,
     // variance ratios 0.32-3.40, 0.71-2.31 on average (4 to 7 at the start: the teacher's
-    // 1-step output is a blur around each mode, pushed outward), worst xy covariance 0.18-0.99
+    // 1-step output is a blur around each mode, pushed outward), worst xy covariance 0.18-1.43
     // std^2, energy distance 0.0096 at most and 0.09 of the starting one, at most 2 samples
-    // on another component and 20 off the modes. The tails are one seed in ~25 caught
+    // on another component and 21 off the modes (bound: 100, a student 1.8x as wide as the
+    // data puts ~15 past 5 data std by chance). The tails are one seed in ~25 caught
     // mid-swing; which component a sample is on and the energy distance are the sharp checks,
     // the moments only bound how far the student may wander (a component's half-gap to its
     // neighbours is 7.6 std).
     const ToyTolerance tol = {.mean = 3.0, .var_lo = 0.2, .var_hi = 6.0, .avg_lo = 0.4,
-                              .avg_hi = 4.0, .xy = 2.0};
+                              .avg_hi = 4.0, .xy = 3.0};
     toy_check_conditional_moments("1-step student", &got_stats, &data_stats, &tol);
     ck_assert_msg(wrong <= STUDENT_SAMPLES / 100, "%lld samples on another component",
                   (long long)wrong);
-    ck_assert_msg(got_stats.off_mode <= STUDENT_SAMPLES / 50, "%lld samples off the modes",
+    ck_assert_msg(got_stats.off_mode <= STUDENT_SAMPLES / 20, "%lld samples off the modes",
                   (long long)got_stats.off_mode);
     ck_assert_msg(e_after < 0.02 && e_after < 0.25 * e_before,
                   "energy distance to the teacher's samples %g, %g before distillation", e_after,

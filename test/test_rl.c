@@ -223,22 +223,23 @@ START_TEST(test_stage2_toy2d) {
     ck_assert_msg(checkpoint_save(path, &ck, &err) == 0, "%s", err.msg);
     distiller_free(&d);
 
-    // PPO at half the weight: its group-normalised advantages give a push of about unit size
-    // whatever the reward's scale, and at 0.5 one seed in about fifty carried every sample
-    // 6 std to the right (reward +0.62, 7% within 4 std of a component)
+    // PPO at a lower weight: its group-normalised advantages give a push of about unit size
+    // whatever the reward's scale. At 0.5 one seed in about fifty carried 93% of the samples
+    // over 4 std to the right (reward +0.62); at 0.25 one in 55 gained only 0.011; at 0.35,
+    // over 36 seeds, gain 0.048-0.17 and distance 0.18-0.31 (test/seed_sweep.sh).
     Outcome dmdr = stage2(teacher, path, RL_BACKPROP, RL_REG_DMD, 0.5f);
     Outcome alone = stage2(teacher, path, RL_BACKPROP, RL_REG_NONE, 0.5f);
-    Outcome ppo = stage2(teacher, path, RL_PPO, RL_REG_DMD, 0.25f);
+    Outcome ppo = stage2(teacher, path, RL_PPO, RL_REG_DMD, 0.35f);
     fprintf(stderr,
             "toy2d stage 2 (reward x_0 / distance to the nearest component / fraction near one): "
             "stage 1 %.3f / %.3f / %.3f, DMDR backprop %.3f / %.3f / %.3f, "
             "reward only %.3f / %.3f / %.3f, DMDR PPO %.3f / %.3f / %.3f\n",
             before.reward, before.distance, before.near, dmdr.reward, dmdr.distance, dmdr.near,
             alone.reward, alone.distance, alone.near, ppo.reward, ppo.distance, ppo.near);
-    // Measured over 60 seeds (test/seed_sweep.sh): stage 1 distance
-    // 0.11-0.20; DMDR backprop gain 0.05-0.20, distance 0.24-0.34; reward only 8.2-9.1 /
-    // 6.2-7.1 (the samples run off to the right, 65 std from any component). Before and after
-    // are measured on the same noise, so a gain of 0.02 is far outside the sampling error.
+    // Measured over more than 150 seeds (test/seed_sweep.sh): stage 1 distance 0.11-0.20;
+    // DMDR backprop gain 0.048-0.22, distance 0.24-0.34; reward only 8.2-9.1 / 6.2-7.1 (the
+    // samples run off to the right, 65 std from any component). Before and after are
+    // measured on the same noise, so a gain of 0.02 is far outside the sampling error.
     ck_assert_msg(dmdr.reward > before.reward + 0.02, "DMDR did not raise the reward");
     ck_assert_msg(ppo.reward > before.reward + 0.02, "PPO did not raise the reward");
     ck_assert_msg(dmdr.distance < 5 * TOY_STD && ppo.distance < 5 * TOY_STD,
