@@ -122,8 +122,9 @@ void ppo_rollout(Model *g, const GeneratorOptions *gen, const PpoOptions *o, con
     double sum = 0, sq = 0;
     for (int64_t i = 0; i < n; i++) sum += rh[i], sq += (double)rh[i] * rh[i];
     double mean = sum / (double)n;
-    out->reward_mean = (float)mean;
-    out->reward_std = (float)sqrt(fmax(0.0, sq / (double)n - mean * mean));
+    const float progress[3] = {(float)o->epochs, (float)mean,
+                               (float)sqrt(fmax(0.0, sq / (double)n - mean * mean))};
+    out->progress = tensor_retain(tensor_from_floats(shape1(3), progress, DEVICE_CPU));
     ppo_group_advantages(rh, n, o->group, o->adv_clamp, adv);
     out->advantages = tensor_retain(tensor_from_floats(shape1(n), adv, device));
     free(rh);
@@ -143,6 +144,7 @@ void rollouts_zeros(Model *g, const GeneratorOptions *gen, const PpoOptions *o, 
     out->y = tensor_retain(tensor_from_ints(shape1(n), labels, device));
     free(labels);
     out->advantages = tensor_retain(tensor_zeros(shape1(n), device));
+    out->progress = tensor_retain(tensor_zeros(shape1(3), DEVICE_CPU));
     for (int k = 0; k < gen->steps; k++) {
         out->states[k] = tensor_retain(tensor_zeros(model_data_shape(g, n), device));
         out->actions[k] = tensor_retain(tensor_zeros(model_data_shape(g, n), device));
@@ -156,6 +158,7 @@ void rollouts_params(Rollouts *ro, ParamList *out) {
     char name[PARAM_NAME_MAX];
     params_add(out, NULL, "y", ro->y, false);
     params_add(out, NULL, "advantages", ro->advantages, false);
+    params_add(out, NULL, "progress", ro->progress, false);
     struct {
         const char *name;
         Tensor **per_step;
@@ -171,6 +174,7 @@ void rollouts_params(Rollouts *ro, ParamList *out) {
 void rollouts_free(Rollouts *ro) {
     tensor_release(ro->y);
     tensor_release(ro->advantages);
+    tensor_release(ro->progress);
     for (int k = 0; k < ro->steps; k++) {
         tensor_release(ro->states[k]);
         tensor_release(ro->actions[k]);

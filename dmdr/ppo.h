@@ -37,7 +37,9 @@ typedef struct {
     float sigma[PPO_MAX_STEPS];                // the policy std of step k
     float weight[PPO_MAX_STEPS];               // its mean is weight * x0 (1 - t_{k+1}, or 1 last)
     Tensor *advantages;                        // (N)
-    float reward_mean, reward_std;             // of the final samples
+    // (3) F32 on the host: updates left on this batch, the mean and std of its final samples'
+    // rewards; a tensor, so that a checkpoint saves it with the batch
+    Tensor *progress;
 } Rollouts;
 
 // r (n) in groups of `group` consecutive rows -> adv (n): (r - group mean) / (group std +
@@ -57,16 +59,16 @@ typedef struct {
 Tensor *ppo_clipped_loss(Tensor *logp, Tensor *logp_old, Tensor *adv, float eps, PpoStats *stats);
 
 // Rolls the policy out, untracked, from fresh noise for labels y (N, a multiple of the group)
-// and scores the final samples -> *out (freed with rollouts_free).
+// and scores the final samples -> *out (freed with rollouts_free), o->epochs updates left.
 void ppo_rollout(Model *g, const GeneratorOptions *gen, const PpoOptions *o, const Reward *r,
                  Tensor *y, Rng *rng, Rollouts *out);
 void rollouts_free(Rollouts *ro);
-// Rollouts of the shapes ppo_rollout gives for n samples of g, every tensor zero: what a
-// checkpoint of a stage with no rollouts yet saves, and what a resume loads into.
+// Rollouts of the shapes ppo_rollout gives for n samples of g, every tensor zero (so no
+// updates left): a stage's batch before its first rollout, what a resume loads into.
 void rollouts_zeros(Model *g, const GeneratorOptions *gen, const PpoOptions *o, int64_t n,
                     Rollouts *out);
-// Appends the rollout tensors to out as "y", "advantages", "states.<k>", "actions.<k>",
-// "times.<k>", "logp_old.<k>" (not trainable): the part a checkpoint saves them under.
+// Appends the rollout tensors to out as "y", "advantages", "progress", "states.<k>",
+// "actions.<k>", "times.<k>", "logp_old.<k>" (not trainable): the checkpoint part they go in.
 void rollouts_params(Rollouts *ro, ParamList *out);
 
 // The policy mean of step k of the current generator at the rollout's states (N, ...),

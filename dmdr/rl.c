@@ -54,15 +54,12 @@ static Tensor *group_labels(RlStage *s, int64_t n) {
 
 // PPO on the current rollouts (refreshed every `epochs` updates) -> (1)
 static Tensor *ppo_loss(RlStage *s, DistillStats *st) {
-    float *progress = tensor_f32(s->progress); // updates left, reward mean, reward std
-    if (progress[0] == 0.0f) {
+    if (tensor_f32(s->rollouts.progress)[0] == 0.0f) { // no updates left on this batch
         rollouts_free(&s->rollouts);
         ppo_rollout(s->d->generator, &s->d->opt.gen, &s->opt.ppo, &s->reward,
                     group_labels(s, s->d->opt.batch), &s->d->rng, &s->rollouts);
-        progress[0] = (float)s->opt.ppo.epochs;
-        progress[1] = s->rollouts.reward_mean;
-        progress[2] = s->rollouts.reward_std;
     }
+    float *progress = tensor_f32(s->rollouts.progress); // updates left, reward mean, std
     progress[0] -= 1.0f;
     PpoStats ps;
     Tensor *mu[PPO_MAX_STEPS];
@@ -117,11 +114,8 @@ int rl_stage_init(RlStage *s, const RlOptions *opt, Distiller *d, Reward reward,
             tensor_set_requires_grad(p->items[i].tensor, false);
         }
     }
-    if (opt->algorithm == RL_PPO) {
-        tensor_scope_begin();
-        s->progress = tensor_retain(tensor_zeros(shape1(3), DEVICE_CPU));
-        tensor_scope_end();
-    }
+    if (opt->algorithm == RL_PPO) // an empty batch: the first step draws one
+        rollouts_zeros(d->generator, &d->opt.gen, &opt->ppo, d->opt.batch, &s->rollouts);
     // the KL penalty is added inside the extra loss, which d weights by w_r: hence the
     // beta / w_r factors above, so that L_gen = w_r L_reward + beta KL
     d->opt.dmd = opt->regularizer == RL_REG_DMD;
@@ -139,21 +133,14 @@ void rl_stage_checkpoint(RlStage *s, Checkpoint *ck) {
     if (s->reference)
         add_part(ck, (CheckpointPart){"reference.", model_config(s->reference),
                                       model_params(s->reference), NULL, NULL});
-    if (!s->progress) return;
-    // before the first batch: zeros to save, or to load a batch into (0 updates left in
-    // progress sends the next step to draw a fresh one)
-    if (!s->rollouts.y)
-        rollouts_zeros(s->d->generator, &s->d->opt.gen, &s->opt.ppo, s->d->opt.batch,
-                       &s->rollouts);
+    if (!s->rollouts.y) return; // not PPO
     s->rollout_params.count = 0;
     rollouts_params(&s->rollouts, &s->rollout_params);
-    params_add(&s->rollout_params, NULL, "progress", s->progress, false);
     add_part(ck, (CheckpointPart){"ppo.", NULL, &s->rollout_params, NULL, NULL});
 }
 
 void rl_stage_free(RlStage *s) {
     rollouts_free(&s->rollouts);
-    tensor_release(s->progress);
     params_free(&s->rollout_params);
     model_free(s->reference);
     if (s->d && s->d->extra.ctx == s) s->d->extra = (GeneratorExtraLoss){0};

@@ -38,11 +38,8 @@ typedef struct {
     Reward reward;
     Distiller *d;
     Model *reference; // the frozen starting generator (KL), or NULL
-    Rollouts rollouts;
-    // PPO, on the host: (updates left on the current rollouts, their reward mean and std);
-    // saved with the rollouts, so a resume between the updates of one batch is exact
-    Tensor *progress;
-    ParamList rollout_params; // the rollouts and progress as the checkpoint's "ppo." part
+    Rollouts rollouts;        // PPO: the batch in use (zeros before the first), else empty
+    ParamList rollout_params; // the rollouts as the checkpoint's "ppo." part
 } RlStage;
 
 // Hooks the stage into d (d->extra, and d->opt.dmd off unless the regulariser is DMD); the

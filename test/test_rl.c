@@ -147,12 +147,8 @@ static Outcome measure(Distiller *d) {
                                               &rng, NULL, NULL));
     Outcome o = {0};
     for (int i = 0; i < SAMPLES; i++) {
-        double best = INFINITY;
-        for (int k = 0; k < TOY_COMPONENTS; k++) {
-            float m[2];
-            toy2d_component_mean(k, TOY_COMPONENTS, TOY_RADIUS, m);
-            best = fmin(best, hypot(x[2 * i] - m[0], x[2 * i + 1] - m[1]));
-        }
+        double best;
+        toy_nearest_component(&x[2 * i], &best);
         o.reward += x[2 * i] / SAMPLES;
         o.distance += best / SAMPLES;
         o.near += (best < NEAR_STDS * TOY_STD) / (double)SAMPLES;

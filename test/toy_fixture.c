@@ -28,7 +28,7 @@ void moments_get(const Moments *m, double mean[2], double cov[3]) {
     cov[2] = m->s[4] / n - mean[1] * mean[1];
 }
 
-static int nearest_component(const float *p, double *distance) {
+int toy_nearest_component(const float *p, double *distance) {
     int best = 0;
     double best_d = INFINITY;
     for (int k = 0; k < TOY_COMPONENTS; k++) {
@@ -46,7 +46,7 @@ void toy_stats(const float *points, int64_t n, ToyStats *s, int *assigned) {
     for (int64_t i = 0; i < n; i++) {
         const float *p = &points[2 * i];
         double d;
-        int k = nearest_component(p, &d);
+        int k = toy_nearest_component(p, &d);
         if (assigned) assigned[i] = k;
         s->off_mode += d > 5.0 * TOY_STD;
         s->off_ring += fabs(hypot(p[0], p[1]) - TOY_RADIUS) > 5.0 * TOY_STD;

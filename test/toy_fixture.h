@@ -29,6 +29,8 @@ typedef struct {
     int64_t off_ring; // points more than 5 std from the circle of means
 } ToyStats;
 
+// p (2) -> the component whose mean is nearest, *distance the distance to it
+int toy_nearest_component(const float *p, double *distance);
 // points (n, 2) -> s; assigned (n) (may be NULL) receives each point's component
 void toy_stats(const float *points, int64_t n, ToyStats *s, int *assigned);
 
