@@ -52,11 +52,7 @@ int distiller_init(Distiller *d, const DistillOptions *opt, Model *teacher, uint
         d->scores.fake = copy_of(teacher, &init, err);
         if (!d->scores.fake) rc = -1;
         // the real score is the frozen teacher: nothing of it trains
-        const ParamList *p = model_params(d->scores.net);
-        for (int i = 0; i < p->count; i++) {
-            p->items[i].trainable = false;
-            tensor_set_requires_grad(p->items[i].tensor, false);
-        }
+        params_set_trainable(model_params(d->scores.net), false);
     } else if (rc == 0) {
         rc = model_add_lora(d->scores.net, opt->lora_rank, opt->lora_alpha, opt->lora_mlp,
                             &init, err);

@@ -108,11 +108,7 @@ int rl_stage_init(RlStage *s, const RlOptions *opt, Distiller *d, Reward reward,
                                     &rng, err);
         if (!s->reference) return -1;
         params_copy(model_params(d->generator), model_params(s->reference));
-        const ParamList *p = model_params(s->reference); // read, never trained
-        for (int i = 0; i < p->count; i++) {
-            p->items[i].trainable = false;
-            tensor_set_requires_grad(p->items[i].tensor, false);
-        }
+        params_set_trainable(model_params(s->reference), false); // read, never trained
     }
     if (opt->algorithm == RL_PPO) // an empty batch: the first step draws one
         rollouts_zeros(d->generator, &d->opt.gen, &opt->ppo, d->opt.batch, &s->rollouts);

@@ -99,10 +99,7 @@ int model_add_lora(Model *m, int rank, float alpha, bool mlp, Rng *rng, Error *e
                          mlp ? "attention or MLP" : "attention",
                          mlp ? "" : " (adapt its MLP layers: lora_mlp = true)");
     }
-    for (int i = 0; i < m->params.count; i++) {
-        m->params.items[i].trainable = false;
-        tensor_set_requires_grad(m->params.items[i].tensor, false);
-    }
+    params_set_trainable(&m->params, false);
     tensor_scope_begin();
     for (int i = 0; i < n; i++) {
         linear_add_lora(all[i].linear, rank, alpha, rng);

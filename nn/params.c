@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/autograd.h"
 #include "kernels/check.h"
 #include "nn/params_internal.h"
 #include "tensor/safetensors.h"
@@ -137,6 +138,13 @@ int params_load(const ParamList *list, const char *path, bool allow_extra, Error
     free(src);
     safetensors_free(&st);
     return rc;
+}
+
+void params_set_trainable(const ParamList *list, bool trainable) {
+    for (int i = 0; i < list->count; i++) {
+        list->items[i].trainable = trainable;
+        tensor_set_requires_grad(list->items[i].tensor, trainable);
+    }
 }
 
 void params_copy(const ParamList *from, const ParamList *to) {

@@ -30,6 +30,9 @@ void params_free(ParamList *list); // frees the list, not the tensors
 // started from another's weights). Every name of `from` must exist in `to` with its shape
 // (checked: a programmer error otherwise); names only in `to` are left as they are.
 void params_copy(const ParamList *from, const ParamList *to);
+// Marks every parameter trainable or not and sets its tensor's requires_grad to match: a
+// frozen network (a LoRA base, a reward model, a reference) gets no gradients or updates.
+void params_set_trainable(const ParamList *list, bool trainable);
 
 // Writes prefix + child + "." into out (a PARAM_NAME_MAX buffer): the prefix already ends
 // with its dot, so ("down.0.", "res") -> "down.0.res." and ("", "blocks", 3) -> "blocks.3."
