@@ -11,11 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench/bench_cases.h"
 #include "bench/end_to_end.h"
+#include "bench/timing.h"
 #include "dmdr_config.h"
 #include "kernels/backend.h"
 #include "kernels/threads.h"
@@ -169,24 +169,13 @@ static void cpu_model(char *out, size_t size) {
     fclose(f);
 }
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 // Seconds for `calls` back-to-back calls, device work included.
 static double run_batch(const Backend *be, const BenchCase *c, void *const *buf, int64_t calls) {
     be->synchronize();
-    double start = now_seconds();
+    double start = bench_now_seconds();
     for (int64_t i = 0; i < calls; i++) c->call(be, buf, c->dim);
     be->synchronize();
-    return now_seconds() - start;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    return bench_now_seconds() - start;
 }
 
 // Per-call time: batches of calls until the budget is spent; the median over batches is
@@ -202,12 +191,10 @@ static void time_case(const Backend *be, const BenchCase *c, void *const *buf, d
 
     double samples[MAX_SAMPLES];
     int n = 0;
-    double start = now_seconds();
-    while (n < MAX_SAMPLES && (n < MIN_SAMPLES || now_seconds() - start < budget))
+    double start = bench_now_seconds();
+    while (n < MAX_SAMPLES && (n < MIN_SAMPLES || bench_now_seconds() - start < budget))
         samples[n++] = run_batch(be, c, buf, batch) / (double)batch;
-    qsort(samples, (size_t)n, sizeof samples[0], compare_doubles);
-    r->seconds = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
-    r->best = samples[0];
+    r->seconds = bench_median_seconds(samples, n, &r->best);
 }
 
 // Fills a buffer as its spec says. Returns false when host staging memory is short.
@@ -290,8 +277,9 @@ static cJSON *result_json(const BenchResult *r) {
     return k;
 }
 
-// One end-to-end figure; train_step also names the whole model configuration it ran, so
-// another tool (tools/torch/dit_train_step.py) can run the same one side by side.
+// One end-to-end figure, with the whole model configuration it ran under the names the
+// PyTorch twin takes (tools/torch/dit_train_step.py reads them from train_step), so another
+// tool can run the same one side by side.
 static cJSON *e2e_json(const E2eResult *r, const DitShapes *s, double gemm_ceiling) {
     cJSON *k = cJSON_CreateObject();
     double gflops = r->flops / r->seconds / 1e9;

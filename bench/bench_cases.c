@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "kernels/check.h"
+#include "nn/dit.h"
 
 const char *const dit_shape_names[] = {"small", "base"};
 const int dit_shape_count = (int)(sizeof dit_shape_names / sizeof dit_shape_names[0]);
@@ -22,8 +23,7 @@ int dit_shapes_from_preset(const char *name, DitShapes *s, Config *config, Error
     *s = (DitShapes){.name = name, .image = m->image_size, .in_channels = m->in_channels,
                      .patch = m->patch, .hidden = m->hidden, .depth = m->depth,
                      .heads = m->heads, .batch = c.train.batch, .classes = m->num_classes};
-    // int(hidden * mlp_ratio) as the DiT computes it (nn/dit.c)
-    s->mlp = (int64_t)floor((double)m->hidden * (double)m->mlp_ratio + 1e-4);
+    s->mlp = dit_mlp_hidden(m);
     if (config) *config = c;
     return 0;
 }

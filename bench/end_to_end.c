@@ -8,13 +8,14 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
+#include "bench/timing.h"
 #include "diffusion/sampler.h"
 #include "kernels/check.h"
 #include "nn/optim.h"
+#include "tools/commands.h"
 
 const char *const e2e_names[E2E_COUNT] = {
     [E2E_TRAIN_STEP] = "train_step",
@@ -51,17 +52,6 @@ typedef struct {
     const Backend *be;
 } Bench;
 
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 // One training step as cmd_train_teacher runs it: loss, backward, clipped AdamW.
 static void train_step(Bench *b) {
     Tensor *loss = flow_matching_loss(b->model, b->x0, b->y, &b->rng, &b->loss, NULL);
@@ -70,11 +60,17 @@ static void train_step(Bench *b) {
     adamw_step(&b->opt, b->preset->train.lr, b->preset->train.clip);
 }
 
-// noise (batch, ...) -> samples, `steps` Euler steps with the preset's guidance
-static void sample_teacher(Bench *b, int steps) {
+// `steps` Euler steps with the preset's guidance
+static SamplerOptions teacher_sampler(const Config *preset, int steps) {
     SamplerOptions opt = sampler_defaults();
     opt.steps = steps;
-    opt.cfg_scale = b->preset->sample.cfg;
+    opt.cfg_scale = preset->sample.cfg;
+    return opt;
+}
+
+// noise (batch, ...) -> samples, `steps` steps of teacher_sampler
+static void sample_teacher(Bench *b, int steps) {
+    SamplerOptions opt = teacher_sampler(b->preset, steps);
     sample_flow(b->model, b->noise, b->y, &opt, NULL);
 }
 
@@ -108,20 +104,18 @@ static void measure(Bench *b, E2eKind kind, const Timing *tm, Device device, E2e
     uint64_t allocations = storage_stats(device).allocations;
     double samples[MAX_CALLS];
     int n = 0;
-    double start = now_seconds();
+    double start = bench_now_seconds();
     for (double elapsed = 0; n < MAX_CALLS && (n < tm->min_calls || elapsed < tm->budget) &&
                              !(n > 0 && elapsed > MAX_SECONDS);
-         elapsed = now_seconds() - start) {
-        double t0 = now_seconds();
+         elapsed = bench_now_seconds() - start) {
+        double t0 = bench_now_seconds();
         run_call(b, kind, false);
-        samples[n++] = now_seconds() - t0;
+        samples[n++] = bench_now_seconds() - t0;
     }
     StorageStats stats = storage_stats(device);
-    qsort(samples, (size_t)n, sizeof samples[0], compare_doubles);
     r->ran = true;
     r->calls = n;
-    r->seconds = n % 2 ? samples[n / 2] : 0.5 * (samples[n / 2 - 1] + samples[n / 2]);
-    r->best = samples[0];
+    r->seconds = bench_median_seconds(samples, n, &r->best);
     r->images_per_s = (double)r->images / r->seconds;
     r->peak_bytes = stats.peak_bytes;
     r->allocations = stats.allocations - allocations;
@@ -136,30 +130,19 @@ static void print_row(const char *name, const E2eResult *r, double gemm_ceiling)
     fflush(stdout);
 }
 
-static ModelConfig dit_config(const DitShapes *s, const Config *preset) {
-    ModelConfig cfg = preset->model;
-    cfg.kind = MODEL_DIT;
-    cfg.image_size = (int)s->image;
-    cfg.in_channels = (int)s->in_channels;
-    return cfg;
-}
-
 // The model, optimiser and inputs, in the caller's scope (the inputs are retained).
 static void bench_init(Bench *b, const E2eOptions *o) {
     const DitShapes *s = o->shapes;
     *b = (Bench){.preset = o->preset, .rng = rng_make(1), .be = backend_get(o->device)};
     Rng init = rng_make(0);
     Error err = {0};
-    ModelConfig cfg = dit_config(s, o->preset);
+    ModelConfig cfg = o->preset->model; // a DiT: dit_shapes_from_preset checked
     b->model = model_create(&cfg, o->device, &init, &err);
     DMDR_CHECK(b->model != NULL, "bench model: %s", err.msg);
     AdamWConfig ac = adamw_config_default();
     ac.weight_decay = o->preset->train.weight_decay;
     adamw_init(&b->opt, model_params(b->model), ac);
-    b->loss = (FlowLossOptions){.time_dist = (FlowTimeDist)o->preset->train.time_dist,
-                                .logit_mean = o->preset->train.logit_mean,
-                                .logit_std = o->preset->train.logit_std,
-                                .label_dropout = o->preset->train.label_dropout};
+    b->loss = command_flow_loss(o->preset);
 
     Shape images = shape4(s->batch, s->in_channels, s->image, s->image);
     int32_t *labels = malloc((size_t)s->batch * sizeof *labels);
@@ -185,7 +168,8 @@ void e2e_run(const E2eOptions *o, double gemm_ceiling, E2eResult results[E2E_COU
     const DitShapes *s = o->shapes;
     int64_t n = s->batch;
     float cfg = o->preset->sample.cfg;
-    int64_t teacher_forwards = E2E_TEACHER_STEPS * (cfg > 1.0f ? 2 : 1);
+    SamplerOptions teacher = teacher_sampler(o->preset, E2E_TEACHER_STEPS);
+    int64_t teacher_forwards = sampler_nfe(&teacher);
     double forward = dit_forward_flops(s, n);
     const double flops[E2E_COUNT] = {3.0 * forward, (double)teacher_forwards * forward, forward};
 

@@ -100,9 +100,7 @@ void dit_pos_embed(float *dst, int hidden, int grid) {
 
 // ---- configuration --------------------------------------------------------------------------
 
-// int(hidden * mlp_ratio) as Python computes it from the decimal ratio: the float32 ratio in
-// the config can sit a hair below it (2.6f * 10 = 25.9999990), which must not lose a unit.
-static int mlp_hidden(const ModelConfig *cfg) {
+int dit_mlp_hidden(const ModelConfig *cfg) {
     return (int)floor((double)cfg->hidden * (double)cfg->mlp_ratio + 1e-4);
 }
 
@@ -120,7 +118,7 @@ static int check_config(const ModelConfig *cfg, Error *err) {
         if (positive[i].value < 1)
             return error_set(err, "dit config: %s must be at least 1, got %d", positive[i].name,
                              positive[i].value);
-    if (!(cfg->mlp_ratio > 0.0f) || mlp_hidden(cfg) < 1)
+    if (!(cfg->mlp_ratio > 0.0f) || dit_mlp_hidden(cfg) < 1)
         return error_set(err, "dit config: mlp_ratio must give at least one MLP unit, got %g",
                          (double)cfg->mlp_ratio);
     if (cfg->image_size % cfg->patch != 0)
@@ -179,7 +177,7 @@ static void create_modules(Dit *d, const ModelConfig *cfg, Device device, Rng *r
     for (int i = 0; i < d->depth; i++) {
         DitBlock *b = &d->blocks[i];
         attention_init(&b->attn, hidden, cfg->heads, device, rng);
-        mlp_init(&b->mlp, hidden, mlp_hidden(cfg), device, rng);
+        mlp_init(&b->mlp, hidden, dit_mlp_hidden(cfg), device, rng);
         Linear *linears[] = {&b->attn.qkv, &b->attn.proj, &b->mlp.fc1, &b->mlp.fc2};
         for (size_t k = 0; k < sizeof linears / sizeof linears[0]; k++)
             linear_init_xavier(linears[k], rng);

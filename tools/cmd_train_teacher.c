@@ -175,10 +175,7 @@ static void trainer_free(Trainer *t) {
 static int train(Trainer *t, Error *err) {
     const Config *c = &t->cfg;
     const ParamList *params = model_params(t->model);
-    FlowLossOptions loss_opt = {.time_dist = (FlowTimeDist)c->train.time_dist,
-                                .logit_mean = c->train.logit_mean,
-                                .logit_std = c->train.logit_std,
-                                .label_dropout = c->train.label_dropout};
+    FlowLossOptions loss_opt = command_flow_loss(c);
     Progress progress;
     progress_begin(&progress, stderr, t->step, c->train.steps,
                    dataset_is_image(&t->data) ? "img/s" : "pts/s", t->elapsed_before, c->run.quiet);

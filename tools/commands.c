@@ -36,6 +36,13 @@ int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **ar
     return rc;
 }
 
+FlowLossOptions command_flow_loss(const Config *cfg) {
+    return (FlowLossOptions){.time_dist = (FlowTimeDist)cfg->train.time_dist,
+                             .logit_mean = cfg->train.logit_mean,
+                             .logit_std = cfg->train.logit_std,
+                             .label_dropout = cfg->train.label_dropout};
+}
+
 int read_run_config(const char *checkpoint, char **ini, Error *err) {
     *ini = NULL;
     CheckpointMetadata md;

@@ -40,6 +40,9 @@ int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **ar
 // The run configuration stored in a checkpoint: *ini is malloc'd text, or NULL when the file
 // has none. -1 with err when the file's header cannot be read.
 int read_run_config(const char *checkpoint, char **ini, Error *err);
+// The flow-matching loss settings of cfg's [train] section: what a training step of the
+// teacher uses (dmdr train-teacher, and the benchmark's training step).
+FlowLossOptions command_flow_loss(const Config *cfg);
 
 // ---- models to sample from ---------------------------------------------------------------------
 
