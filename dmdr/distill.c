@@ -27,13 +27,6 @@ DistillOptions distill_defaults(int64_t dyn_steps) {
     };
 }
 
-// A fresh model of the teacher's configuration holding a copy of its weights.
-static Model *copy_of(Model *teacher, Rng *rng, Error *err) {
-    Model *m = model_create(model_config(teacher), model_device(teacher), rng, err);
-    if (m) params_copy(model_params(teacher), model_params(m));
-    return m;
-}
-
 int distiller_init(Distiller *d, const DistillOptions *opt, Model *teacher, uint64_t seed,
                    Error *err) {
     *d = (Distiller){.opt = *opt, .rng = rng_make(seed)};
@@ -45,11 +38,11 @@ int distiller_init(Distiller *d, const DistillOptions *opt, Model *teacher, uint
                          (double)opt->fake_scale);
     Rng init = rng_fork(&d->rng, 1); // the adapter's A matrices
     d->scores.fake_scale = opt->fake_scale;
-    d->generator = copy_of(teacher, &init, err);
-    d->scores.net = d->generator ? copy_of(teacher, &init, err) : NULL;
+    d->generator = model_clone(teacher, &init, err);
+    d->scores.net = d->generator ? model_clone(teacher, &init, err) : NULL;
     int rc = d->scores.net ? 0 : -1;
     if (rc == 0 && opt->separate_fake) {
-        d->scores.fake = copy_of(teacher, &init, err);
+        d->scores.fake = model_clone(teacher, &init, err);
         if (!d->scores.fake) rc = -1;
         // the real score is the frozen teacher: nothing of it trains
         params_set_trainable(model_params(d->scores.net), false);
@@ -190,6 +183,6 @@ void distiller_checkpoint(Distiller *d, Checkpoint *ck) {
         .step = &d->inner_steps,
     };
     if (d->scores.fake) // the frozen teacher of the separate setting: stored for self-containment
-        ck->parts[ck->part_count++] = (CheckpointPart){"teacher.", model_config(d->scores.net),
-                                                      model_params(d->scores.net), NULL, NULL};
+        checkpoint_add_part(ck, (CheckpointPart){"teacher.", model_config(d->scores.net),
+                                                 model_params(d->scores.net), NULL, NULL});
 }

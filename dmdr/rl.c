@@ -103,11 +103,9 @@ int rl_stage_init(RlStage *s, const RlOptions *opt, Distiller *d, Reward reward,
         return error_set(err, "rl: PPO takes generators of at most %d steps, not %d",
                          PPO_MAX_STEPS, d->opt.gen.steps);
     if (opt->regularizer == RL_REG_KL) {
-        Rng rng = rng_make(0); // overwritten by the copy
-        s->reference = model_create(model_config(d->generator), model_device(d->generator),
-                                    &rng, err);
+        Rng rng = rng_make(0); // its draws are overwritten by the copy
+        s->reference = model_clone(d->generator, &rng, err);
         if (!s->reference) return -1;
-        params_copy(model_params(d->generator), model_params(s->reference));
         params_set_trainable(model_params(s->reference), false); // read, never trained
     }
     if (opt->algorithm == RL_PPO) // an empty batch: the first step draws one
@@ -120,19 +118,14 @@ int rl_stage_init(RlStage *s, const RlOptions *opt, Distiller *d, Reward reward,
     return 0;
 }
 
-static void add_part(Checkpoint *ck, CheckpointPart part) {
-    DMDR_CHECK(ck->part_count < CHECKPOINT_MAX_PARTS, "rl: no checkpoint part left");
-    ck->parts[ck->part_count++] = part;
-}
-
 void rl_stage_checkpoint(RlStage *s, Checkpoint *ck) {
     if (s->reference)
-        add_part(ck, (CheckpointPart){"reference.", model_config(s->reference),
+        checkpoint_add_part(ck, (CheckpointPart){"reference.", model_config(s->reference),
                                       model_params(s->reference), NULL, NULL});
     if (!s->rollouts.y) return; // not PPO
     s->rollout_params.count = 0;
     rollouts_params(&s->rollouts, &s->rollout_params);
-    add_part(ck, (CheckpointPart){"ppo.", NULL, &s->rollout_params, NULL, NULL});
+    checkpoint_add_part(ck, (CheckpointPart){"ppo.", NULL, &s->rollout_params, NULL, NULL});
 }
 
 void rl_stage_free(RlStage *s) {

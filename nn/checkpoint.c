@@ -170,6 +170,12 @@ static void save_metadata(const Checkpoint *ck, Strings *keys, Strings *values) 
     }
 }
 
+void checkpoint_add_part(Checkpoint *ck, CheckpointPart part) {
+    DMDR_CHECK(ck->part_count < CHECKPOINT_MAX_PARTS, "checkpoint: more than %d parts",
+               CHECKPOINT_MAX_PARTS);
+    ck->parts[ck->part_count++] = part;
+}
+
 int checkpoint_save(const char *path, const Checkpoint *ck, Error *err) {
     check_struct(ck);
     Strings names = {0}, keys = {0}, values = {0};

@@ -42,7 +42,7 @@
 #define CHECKPOINT_FORMAT "dmdr.checkpoint"
 #define CHECKPOINT_WEIGHTS_FORMAT "dmdr.weights"
 #define CHECKPOINT_FORMAT_VERSION 1
-#define CHECKPOINT_MAX_PARTS 4
+#define CHECKPOINT_MAX_PARTS 8
 #define CHECKPOINT_MAX_RNGS 8
 
 // One network and its training state. Nothing is owned: every pointer refers to the
@@ -81,6 +81,9 @@ typedef struct {
 // Writes everything ck points at to `path` atomically. Returns 0, or -1 with err filled
 // (and any previous file at `path` untouched).
 int checkpoint_save(const char *path, const Checkpoint *ck, Error *err);
+// Appends a part to ck (trainers that add their own state to a checkpoint built elsewhere);
+// more than CHECKPOINT_MAX_PARTS is a programmer error.
+void checkpoint_add_part(Checkpoint *ck, CheckpointPart part);
 
 // Restores everything ck points at from `path`: weights, EMA shadows, moments and step counts,
 // RNG streams, step and data position. Everything is validated before anything is written,

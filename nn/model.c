@@ -50,6 +50,12 @@ Model *model_create(const ModelConfig *cfg, Device device, Rng *rng, Error *err)
     return m;
 }
 
+Model *model_clone(Model *m, Rng *rng, Error *err) {
+    Model *copy = model_create(model_config(m), model_device(m), rng, err);
+    if (copy) params_copy(model_params(m), model_params(copy));
+    return copy;
+}
+
 void model_free(Model *m) {
     if (!m) return;
     m->arch->free(m->self);

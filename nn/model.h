@@ -32,6 +32,9 @@ typedef struct Model Model;
 // filled when the configuration is inconsistent (e.g. heads not dividing hidden).
 Model *model_create(const ModelConfig *cfg, Device device, Rng *rng, Error *err);
 void model_free(Model *m);
+// A new model of m's configuration holding a copy of its weights (rng only feeds the
+// initialisation the copy overwrites, and any later draws of the caller's stream).
+Model *model_clone(Model *m, Rng *rng, Error *err);
 
 // x (N, C, H, W) or (N, data_dim), t (N) F32 in [0, 1], y (N) I32 in [0, num_classes]
 // -> v, shaped like x.

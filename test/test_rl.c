@@ -250,10 +250,11 @@ END_TEST
 // Stage 2 with the KL regulariser and with PPO, saved after 5 generator updates (for PPO at 2
 // epochs a batch, between the two updates of a batch of rollouts) and resumed into a fresh
 // trainer, ends bit for bit where the uninterrupted run does after 7: the checkpoint holds the
-// KL reference, the rollouts in use and everything else.
+// KL reference, the rollouts in use and everything else. With DMD2's separate fake network
+// and PPO + KL the checkpoint has five parts (generator, fake, teacher, reference, ppo).
 #define SAVE_AT 5
 #define END_AT 7
-static void resume_case(RlAlgorithm algorithm, RlRegularizer reg) {
+static void resume_case(RlAlgorithm algorithm, RlRegularizer reg, bool separate_fake) {
     ModelConfig mc = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,
                       .mlp_width = 32, .mlp_layers = 2};
     Rng rng = rng_make(test_seed_for("resume_teacher"));
@@ -262,11 +263,12 @@ static void resume_case(RlAlgorithm algorithm, RlRegularizer reg) {
     ck_assert_msg(teacher != NULL, "%s", err.msg);
     DistillOptions o = toy_distill_options();
     o.batch = 16;
+    o.separate_fake = separate_fake;
     RlOptions ro = {.algorithm = algorithm, .regularizer = reg, .reward_weight = 0.5f,
                     .reward_loss = REWARD_LOSS_LINEAR, .ppo = ppo_defaults(), .kl_beta = 0.1f};
     char path[600];
-    snprintf(path, sizeof path, "%s/stage2-%d-%d.safetensors", test_scratch_dir, (int)algorithm,
-             (int)reg);
+    snprintf(path, sizeof path, "%s/stage2-%d-%d-%d.safetensors", test_scratch_dir,
+             (int)algorithm, (int)reg, (int)separate_fake);
     Distiller runs[2];
     RlStage stages[2];
     for (int r = 0; r < 2; r++) {
@@ -311,10 +313,11 @@ static void resume_case(RlAlgorithm algorithm, RlRegularizer reg) {
 }
 
 START_TEST(test_stage2_resume_is_exact) {
-    resume_case(RL_BACKPROP, RL_REG_KL);
-    resume_case(RL_PPO, RL_REG_DMD);
-    resume_case(RL_PPO, RL_REG_NONE);
-    resume_case(RL_PPO, RL_REG_KL);
+    resume_case(RL_BACKPROP, RL_REG_KL, false);
+    resume_case(RL_PPO, RL_REG_DMD, false);
+    resume_case(RL_PPO, RL_REG_NONE, false);
+    resume_case(RL_PPO, RL_REG_KL, false);
+    resume_case(RL_PPO, RL_REG_KL, true);
 }
 END_TEST
 
