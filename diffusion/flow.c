@@ -56,6 +56,12 @@ Tensor *flow_null_labels(int64_t n, int null_label, Device device) {
 }
 
 // t (N) -> (N, 1, ..., 1) with x's rank, to broadcast one time per sample
+unsigned flow_sample_dims(const Tensor *x) {
+    unsigned mask = 0;
+    for (int d = 1; d < x->shape.ndim; d++) mask |= 1u << d;
+    return mask;
+}
+
 Tensor *flow_per_sample(Tensor *t, const Tensor *x) {
     DMDR_CHECK(t->shape.ndim == 1 && t->shape.dim[0] == x->shape.dim[0],
                "times (%lld values) must be one per sample of x (%lld samples)",

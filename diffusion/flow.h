@@ -32,6 +32,8 @@ Tensor *flow_sample_time(int64_t n, FlowTimeDist dist, float mean, float std, Rn
 Tensor *flow_null_labels(int64_t n, int null_label, Device device);
 // t (N) -> (N, 1, ..., 1) with x's rank: one value per sample, broadcast over the rest, tracked
 Tensor *flow_per_sample(Tensor *t, const Tensor *x);
+// x (N, ...) -> every dim but the batch's as a reduction mask (op_sum, op_mean): per sample
+unsigned flow_sample_dims(const Tensor *x);
 // x0, eps (N, ...), t (N) -> x_t (N, ...) = (1 - t) x0 + t eps, tracked
 Tensor *flow_interpolate(Tensor *x0, Tensor *eps, Tensor *t);
 // x_t, v (N, ...), t (N) -> x0_hat (N, ...) = x_t - t v, tracked

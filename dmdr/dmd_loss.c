@@ -5,14 +5,8 @@
 #include <stdlib.h>
 
 #include "autograd/ops.h"
+#include "diffusion/flow.h"
 #include "kernels/check.h"
-
-// Every dim but the batch's, as a reduction mask
-static unsigned sample_dims(const Tensor *x) {
-    unsigned mask = 0;
-    for (int d = 1; d < x->shape.ndim; d++) mask |= 1u << d;
-    return mask;
-}
 
 // torch.nan_to_num in place, on the host: the DMD gradient is small (N x C x H x W) and a
 // non-finite entry is rare, so one round trip is cheaper than a kernel for it. -> replaced
@@ -26,7 +20,7 @@ static int64_t nan_to_num(Tensor *t) {
             h[i] = isnan(h[i]) ? 0.0f : h[i] > 0 ? FLT_MAX : -FLT_MAX;
             replaced++;
         }
-    if (replaced) tensor_copy_into(t, tensor_from_floats(t->shape, h, t->device));
+    if (replaced) tensor_write(t, h);
     free(h);
     return replaced;
 }
@@ -38,7 +32,7 @@ Tensor *dmd_gradient(Tensor *x0, Tensor *x0_real, Tensor *x0_fake, int64_t *nonf
     autograd_no_grad_begin();
     Tensor *x = tensor_detach(x0);
     Tensor *p_real = op_sub(x, x0_real);
-    Tensor *scale = op_add_scalar(op_mean(op_abs(p_real), sample_dims(x), true), 1e-8f);
+    Tensor *scale = op_add_scalar(op_mean(op_abs(p_real), flow_sample_dims(x), true), 1e-8f);
     // p_real - p_fake = x0_fake - x0_real
     Tensor *grad = op_div(op_sub(x0_fake, x0_real), scale);
     autograd_no_grad_end();

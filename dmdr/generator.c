@@ -20,8 +20,6 @@ void generator_time_grid(const GeneratorOptions *o, float *out) {
     sampler_time_grid(o->steps, o->shift, out);
 }
 
-// One time for every sample: (N) filled with t
-static Tensor *times(int64_t n, float t, Device device) { return tensor_full(shape1(n), t, device); }
 
 // x_t (N, ...), t (N), y (N) -> (N, ...)
 Tensor *generator_x0(Model *g, Tensor *x_t, Tensor *t, Tensor *y) {
@@ -37,11 +35,11 @@ static Tensor *run_chain(Model *g, const float *grid, int steps, Tensor *noise, 
     autograd_no_grad_begin();
     for (int k = 0; k < steps; k++) {
         if (states) states[k] = x;
-        x0 = generator_x0(g, x, times(n, grid[k], noise->device), y);
+        x0 = generator_x0(g, x, tensor_full(shape1(n), grid[k], noise->device), y);
         if (x0s) x0s[k] = x0;
         if (k + 1 < steps) {
             Tensor *eps = tensor_normal(noise->shape, rng, 0.0f, 1.0f, noise->device);
-            x = flow_interpolate(x0, eps, times(n, grid[k + 1], noise->device));
+            x = flow_interpolate(x0, eps, tensor_full(shape1(n), grid[k + 1], noise->device));
         }
     }
     autograd_no_grad_end();
@@ -82,14 +80,13 @@ Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o, Tenso
         Tensor *x0s[MAX_STEPS];
         Tensor *noise = tensor_normal(shape, rng, 0.0f, 1.0f, device);
         run_chain(g, grid, deepest, noise, y, rng, NULL, x0s);
-        Shape per_sample = shape; // (N, 1, ..., 1)
-        for (int d = 1; d < per_sample.ndim; d++) per_sample.dim[d] = 1;
         float *mask = malloc((size_t)n * sizeof *mask);
         DMDR_CHECK(mask != NULL, "out of host memory");
         autograd_no_grad_begin();
         for (int j = 0; j < deepest; j++) {
             for (int64_t i = 0; i < n; i++) mask[i] = k[i] == j + 1 ? 1.0f : 0.0f;
-            start = op_add(start, op_mul(x0s[j], tensor_from_floats(per_sample, mask, device)));
+            Tensor *stops_here = tensor_from_floats(shape1(n), mask, device);
+            start = op_add(start, op_mul(x0s[j], flow_per_sample(stops_here, x0s[j])));
         }
         autograd_no_grad_end();
         free(mask);

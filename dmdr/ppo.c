@@ -29,18 +29,11 @@ void ppo_group_advantages(const float *r, int64_t n, int group, float clamp, flo
     }
 }
 
-// Every dim but the batch's, as a reduction mask
-static unsigned sample_dims(const Tensor *x) {
-    unsigned mask = 0;
-    for (int d = 1; d < x->shape.ndim; d++) mask |= 1u << d;
-    return mask;
-}
-
 // mu, action (N, ...) -> (N)
 Tensor *ppo_log_prob(Tensor *mu, Tensor *action, float sigma) {
     DMDR_CHECK(sigma > 0, "ppo: policy std %g", (double)sigma);
     Tensor *z = op_mul_scalar(op_sub(action, mu), 1.0f / sigma);
-    Tensor *mean_sq = op_mean(op_square(z), sample_dims(z), false);
+    Tensor *mean_sq = op_mean(op_square(z), flow_sample_dims(z), false);
     return op_add_scalar(op_mul_scalar(mean_sq, -0.5f),
                          -logf(sigma) - 0.5f * logf(2.0f * (float)M_PI));
 }
@@ -57,8 +50,8 @@ static void ratio_stats(const Tensor *rho, float eps, PpoStats *st) {
         sum += h[i], sq += (double)h[i] * h[i];
         clipped += fabsf(h[i] - 1.0f) > eps;
     }
-    st->ratio_mean = sum / (double)n;
-    st->ratio_std = sqrt(fmax(0.0, sq / (double)n - st->ratio_mean * st->ratio_mean));
+    double mean = sum / (double)n;
+    st->ratio_std = sqrt(fmax(0.0, sq / (double)n - mean * mean));
     st->clip_fraction = (double)clipped / (double)n;
     free(h);
 }
@@ -73,8 +66,6 @@ Tensor *ppo_clipped_loss(Tensor *logp, Tensor *logp_old, Tensor *adv, float eps,
     return op_mean_all(op_maximum(unclipped, clipped));
 }
 
-// (N) filled with t
-static Tensor *times(int64_t n, float t, Device device) { return tensor_full(shape1(n), t, device); }
 
 // The policy std and mean weight of step k on grid t: (t_{k+1}, 1 - t_{k+1}) before the last
 // step, (sigma_exp, 1) at it
@@ -106,7 +97,7 @@ void ppo_rollout(Model *g, const GeneratorOptions *gen, const PpoOptions *o, con
     tensor_scope_begin();
     Tensor *x = tensor_normal(model_data_shape(g, n), rng, 0.0f, 1.0f, device);
     for (int k = 0; k < gen->steps; k++) {
-        Tensor *t = times(n, grid[k], device);
+        Tensor *t = tensor_full(shape1(n), grid[k], device);
         Tensor *mu = op_mul_scalar(generator_x0(g, x, t, y), out->weight[k]);
         Tensor *action = op_add(mu, tensor_normal(mu->shape, rng, 0.0f, out->sigma[k], device));
         out->states[k] = tensor_retain(x);
@@ -202,7 +193,6 @@ Tensor *ppo_policy_loss(Model *g, const Rollouts *ro, const PpoOptions *o, PpoSt
         Tensor *logp = ppo_log_prob(mu, ro->actions[k], ro->sigma[k]);
         Tensor *loss = ppo_clipped_loss(logp, ro->logp_old[k], ro->advantages, o->clip_eps, &st);
         total = total ? op_add(total, loss) : loss;
-        sum.ratio_mean += st.ratio_mean / ro->steps;
         sum.ratio_std += st.ratio_std / ro->steps;
         sum.clip_fraction += st.clip_fraction / ro->steps;
     }

@@ -51,7 +51,7 @@ void ppo_group_advantages(const float *r, int64_t n, int group, float clamp, flo
 Tensor *ppo_log_prob(Tensor *mu, Tensor *action, float sigma);
 
 typedef struct {
-    double ratio_mean, ratio_std, clip_fraction; // over samples and steps
+    double ratio_std, clip_fraction; // over samples, averaged over steps
 } PpoStats;
 
 // logp, logp_old, adv (N) -> (1): mean(max(-A rho, -A clip(rho, 1 - eps, 1 + eps))),

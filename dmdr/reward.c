@@ -38,14 +38,6 @@ Tensor *log_prob_of_labels(Tensor *logits, Tensor *y) {
     return op_sum(op_mul(op_log_softmax(logits), one_hot), 1u << 1, false);
 }
 
-const char *reward_loss_name(RewardLoss form) {
-    switch (form) {
-    case REWARD_LOSS_LINEAR: return "linear";
-    case REWARD_LOSS_HINGE: return "hinge";
-    default: return "unknown";
-    }
-}
-
 // x (N, ...), y (N) -> (1)
 Tensor *reward_loss(const Reward *r, RewardLoss form, float margin, Tensor *x, Tensor *y,
                     double *mean_reward) {

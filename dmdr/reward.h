@@ -25,8 +25,6 @@ typedef enum {
     REWARD_LOSS_COUNT
 } RewardLoss;
 
-const char *reward_loss_name(RewardLoss form); // "linear" ("ce"), "hinge"
-
 // x (N, ...) tracked, y (N) -> (1): the reward-backpropagation loss of the samples.
 // *mean_reward (may be NULL) receives the mean score.
 Tensor *reward_loss(const Reward *r, RewardLoss form, float margin, Tensor *x, Tensor *y,

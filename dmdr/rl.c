@@ -94,6 +94,9 @@ int rl_stage_init(RlStage *s, const RlOptions *opt, Distiller *d, Reward reward,
     if (d->extra.loss) return error_set(err, "rl: the trainer already has a stage attached");
     if (!(opt->reward_weight > 0))
         return error_set(err, "rl: reward_weight must be positive, got %g", (double)opt->reward_weight);
+    if (opt->regularizer == RL_REG_KL && !(opt->ppo.explore_std > 0))
+        return error_set(err, "rl: the KL penalty divides by the exploration std: it must be "
+                              "positive, got %g", (double)opt->ppo.explore_std);
     if (opt->algorithm == RL_PPO && (opt->ppo.group < 1 || d->opt.batch % opt->ppo.group != 0 ||
                                      opt->ppo.epochs < 1 || !(opt->ppo.explore_std > 0)))
         return error_set(err, "rl: PPO needs a batch (%d) divisible by the group (%d), at least "

@@ -321,6 +321,54 @@ START_TEST(test_stage2_resume_is_exact) {
 }
 END_TEST
 
+// Options rl_stage_init cannot run with, each refused with a message naming the problem, the
+// trainer left without a stage.
+START_TEST(test_stage_rejects_bad_options) {
+    ModelConfig mc = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,
+                      .mlp_width = 8, .mlp_layers = 1};
+    Rng rng = rng_make(test_seed_for("reject_teacher"));
+    Error err = {""};
+    Model *teacher = model_create(&mc, DEVICE_CPU, &rng, &err);
+    ck_assert_msg(teacher != NULL, "%s", err.msg);
+    const struct {
+        RlAlgorithm algorithm;
+        RlRegularizer reg;
+        int batch, group, gen_steps;
+        float explore_std, reward_weight;
+        const char *words;
+    } cases[] = {
+        {RL_PPO, RL_REG_DMD, 12, 8, 1, 0.05f, 0.5f, "divisible by the group"},
+        {RL_PPO, RL_REG_DMD, 16, 8, 1, 0.0f, 0.5f, "positive exploration std"},
+        {RL_PPO, RL_REG_DMD, 16, 8, PPO_MAX_STEPS + 1, 0.05f, 0.5f, "at most"},
+        {RL_BACKPROP, RL_REG_KL, 16, 8, 1, 0.0f, 0.5f, "exploration std"},
+        {RL_BACKPROP, RL_REG_DMD, 16, 8, 1, 0.05f, 0.0f, "reward_weight must be positive"},
+    };
+    for (int i = 0; i < COUNT_OF(cases); i++) {
+        DistillOptions o = toy_distill_options();
+        o.batch = cases[i].batch;
+        o.gen.steps = cases[i].gen_steps;
+        Distiller d;
+        ck_assert_msg(distiller_init(&d, &o, teacher, test_seed_for("reject"), &err) == 0, "%s",
+                      err.msg);
+        RlOptions ro = {.algorithm = cases[i].algorithm, .regularizer = cases[i].reg,
+                        .reward_weight = cases[i].reward_weight, .ppo = ppo_defaults(),
+                        .kl_beta = 0.1f};
+        ro.ppo.group = cases[i].group;
+        ro.ppo.explore_std = cases[i].explore_std;
+        RlStage stage;
+        err.msg[0] = '\0';
+        ck_assert_msg(rl_stage_init(&stage, &ro, &d, (Reward){rightward, NULL}, &err) != 0,
+                      "case %d accepted", i);
+        ck_assert_msg(strstr(err.msg, cases[i].words) != NULL, "case %d: '%s' does not say '%s'",
+                      i, err.msg, cases[i].words);
+        ck_assert_msg(d.extra.loss == NULL, "case %d: a refused stage was attached", i);
+        rl_stage_free(&stage);
+        distiller_free(&d);
+    }
+    model_free(teacher);
+}
+END_TEST
+
 static Suite *rl_suite(void) {
     Suite *s = suite_create("rl");
     TCase *tc = test_scoped_tcase(s, "ppo");
@@ -333,6 +381,7 @@ static Suite *rl_suite(void) {
     tcase_add_unchecked_fixture(tc, test_scratch_setup, test_scratch_teardown);
     tcase_add_test(tc, test_stage2_toy2d);
     tcase_add_test(tc, test_stage2_resume_is_exact);
+    tcase_add_test(tc, test_stage_rejects_bad_options);
     return s;
 }
 
