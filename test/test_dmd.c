@@ -159,12 +159,8 @@ END_TEST
 // ---- LoRA, generator, scores ----------------------------------------------------------------------
 
 static Model *toy_model(const char *label) {
-    ModelConfig cfg = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,
-                       .mlp_width = 32, .mlp_layers = 2};
-    Rng rng = rng_make(test_seed_for(label));
-    Error err = {""};
-    Model *m = model_create(&cfg, DEVICE_CPU, &rng, &err);
-    ck_assert_msg(m != NULL, "%s", err.msg);
+    Model *m = toy_mlp(label, 32, 2);
+    Rng rng = rng_make(test_seed_for(label) + 1); // beside the initialisation's stream
     // the output layer starts at zero: give it weights so that every layer shows in v
     Tensor *out = params_find(model_params(m), "out.weight")->tensor;
     tensor_copy_into(out, tensor_normal(out->shape, &rng, 0.0f, 0.5f, DEVICE_CPU));
@@ -401,13 +397,7 @@ START_TEST(test_distill_toy2d) {
     SamplerOptions so = sampler_defaults();
     float *want = toy_host_copy(sample_flow_rng(teacher, STUDENT_SAMPLES, y, &rng, &so, NULL));
 
-    DistillOptions o = distill_defaults(DISTILL_INNER_STEPS / 10);
-    o.batch = 128;
-    o.lora_rank = 32; // half the MLP's width: rank 8 tracks the student too loosely here
-    o.lora_alpha = 32.0f;
-    o.lora_mlp = true;
-    o.gen_lr = 2e-4f;
-    o.fake_lr = 1e-3f;
+    DistillOptions o = toy_distill_options(DISTILL_INNER_STEPS / 10);
     Distiller d;
     Error err = {""};
     ck_assert_msg(distiller_init(&d, &o, teacher, test_seed_for("distill"), &err) == 0, "%s",

@@ -158,21 +158,10 @@ static Outcome measure(Distiller *d) {
     return o;
 }
 
-static DistillOptions toy_distill_options(void) {
-    DistillOptions o = distill_defaults(STAGE1_INNER / 10);
-    o.batch = 128;
-    o.lora_rank = 32;
-    o.lora_alpha = 32.0f;
-    o.lora_mlp = true;
-    o.gen_lr = 2e-4f;
-    o.fake_lr = 1e-3f;
-    return o;
-}
-
 // Stage 2 from the stage-1 checkpoint at `path` with the given regulariser -> the outcome
 static Outcome stage2(Model *teacher, const char *path, RlAlgorithm algorithm, RlRegularizer reg,
                       float reward_weight) {
-    DistillOptions o = toy_distill_options();
+    DistillOptions o = toy_distill_options(STAGE1_INNER / 10);
     Distiller d;
     Error err = {""};
     ck_assert_msg(distiller_init(&d, &o, teacher, test_seed_for("stage2"), &err) == 0, "%s", err.msg);
@@ -203,7 +192,7 @@ START_TEST(test_stage2_toy2d) {
     Dataset data;
     toy_data(&data);
     Model *teacher = toy_train_teacher(&data, TEACHER_STEPS);
-    DistillOptions o = toy_distill_options();
+    DistillOptions o = toy_distill_options(STAGE1_INNER / 10);
     Distiller d;
     Error err = {""};
     ck_assert_msg(distiller_init(&d, &o, teacher, test_seed_for("stage1"), &err) == 0, "%s", err.msg);
@@ -255,13 +244,9 @@ END_TEST
 #define SAVE_AT 5
 #define END_AT 7
 static void resume_case(RlAlgorithm algorithm, RlRegularizer reg, bool separate_fake) {
-    ModelConfig mc = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,
-                      .mlp_width = 32, .mlp_layers = 2};
-    Rng rng = rng_make(test_seed_for("resume_teacher"));
+    Model *teacher = toy_mlp("resume_teacher", 32, 2);
     Error err = {""};
-    Model *teacher = model_create(&mc, DEVICE_CPU, &rng, &err);
-    ck_assert_msg(teacher != NULL, "%s", err.msg);
-    DistillOptions o = toy_distill_options();
+    DistillOptions o = toy_distill_options(STAGE1_INNER / 10);
     o.batch = 16;
     o.separate_fake = separate_fake;
     RlOptions ro = {.algorithm = algorithm, .regularizer = reg, .reward_weight = 0.5f,
@@ -324,12 +309,8 @@ END_TEST
 // Options rl_stage_init cannot run with, each refused with a message naming the problem, the
 // trainer left without a stage.
 START_TEST(test_stage_rejects_bad_options) {
-    ModelConfig mc = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,
-                      .mlp_width = 8, .mlp_layers = 1};
-    Rng rng = rng_make(test_seed_for("reject_teacher"));
+    Model *teacher = toy_mlp("reject_teacher", 8, 1);
     Error err = {""};
-    Model *teacher = model_create(&mc, DEVICE_CPU, &rng, &err);
-    ck_assert_msg(teacher != NULL, "%s", err.msg);
     const struct {
         RlAlgorithm algorithm;
         RlRegularizer reg;
@@ -344,7 +325,7 @@ START_TEST(test_stage_rejects_bad_options) {
         {RL_BACKPROP, RL_REG_DMD, 16, 8, 1, 0.05f, 0.0f, "reward_weight must be positive"},
     };
     for (int i = 0; i < COUNT_OF(cases); i++) {
-        DistillOptions o = toy_distill_options();
+        DistillOptions o = toy_distill_options(STAGE1_INNER / 10);
         o.batch = cases[i].batch;
         o.gen.steps = cases[i].gen_steps;
         Distiller d;

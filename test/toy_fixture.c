@@ -102,6 +102,27 @@ void toy_data(Dataset *out) {
                   "%s", err.msg);
 }
 
+Model *toy_mlp(const char *label, int width, int layers) {
+    ModelConfig cfg = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,
+                       .mlp_width = width, .mlp_layers = layers};
+    Rng rng = rng_make(test_seed_for(label));
+    Error err = {""};
+    Model *m = model_create(&cfg, DEVICE_CPU, &rng, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    return m;
+}
+
+DistillOptions toy_distill_options(int64_t dyn_steps) {
+    DistillOptions o = distill_defaults(dyn_steps);
+    o.batch = 128;
+    o.lora_rank = 32; // half the teacher MLP's width: rank 8 tracks the student too loosely
+    o.lora_alpha = 32.0f;
+    o.lora_mlp = true;
+    o.gen_lr = 2e-4f;
+    o.fake_lr = 1e-3f;
+    return o;
+}
+
 Model *toy_train_teacher(const Dataset *data, int steps) {
     Error err = {""};
     ModelConfig cfg = {.kind = MODEL_MLP, .num_classes = TOY_COMPONENTS, .data_dim = 2,

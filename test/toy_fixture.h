@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "dmdr/distill.h"
 #include "nn/model.h"
 #include "tools/dataset.h"
 
@@ -52,6 +53,15 @@ void toy_data(Dataset *out);
 // with flow_matching_loss (logit-normal times, 10% label dropout); asserts that the loss of
 // the last 100 steps is under half that of the first 100.
 Model *toy_train_teacher(const Dataset *data, int steps);
+
+// An untrained MLP score network on the mixture (width, layers), initialised from the test
+// seed labelled `label`.
+Model *toy_mlp(const char *label, int width, int layers);
+
+// The DMD settings the toy2d distillation tests are calibrated with (batch 128, LoRA rank and
+// alpha 32 over the MLP layers too, generator lr 2e-4, fake lr 1e-3), DynaDG/DynaRS over
+// dyn_steps generator steps.
+DistillOptions toy_distill_options(int64_t dyn_steps);
 
 // t -> a malloc'd host copy of its values
 float *toy_host_copy(const Tensor *t);
