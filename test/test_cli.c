@@ -295,6 +295,9 @@ START_TEST(test_distill_bad_input) {
     expect("distill --regularizer kl2", 2, "--regularizer");
     expect("demo --train.stpes 3", 2, "no stage takes --train.stpes");
     expect("demo --steps 3", 2, "write settings qualified");
+    // --key=value as every command takes it: the key is the part before '='
+    expect("demo --preset=tiny --train.stpes=3", 2, "no stage takes --train.stpes");
+    expect("demo --preset tiny --train.steps", 2, "without a value");
     expect("help distill", 0, "--init STAGE1_CHECKPOINT");
 }
 END_TEST
@@ -339,16 +342,20 @@ START_TEST(test_demo_tiny) {
     char dir[] = "/tmp/dmdr-cli-demo-XXXXXX", args[1024];
     ck_assert(mkdtemp(dir) != NULL);
     // more settings than the stages' own arguments, each reaching its stages intact (the
-    // tiny preset's values where they are not the test's)
-    snprintf(args, sizeof args, "demo --preset tiny --out %s/d --train.steps 30 --distill.steps 3 "
+    // tiny preset's values where they are not the test's), in both --key value and
+    // --key=value form
+    snprintf(args, sizeof args, "demo --preset=tiny --out %s/d --train.steps 30 --distill.steps=3 "
              "--rl.steps 2 --eval.per_class 4 --threads 1 --quiet true --seed 0 --device cpu "
              "--distill.batch 16 --distill.ratio 5 --rl.group 8 --train.batch 32", dir);
     expect(args, 0, "DMDR generator ");
     char path[600];
     snprintf(path, sizeof path, "%s/d/dmd/checkpoints/step-000003.safetensors", dir);
     ck_assert_msg(access(path, R_OK) == 0, "--distill.steps 3 did not reach stage 1: no %s", path);
-    expect(args, 0, "model.safetensors exists, skipping its stage");
-    Run r = run_dmdr(args);
+    Run r = run_dmdr(args); // again: every stage skipped, the table printed
+    ck_assert_msg(r.status == 0, "dmdr %s: exit %d the second time; output:\n%s", args, r.status,
+                  r.output);
+    ck_assert_msg(strstr(r.output, "model.safetensors exists, skipping its stage") != NULL,
+                  "the second run did not skip its stages:\n%s", r.output);
     ck_assert_msg(strstr(r.output, "teacher, 50 steps, CFG 1.5") && strstr(r.output, "DMD generator"),
                   "the table lacks rows");
     test_remove_tree(dir);

@@ -18,6 +18,7 @@
 #include "tools/rundir.h"
 
 #define MAX_PASSED 64
+#define KEY_MAX 64 // longer than any setting's section.name
 #define MAX_ARGS (2 * MAX_PASSED + 16) // the passed settings and the stage's own
 
 const ConfigCommand demo_command = {
@@ -28,9 +29,11 @@ const ConfigCommand demo_command = {
 typedef struct {
     const char *preset; // NULL: the default
     const char *out;
-    // --key value pairs for the stages, each given to the stages whose settings have it:
-    // flags[i] is the argument as written ("--train.steps"), keys[i] without its dashes
+    // --key value (or --key=value) settings for the stages, each given to the stages whose
+    // settings have it: flags[i] is the argument as written ("--train.steps" or
+    // "--train.steps=3"), keys[i] the name alone, values[i] NULL when the flag holds it
     const char *flags[MAX_PASSED], *keys[MAX_PASSED], *values[MAX_PASSED];
+    char key_text[MAX_PASSED][KEY_MAX];
     int count;
 } DemoArgs;
 
@@ -66,7 +69,7 @@ static void stage_argv(Argv *a, const DemoArgs *d, const ConfigCommand *cmd, con
     for (int i = 0; i < d->count; i++)
         if (takes(cmd, d->keys[i])) {
             push(a, d->flags[i]);
-            push(a, d->values[i]);
+            if (d->values[i]) push(a, d->values[i]);
         }
 }
 
@@ -133,22 +136,29 @@ static void print_table(const Row *rows, int n) {
 static int parse_args(int argc, char **argv, DemoArgs *d) {
     *d = (DemoArgs){0};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *eq = strchr(a, '=');
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
-        if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) {
-            fprintf(stderr, "dmdr demo: expected --key value, got '%s'%s\n", a,
-                    i + 1 >= argc ? " without a value" : "");
+        if (strncmp(a, "--", 2) != 0 || (!eq && i + 1 >= argc)) {
+            fprintf(stderr, "dmdr demo: expected --key value or --key=value, got '%s'%s\n", a,
+                    strncmp(a, "--", 2) == 0 ? " without a value" : "");
             return 2;
         }
-        const char *v = argv[++i];
-        if (strcmp(a, "--preset") == 0) d->preset = v;
-        else if (strcmp(a, "--out") == 0) d->out = v;
-        else if (d->count == MAX_PASSED) {
+        if (d->count == MAX_PASSED) {
             fprintf(stderr, "dmdr demo: more than %d settings\n", MAX_PASSED);
             return 2;
-        } else {
-            d->flags[d->count] = a, d->keys[d->count] = a + 2, d->values[d->count++] = v;
         }
+        char *key = d->key_text[d->count];
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len >= KEY_MAX) {
+            fprintf(stderr, "dmdr demo: no setting is named '%s'\n", a);
+            return 2;
+        }
+        memcpy(key, a + 2, len);
+        key[len] = '\0';
+        const char *v = eq ? eq + 1 : argv[++i];
+        if (strcmp(key, "preset") == 0) d->preset = v;
+        else if (strcmp(key, "out") == 0) d->out = v;
+        else d->flags[d->count] = a, d->keys[d->count] = key, d->values[d->count++] = eq ? NULL : v;
     }
     return 0;
 }
@@ -196,8 +206,13 @@ int demo_main(int argc, char **argv) {
     snprintf(judge, sizeof judge, "%s/classifier/classifier.safetensors", dir);
     snprintf(dmd, sizeof dmd, "%s/dmd/model.safetensors", dir);
     snprintf(dmdr, sizeof dmdr, "%s/dmdr/model.safetensors", dir);
-    snprintf(stage1, sizeof stage1, "%s/dmd/checkpoints/step-%06d.safetensors", dir,
-             cfg.distill.steps);
+    RunDir dmd_run = {.metrics = NULL}; // where stage 1 leaves its last checkpoint
+    if (snprintf(dmd_run.dir, sizeof dmd_run.dir, "%s/dmd", dir) >= (int)sizeof dmd_run.dir) {
+        fprintf(stderr, "dmdr demo: the output folder name is too long: %s\n", dir);
+        return 1;
+    }
+    rundir_step_path(&dmd_run, "checkpoints", cfg.distill.steps, "safetensors", stage1,
+                     sizeof stage1);
     printf("demo: preset %s, everything under %s\n", cfg.preset, dir);
 
     bool skip;

@@ -249,9 +249,9 @@ static int end_epoch(Trainer *t, const Progress *progress, Error *err) {
         fprintf(stderr, "%sepoch %lld/%d: test accuracy %.2f%%, test loss %.4f\n",
                 progress->tty ? "\n" : "", (long long)epoch, c->classifier.epochs,
                 100 * t->test_accuracy, t->test_loss);
-    int every = c->classifier.checkpoint_every;
-    bool last = t->step == t->total_steps;
-    if (last || (every > 0 && epoch % every == 0)) return save_checkpoint(t, err);
+    // end_epoch runs at epoch boundaries: the last epoch is the last step
+    if (rundir_due(epoch, c->classifier.checkpoint_every, c->classifier.epochs))
+        return save_checkpoint(t, err);
     return 0;
 }
 
@@ -276,7 +276,7 @@ static int train(Trainer *t, Error *err) {
         }
         double rate = (double)steps * (double)c->classifier.batch / step_seconds;
         progress_update(&progress, t->step, loss_sum / (double)steps, rate);
-        if (t->step % c->classifier.log_every == 0 || t->step == t->total_steps) {
+        if (rundir_due(t->step, c->classifier.log_every, t->total_steps)) {
             double seen = (double)(steps * c->classifier.batch);
             Metric m[] = {{"loss", loss_sum / (double)steps},
                           {"train_accuracy", (double)correct / seen},
