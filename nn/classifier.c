@@ -193,7 +193,9 @@ int classifier_feature_dim(const Classifier *c) {
     return c->cfg.hidden > 0 ? c->cfg.hidden : c->cfg.width << (c->cfg.stages - 1);
 }
 
-void classifier_set_frozen(Classifier *c, bool frozen) { params_set_trainable(&c->params, !frozen); }
+void classifier_set_frozen(Classifier *c, bool frozen) {
+    params_set_trainable(&c->params, !frozen);
+}
 
 void classifier_apply(Classifier *c, const float *images, int64_t n, int64_t chunk,
                       float *logits, float *features) {

@@ -346,7 +346,8 @@ int distill_main(int argc, char **argv) {
     }
     const char *from = resume ? resume : init;
     if (from) { // the run's own configuration, under this command line's flags
-        rc = command_config_from_checkpoint(&distill_command, argc, argv, from, &r.cfg, &args);
+        rc = command_config_from_checkpoint(&distill_command, argc, argv, from, true, &r.cfg,
+                                            &args);
         if (rc >= 0) return rc;
     }
     double start = progress_now();

@@ -107,12 +107,7 @@ static int sample_images(const char *path, const Config *cfg, const ClassifierCo
     out->source = sm.generator_steps ? "generator" : "teacher";
     out->generator_steps = sm.generator_steps;
     out->sampled = true;
-    out->sampler = sampler_defaults();
-    out->sampler.method = (SamplerMethod)cfg->sample.method;
-    out->sampler.steps = cfg->sample.steps;
-    out->sampler.cfg_scale = cfg->sample.cfg;
-    out->sampler.shift = cfg->sample.shift;
-    out->sampler.chunk = SAMPLE_CHUNK;
+    out->sampler = command_sampler(cfg, SAMPLE_CHUNK);
     tensor_scope_begin();
     double start = progress_now();
     Rng rng = rng_make((uint64_t)cfg->run.seed);
@@ -225,15 +220,8 @@ static int resolve(int argc, char **argv, Config *cfg, ConfigArgs *args) {
     int rc = command_config(&eval_command, argc, argv, NULL, cfg, args);
     if (rc >= 0) return rc;
     const char *path = args->positional_count ? args->positional[0] : NULL;
-    char *stored = NULL;
-    Error err;
-    if (path && !cfg->eval.real && read_run_config(path, &stored, &err) != 0) {
-        fprintf(stderr, "dmdr eval: %s\n", err.msg);
-        return 1;
-    }
-    if (stored) {
-        rc = command_config(&eval_command, argc, argv, stored, cfg, args);
-        free(stored);
+    if (path && !cfg->eval.real) {
+        rc = command_config_from_checkpoint(&eval_command, argc, argv, path, false, cfg, args);
         if (rc >= 0) return rc;
     }
     if (cfg->eval.real && path) {

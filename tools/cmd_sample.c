@@ -47,12 +47,7 @@ int write_samples_png(const SamplingModel *sm, const Config *cfg, uint64_t seed,
     int32_t *labels = malloc((size_t)n * sizeof *labels);
     if (!labels) return error_set(err, "%s: out of memory for %lld samples", path, (long long)n);
     for (int64_t i = 0; i < n; i++) labels[i] = (int32_t)(i / per_class); // row = class
-    SamplerOptions opt = sampler_defaults();
-    opt.method = (SamplerMethod)cfg->sample.method;
-    opt.steps = cfg->sample.steps;
-    opt.cfg_scale = cfg->sample.cfg;
-    opt.shift = cfg->sample.shift;
-    opt.chunk = SAMPLE_CHUNK;
+    SamplerOptions opt = command_sampler(cfg, SAMPLE_CHUNK);
 
     tensor_scope_begin();
     double start = progress_now();
@@ -86,16 +81,9 @@ int sample_main(int argc, char **argv) {
     int rc = command_config(&sample_command, argc, argv, NULL, &cfg, &args);
     if (rc >= 0) return rc;
     const char *path = args.positional[0];
-    char *stored;
-    if (read_run_config(path, &stored, &err) != 0) {
-        fprintf(stderr, "dmdr sample: %s\n", err.msg);
-        return 1;
-    }
-    if (stored) { // again, over the run's own configuration
-        rc = command_config(&sample_command, argc, argv, stored, &cfg, &args);
-        free(stored);
-        if (rc >= 0) return rc;
-    }
+    // again, over the run's own configuration when the file has one
+    rc = command_config_from_checkpoint(&sample_command, argc, argv, path, false, &cfg, &args);
+    if (rc >= 0) return rc;
     char out[CONFIG_PATH_MAX + 16];
     if (config_find_flag(argc, argv, "out")) { // a stored run.out is the run's folder: not ours
         snprintf(out, sizeof out, "%s", cfg.run.out);

@@ -307,7 +307,7 @@ int train_classifier_main(int argc, char **argv) {
     if (rc >= 0) return rc;
     const char *resume = args.own[0];
     if (resume) { // the run's own configuration, under this command line's flags
-        rc = command_config_from_checkpoint(&train_classifier_command, argc, argv, resume,
+        rc = command_config_from_checkpoint(&train_classifier_command, argc, argv, resume, true,
                                             &t.cfg, &args);
         if (rc >= 0) return rc;
     }

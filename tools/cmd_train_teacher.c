@@ -236,8 +236,8 @@ int train_teacher_main(int argc, char **argv) {
     if (rc >= 0) return rc;
     const char *resume = args.own[0];
     if (resume) { // the run's own configuration, under this command line's flags
-        rc = command_config_from_checkpoint(&train_teacher_command, argc, argv, resume, &t.cfg,
-                                            &args);
+        rc = command_config_from_checkpoint(&train_teacher_command, argc, argv, resume, true,
+                                            &t.cfg, &args);
         if (rc >= 0) return rc;
     }
     rc = 1;

@@ -22,15 +22,18 @@ int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *
 }
 
 int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **argv,
-                                   const char *checkpoint, Config *cfg, ConfigArgs *args) {
+                                   const char *checkpoint, bool required, Config *cfg,
+                                   ConfigArgs *args) {
     Error err;
     char *stored;
     if (read_run_config(checkpoint, &stored, &err) != 0 ||
-        (!stored && error_set(&err, "%s holds no run configuration ('%s'): not a %s checkpoint",
-                              checkpoint, RUN_CONFIG_KEY, cmd->name))) {
+        (!stored && required &&
+         error_set(&err, "%s holds no run configuration ('%s'): not a %s checkpoint", checkpoint,
+                   RUN_CONFIG_KEY, cmd->name))) {
         fprintf(stderr, "dmdr %s: %s\n", cmd->name, err.msg);
         return 1;
     }
+    if (!stored) return -1; // cfg stays as the command line resolved it
     int rc = command_config(cmd, argc, argv, stored, cfg, args);
     free(stored);
     return rc;
@@ -41,6 +44,16 @@ FlowLossOptions command_flow_loss(const Config *cfg) {
                              .logit_mean = cfg->train.logit_mean,
                              .logit_std = cfg->train.logit_std,
                              .label_dropout = cfg->train.label_dropout};
+}
+
+SamplerOptions command_sampler(const Config *cfg, int64_t chunk) {
+    SamplerOptions opt = sampler_defaults();
+    opt.method = (SamplerMethod)cfg->sample.method;
+    opt.steps = cfg->sample.steps;
+    opt.cfg_scale = cfg->sample.cfg;
+    opt.shift = cfg->sample.shift;
+    opt.chunk = chunk;
+    return opt;
 }
 
 int read_run_config(const char *checkpoint, char **ini, Error *err) {

@@ -32,17 +32,22 @@ void print_command_help(const char *name);
 int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *stored,
                    Config *cfg, ConfigArgs *args);
 // Resolves cmd's configuration again over the run configuration stored in `checkpoint`, whose
-// run the command continues (--resume) or starts from: the stored settings under this command
-// line's flags. Returns -1 to go on, else the exit code: 1 after printing that the file is
-// unreadable or holds no run configuration, or what command_config returns.
+// run the command continues (--resume), starts from or reads: the stored settings under this
+// command line's flags. A file without one is an error when `required` (a trainer's
+// checkpoint), else cfg is left as the command line resolved it (a weights file to sample).
+// Returns -1 to go on, else the exit code: 1 after printing that the file is unreadable or
+// holds no run configuration, or what command_config returns.
 int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **argv,
-                                   const char *checkpoint, Config *cfg, ConfigArgs *args);
+                                   const char *checkpoint, bool required, Config *cfg,
+                                   ConfigArgs *args);
 // The run configuration stored in a checkpoint: *ini is malloc'd text, or NULL when the file
 // has none. -1 with err when the file's header cannot be read.
 int read_run_config(const char *checkpoint, char **ini, Error *err);
 // The flow-matching loss settings of cfg's [train] section: what a training step of the
 // teacher uses (dmdr train-teacher, and the benchmark's training step).
 FlowLossOptions command_flow_loss(const Config *cfg);
+// The sampler of cfg's [sample] section, `chunk` samples per pass (0: all at once).
+SamplerOptions command_sampler(const Config *cfg, int64_t chunk);
 
 // ---- models to sample from ---------------------------------------------------------------------
 
