@@ -439,7 +439,9 @@ int checkpoint_load_weights(const char *path, const ParamList *params, bool ema,
 }
 
 int checkpoint_export_weights(const char *path, const ParamList *params, const Ema *ema,
-                              const ModelConfig *cfg, Error *err) {
+                              const ModelConfig *cfg, int extra_count,
+                              const char *const *extra_keys, const char *const *extra_values,
+                              Error *err) {
     ParamList out = {0};
     for (int i = 0; i < params->count; i++) {
         const Param *p = &params->items[i];
@@ -449,9 +451,17 @@ int checkpoint_export_weights(const char *path, const ParamList *params, const E
     char version[16];
     snprintf(version, sizeof version, "%d", CHECKPOINT_FORMAT_VERSION);
     char *json = cfg ? model_config_to_json(cfg) : NULL;
-    const char *keys[] = {"format", "format_version", "model_config"};
-    const char *values[] = {CHECKPOINT_WEIGHTS_FORMAT, version, json};
-    int rc = params_save(&out, path, cfg ? 3 : 2, keys, values, err);
+    int n = 0;
+    const char **keys = malloc((size_t)(3 + extra_count) * sizeof *keys);
+    const char **values = malloc((size_t)(3 + extra_count) * sizeof *values);
+    DMDR_CHECK(keys && values, "out of host memory");
+    keys[n] = "format", values[n++] = CHECKPOINT_WEIGHTS_FORMAT;
+    keys[n] = "format_version", values[n++] = version;
+    if (json) keys[n] = "model_config", values[n++] = json;
+    for (int i = 0; i < extra_count; i++) keys[n] = extra_keys[i], values[n++] = extra_values[i];
+    int rc = params_save(&out, path, n, keys, values, err);
+    free(keys);
+    free(values);
     free(json);
     params_free(&out);
     return rc;

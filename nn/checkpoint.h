@@ -101,10 +101,13 @@ int checkpoint_load(const char *path, const Checkpoint *ck, Error *err);
 int checkpoint_load_weights(const char *path, const ParamList *params, bool ema, Error *err);
 
 // Writes a weights-only file (plain state_dict names, format "dmdr.weights", model_config in
-// the metadata when cfg is not NULL): the EMA shadows in place of the trainable weights when
-// ema is not NULL, else the live weights. For sampling, sharing and PyTorch.
+// the metadata when cfg is not NULL, then the caller's extra_count key/value pairs): the EMA
+// shadows in place of the trainable weights when ema is not NULL, else the live weights. For
+// sampling, sharing and PyTorch.
 int checkpoint_export_weights(const char *path, const ParamList *params, const Ema *ema,
-                              const ModelConfig *cfg, Error *err);
+                              const ModelConfig *cfg, int extra_count,
+                              const char *const *extra_keys, const char *const *extra_values,
+                              Error *err);
 
 // ---- metadata only (reads the header, not the tensor data) ----------------------------------
 

@@ -1,5 +1,6 @@
 // The judge CNN (nn/classifier.h): conv / GroupNorm / SiLU blocks over a pyramid of average
-// pools, a global mean and a linear head; its files carry their configuration.
+// pools, then the features (a SiLU layer over the flattened last stage, or its global mean)
+// and a linear head; its files carry their configuration.
 #include "nn/classifier.h"
 
 #include <cjson/cJSON.h>

@@ -683,7 +683,8 @@ START_TEST(test_checkpoint_load_errors) {
     ASSERT_ERROR_HAS(err, "'model_config'");
 
     // a weights file, unparsable metadata, a newer version, a stray weight
-    ck_assert(checkpoint_export_weights(other, &a.toy.params, &a.ema, &toy_config, &err) == 0);
+    ck_assert(checkpoint_export_weights(other, &a.toy.params, &a.ema, &toy_config, 0, NULL, NULL,
+                                        &err) == 0);
     ck_assert_int_eq(checkpoint_load(other, &b.ck, &err), -1);
     ASSERT_ERROR_HAS(err, "'format'");
     Checkpoint bad = a.ck;
@@ -734,7 +735,8 @@ START_TEST(test_export_and_load_weights) {
     for (int s = 0; s < 3; s++) run_step(&a);
     Error err;
     ck_assert(checkpoint_save(full, &a.ck, &err) == 0);
-    ck_assert(checkpoint_export_weights(exported, &a.toy.params, &a.ema, &toy_config, &err) == 0);
+    ck_assert(checkpoint_export_weights(exported, &a.toy.params, &a.ema, &toy_config, 0, NULL, NULL,
+                                        &err) == 0);
     Toy t;
     toy_init(&t, 5, DEVICE_CPU);
     ck_assert_msg(params_load(&t.params, exported, false, &err) == 0, "%s", err.msg);
@@ -749,7 +751,8 @@ START_TEST(test_export_and_load_weights) {
     ModelConfig cfg;
     ck_assert_msg(checkpoint_read_model_config(exported, &cfg, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(cfg.mlp_width, OUT);
-    ck_assert(checkpoint_export_weights(exported, &a.toy.params, NULL, NULL, &err) == 0);
+    ck_assert(checkpoint_export_weights(exported, &a.toy.params, NULL, NULL, 0, NULL, NULL, &err) ==
+              0);
     ck_assert_int_eq(checkpoint_load_weights(exported, &t.params, true, &err), -1);
     ASSERT_ERROR_HAS(err, "no 'ema.'");
     ck_assert_int_eq(checkpoint_read_model_config(exported, &cfg, &err), -1);

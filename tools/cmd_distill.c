@@ -120,13 +120,10 @@ static int save_checkpoint(Run *r, Error *err) {
 
 // The generator alone, as `dmdr sample` and `dmdr eval` read it (format dmdr.weights).
 static int export_generator(Run *r, const char *path, Error *err) {
-    char *model_json = model_config_to_json(model_config(r->d.generator));
-    const char *keys[3 + MAX_METADATA] = {"format", "format_version", "model_config"};
-    const char *values[3 + MAX_METADATA] = {CHECKPOINT_WEIGHTS_FORMAT, "1", model_json};
-    int n = 3 + metadata(r, keys + 3, values + 3);
-    int rc = params_save(model_params(r->d.generator), path, n, keys, values, err);
-    free(model_json);
-    return rc;
+    const char *keys[MAX_METADATA], *values[MAX_METADATA];
+    int n = metadata(r, keys, values);
+    return checkpoint_export_weights(path, model_params(r->d.generator), NULL,
+                                     model_config(r->d.generator), n, keys, values, err);
 }
 
 // A grid from the generator, always from the same noise so the grids of a run compare

@@ -260,7 +260,8 @@ int train_teacher_main(int argc, char **argv) {
     if (train(&t, &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
     } else if (checkpoint_export_weights(rundir_path(&t.run, "model.safetensors", path, sizeof path),
-                                         model_params(t.model), &t.ema, &c->model, &err) != 0) {
+                                         model_params(t.model), &t.ema, &c->model, 0, NULL, NULL,
+                                         &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
     } else if (t.last_rate == 0) {
         printf("nothing to train: the checkpoint is at step %lld = train.steps; EMA weights in %s\n",
