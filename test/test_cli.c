@@ -42,6 +42,32 @@ static void expect(const char *args, int status, const char *needle) {
                   needle, r.output);
 }
 
+// The JSON file at path, parsed (the caller deletes it); unlink_after: remove the file once read.
+static cJSON *read_json(const char *path, bool unlink_after) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "no %s", path);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    if (unlink_after) unlink(path);
+    cJSON *root = cJSON_Parse(text);
+    ck_assert_msg(root != NULL, "%s does not parse as JSON:\n%s", path, text);
+    return root;
+}
+
+// A run of `resume_args` (a --resume from its middle checkpoint) rewrites the run's last
+// checkpoint `last` byte for byte as the uninterrupted run wrote it.
+static void expect_resume_identical(const char *dir, const char *last, const char *resume_args,
+                                    const char *done, const char *what) {
+    char a[1400];
+    snprintf(a, sizeof a, "cp %s %s/first.safetensors", last, dir);
+    ck_assert(system(a) == 0);
+    expect(resume_args, 0, done);
+    snprintf(a, sizeof a, "cmp %s %s/first.safetensors", last, dir);
+    ck_assert_msg(system(a) == 0, "the resumed %s differs from the uninterrupted one", what);
+}
+
 START_TEST(test_no_arguments_shows_usage) { expect("", 2, "usage: dmdr <command>"); }
 END_TEST
 
@@ -86,15 +112,7 @@ START_TEST(test_bench_json) {
     snprintf(args, sizeof args, "bench --quick --threads 1 --filter cross_entropy --json %s",
              path);
     expect(args, 0, "cross_entropy");
-    FILE *f = fopen(path, "rb");
-    ck_assert(f != NULL);
-    char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    unlink(path);
-    cJSON *root = cJSON_Parse(text);
-    ck_assert_msg(root != NULL, "bench JSON does not parse:\n%s", text);
+    cJSON *root = read_json(path, true);
     cJSON *ceilings = cJSON_GetObjectItem(root, "ceilings");
     ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(ceilings, "gemm_gflops")));
     ck_assert(cJSON_GetObjectItem(ceilings, "gemm_gflops")->valuedouble > 0);
@@ -112,23 +130,16 @@ END_TEST
 // run's batch and threads (what tools/torch/dit_train_step.py --compare reads), and the timed
 // steps allocate nothing: the storage cache serves every tensor after the warm-up step.
 START_TEST(test_bench_train_step_json) {
-    char path[] = "/tmp/dmdr-cli-XXXXXX", args[256], text[16384];
+    char path[] = "/tmp/dmdr-cli-XXXXXX", args[256];
     int fd = mkstemp(path);
     ck_assert(fd >= 0);
     close(fd);
     snprintf(args, sizeof args, "bench --quick --threads 1 --filter train_step --json %s", path);
     expect(args, 0, "train_step");
-    FILE *f = fopen(path, "rb");
-    ck_assert(f != NULL);
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    unlink(path);
-    cJSON *root = cJSON_Parse(text);
-    ck_assert_msg(root != NULL, "bench JSON does not parse:\n%s", text);
+    cJSON *root = read_json(path, true);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(root, "kernels")), 0);
     cJSON *step = cJSON_GetObjectItem(root, "train_step");
-    ck_assert_msg(step != NULL, "no train_step in:\n%s", text);
+    if (!step) ck_abort_msg("no train_step in:\n%s", cJSON_Print(root));
     const struct { const char *key; double want; } fields[] = {
         {"img", 28}, {"patch", 4}, {"dim", 192}, {"depth", 6}, {"heads", 3},
         {"batch", 8}, {"threads", 1}, {"allocations", 0},
@@ -151,13 +162,10 @@ START_TEST(test_train_resume_info_sample) {
     snprintf(args, sizeof args, "train-teacher --preset toy2d --steps 200 --checkpoint-every 100 "
              "--sample-every 0 --threads 1 --out %s/run", dir);
     expect(args, 0, "done: step 200");
-    snprintf(a, sizeof a, "cp %s/run/checkpoints/step-000200.safetensors %s/first.safetensors", dir, dir);
-    ck_assert(system(a) == 0);
+    snprintf(a, sizeof a, "%s/run/checkpoints/step-000200.safetensors", dir);
     snprintf(args, sizeof args, "train-teacher --resume %s/run/checkpoints/step-000100.safetensors "
              "--threads 1", dir);
-    expect(args, 0, "done: step 200");
-    snprintf(a, sizeof a, "cmp %s/run/checkpoints/step-000200.safetensors %s/first.safetensors", dir, dir);
-    ck_assert_msg(system(a) == 0, "the resumed run differs from the uninterrupted one");
+    expect_resume_identical(dir, a, args, "done: step 200", "run");
     snprintf(args, sizeof args, "info %s/run/model.safetensors", dir);
     expect(args, 0, "parameters: 184,450");
     snprintf(args, sizeof args, "sample %s/run/checkpoints/step-000200.safetensors --steps 5 "
@@ -239,32 +247,21 @@ START_TEST(test_judge_train_resume_eval) {
     ck_assert(mkdtemp(dir) != NULL);
     snprintf(args, sizeof args, "train-classifier --preset tiny --threads 1 --out %s/c", dir);
     expect(args, 0, "done: step 40, test accuracy");
-    snprintf(a, sizeof a, "cp %s/c/checkpoints/step-000040.safetensors %s/first.safetensors", dir,
-             dir);
-    ck_assert(system(a) == 0);
+    snprintf(a, sizeof a, "%s/c/checkpoints/step-000040.safetensors", dir);
     snprintf(args, sizeof args, "train-classifier --threads 1 --resume "
              "%s/c/checkpoints/step-000020.safetensors", dir);
-    expect(args, 0, "done: step 40");
-    snprintf(a, sizeof a, "cmp %s/c/checkpoints/step-000040.safetensors %s/first.safetensors", dir,
-             dir);
-    ck_assert_msg(system(a) == 0, "the resumed classifier run differs from the uninterrupted one");
+    expect_resume_identical(dir, a, args, "done: step 40", "classifier run");
 
     snprintf(args, sizeof args, "eval --real --classifier %s/c/classifier.safetensors "
              "--per-class 5 --json %s/real.json", dir, dir);
     expect(args, 0, "class accuracy");
     snprintf(a, sizeof a, "%s/real.json", dir);
-    FILE *f = fopen(a, "r");
-    ck_assert_msg(f != NULL, "no %s", a);
-    char text[4096] = "";
-    ck_assert(fread(text, 1, sizeof text - 1, f) > 0);
-    fclose(f);
-    cJSON *o = cJSON_Parse(text);
-    ck_assert_msg(o != NULL, "not JSON: %s", text);
+    cJSON *o = read_json(a, false);
     ck_assert_int_eq((int)cJSON_GetObjectItem(o, "samples")->valuedouble, 50);
     const char *numbers[] = {"fid", "precision", "recall", "accuracy", "is", "reward"};
     for (int i = 0; i < 6; i++)
-        ck_assert_msg(cJSON_IsNumber(cJSON_GetObjectItem(o, numbers[i])), "%s: %s", numbers[i],
-                      text);
+        if (!cJSON_IsNumber(cJSON_GetObjectItem(o, numbers[i])))
+            ck_abort_msg("%s is not a number: %s", numbers[i], cJSON_Print(o));
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "nfe")));
     cJSON_Delete(o);
 
@@ -314,15 +311,10 @@ START_TEST(test_distill_resume_sample) {
     snprintf(args, sizeof args, "distill --preset toy2d --teacher %s/t/model.safetensors "
              "--steps 20 --checkpoint-every 10 --sample-every 0 --threads 1 --out %s/d", dir, dir);
     expect(args, 0, "done: generator step 20");
-    snprintf(a, sizeof a, "cp %s/d/checkpoints/step-000020.safetensors %s/first.safetensors", dir,
-             dir);
-    ck_assert(system(a) == 0);
+    snprintf(a, sizeof a, "%s/d/checkpoints/step-000020.safetensors", dir);
     snprintf(args, sizeof args, "distill --resume %s/d/checkpoints/step-000010.safetensors "
              "--threads 1", dir);
-    expect(args, 0, "done: generator step 20");
-    snprintf(a, sizeof a, "cmp %s/d/checkpoints/step-000020.safetensors %s/first.safetensors", dir,
-             dir);
-    ck_assert_msg(system(a) == 0, "the resumed distillation differs from the uninterrupted one");
+    expect_resume_identical(dir, a, args, "done: generator step 20", "distillation");
     snprintf(args, sizeof args, "sample %s/d/model.safetensors --out %s/s.png --threads 1", dir,
              dir);
     expect(args, 0, "1-step generator");
@@ -356,7 +348,8 @@ START_TEST(test_demo_tiny) {
                   r.output);
     ck_assert_msg(strstr(r.output, "model.safetensors exists, skipping its stage") != NULL,
                   "the second run did not skip its stages:\n%s", r.output);
-    ck_assert_msg(strstr(r.output, "teacher, 50 steps, CFG 1.5") && strstr(r.output, "DMD generator"),
+    ck_assert_msg(strstr(r.output, "teacher, 50 steps, CFG 1.5") &&
+                      strstr(r.output, "DMD generator"),
                   "the table lacks rows");
     test_remove_tree(dir);
 }
