@@ -162,12 +162,13 @@ static int write_png_atomic(const char *path, const uint8_t *pixels, int width, 
     return rc;
 }
 
-// [-1, 1] -> [0, 255], NaN -> 0
+// [-1, 1] -> [0, 255] rounded to nearest, NaN -> 0. In double: (x + 1) * 127.5 is exact there,
+// where float rounding moved values next to a half-way point to the other byte.
 static uint8_t to_byte(float x) {
-    float v = (x + 1.0f) * 127.5f;
-    if (!(v > 0.0f)) return 0;
-    if (v >= 255.0f) return 255;
-    return (uint8_t)(v + 0.5f);
+    double v = ((double)x + 1.0) * 127.5;
+    if (!(v > 0.0)) return 0;
+    if (v >= 255.0) return 255;
+    return (uint8_t)(v + 0.5);
 }
 
 // images (n, C, H, W) -> grid PNG
