@@ -78,27 +78,35 @@ START_TEST(test_clipped_loss_by_hand) {
 END_TEST
 
 // The loss as a function of logp and mu: every piece with a gradient, by finite differences
+#define PPO_TEST_SIGMA 0.7f
+#define PPO_TEST_CLIP 0.3f
 static Tensor *ppo_chain(Tensor *const *in, void *ctx) {
     (void)ctx;
-    Tensor *logp = ppo_log_prob(in[0], in[1], 0.7f);
-    return ppo_clipped_loss(logp, in[2], in[3], 0.3f, NULL);
+    Tensor *logp = ppo_log_prob(in[0], in[1], PPO_TEST_SIGMA);
+    return ppo_clipped_loss(logp, in[2], in[3], PPO_TEST_CLIP, NULL);
 }
 
+// The clipped loss has kinks where a ratio crosses 1 +- eps, and a finite difference across
+// one is no gradient. So each sample's log-ratio logp - old is set, not drawn: three inside
+// the clip range, three outside, each at least 0.1 from both edges (log 1.3 = 0.262,
+// log 0.7 = -0.357). The check's step h = 0.01 in one element of mu moves a sample's logp by
+// |a - mu| h / (sigma^2 D) <= 3 * 0.01 / (0.49 * 5) = 0.012 (the actions are drawn within 3
+// of mu), so no difference reaches an edge.
 START_TEST(test_ppo_gradient_finite_differences) {
     Rng rng = rng_make(test_seed_for("ppo_grad"));
     Tensor *mu = tensor_normal(shape2(6, 5), &rng, 0.0f, 1.0f, DEVICE_CPU);
-    Tensor *action = tensor_normal(shape2(6, 5), &rng, 0.0f, 1.0f, DEVICE_CPU);
-    // old log-probs near the current ones, so that some ratios are inside the clip range
+    Tensor *action = op_add(mu, tensor_uniform(shape2(6, 5), &rng, -3.0f, 3.0f, DEVICE_CPU));
+    const float log_ratio[6] = {-0.8f, -0.2f, 0.0f, 0.15f, 0.5f, -0.05f};
     Tensor *old;
     autograd_no_grad_begin();
-    old = op_add(ppo_log_prob(mu, action, 0.7f),
-                 tensor_uniform(shape1(6), &rng, -0.5f, 0.5f, DEVICE_CPU));
+    old = op_sub(ppo_log_prob(mu, action, PPO_TEST_SIGMA), floats(shape1(6), log_ratio));
     autograd_no_grad_end();
     const float adv_host[6] = {1.5f, -0.7f, 0.3f, -2.0f, 0.9f, -0.1f};
     Tensor *adv = floats(shape1(6), adv_host);
     tensor_set_requires_grad(mu, true);
     Tensor *in[4] = {mu, action, old, adv};
     GradcheckOptions o = gradcheck_defaults();
+    ck_assert(o.step <= 0.01);
     o.seed = test_seed_for("ppo_grad_w");
     char report[256];
     ck_assert_msg(gradcheck(ppo_chain, NULL, in, 4, &o, report, sizeof report), "%s", report);

@@ -29,12 +29,20 @@ uint64_t test_seed(void) {
     static bool ready;
     if (!ready) {
         const char *env = getenv("DMDR_TEST_SEED");
-        if (env && *env) {
-            seed = strtoull(env, NULL, 0);
-        } else {
+        if (env && strcmp(env, "random") == 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             seed = (uint64_t)ts.tv_sec * 1000003ull ^ (uint64_t)ts.tv_nsec;
+        } else if (env && *env) {
+            char *end;
+            errno = 0;
+            seed = strtoull(env, &end, 0);
+            if (*end || errno) {
+                fprintf(stderr, "DMDR_TEST_SEED=%s: expected a number or \"random\"\n", env);
+                exit(2);
+            }
+        } else {
+            seed = TEST_DEFAULT_SEED;
         }
         ready = true;
         fprintf(stderr, "test seed: DMDR_TEST_SEED=%llu\n", (unsigned long long)seed);

@@ -1,7 +1,9 @@
 // Helpers shared by the check suites: seeded test data, closeness assertions, backends.
 //
-// Fresh seeds: every run draws a new base seed (from the clock) unless DMDR_TEST_SEED is set,
-// and prints it, so a failure on odd random inputs can be replayed exactly.
+// Seeds: a run uses TEST_DEFAULT_SEED, so the suites are deterministic and CI cannot fail by
+// chance; DMDR_TEST_SEED=<n> picks another base seed and DMDR_TEST_SEED=random draws one from
+// the clock. The base seed is printed, so any failure replays exactly. test/seed_sweep.sh runs
+// a suite over many seeds: the way to check that a bound holds beyond the default seed.
 #pragma once
 
 #include <check.h>
@@ -9,6 +11,8 @@
 #include <stdint.h>
 
 #include "kernels/backend.h"
+
+#define TEST_DEFAULT_SEED 1
 
 // The base seed of this run (printed once).
 uint64_t test_seed(void);
