@@ -1,5 +1,5 @@
 // The judge's measurements of a set of images against the Fashion-MNIST test set
-// (docs/design.md, "Evaluation"). Whatever produced the images (a teacher's sampler, a
+// (docs/experiments/judge/README.md). Whatever produced the images (a teacher's sampler, a
 // few-step generator, the real training set) is the caller's business: `dmdr eval` and the
 // trainers hand images and their prompted labels to eval_measure.
 //
