@@ -16,7 +16,16 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    // Checks cfg and creates the modules; NULL with err naming the field when cfg is bad.
+    // The architecture's own rules on cfg (heads dividing hidden, ...), called once every
+    // field it reads is in its range: 0, or -1 with err naming the field (NULL: no such rules).
+    int (*check)(const ModelConfig *cfg, Error *err);
+    // Its parameter count, and the floats of activation one example keeps alive through a
+    // forward: saved for the backward when training, else the most held at once (a no-grad
+    // forward frees each block's temporaries). Estimates in double, so that absurd settings
+    // compare as large instead of overflowing; they feed model_memory_bytes.
+    double (*parameter_count)(const ModelConfig *cfg);
+    double (*activation_floats)(const ModelConfig *cfg, bool training);
+    // Creates the modules of a checked cfg, registering every parameter.
     void *(*create)(const ModelConfig *cfg, Device device, Rng *rng, ParamList *params,
                     Error *err);
     Tensor *(*forward)(void *self, Tensor *x, Tensor *t, Tensor *y);

@@ -43,6 +43,13 @@
 #define CHECKPOINT_WEIGHTS_FORMAT "dmdr.weights"
 #define CHECKPOINT_FORMAT_VERSION 1
 #define CHECKPOINT_MAX_PARTS 8
+// The metadata key with which a file says what its network is, so that a reader can refuse a
+// file of another kind, or keys that do not belong to it, by name (files written before it
+// have none, and readers then infer the kind as before).
+#define CHECKPOINT_ROLE_KEY "role"
+#define ROLE_TEACHER "teacher"       // a flow-matching velocity model (train-teacher)
+#define ROLE_GENERATOR "generator"   // a few-step generator (distill), with generator_steps
+#define ROLE_CLASSIFIER "classifier" // the judge / reward model (train-classifier)
 #define CHECKPOINT_MAX_RNGS 8
 
 // One network and its training state. Nothing is owned: every pointer refers to the

@@ -12,6 +12,7 @@
 #include "autograd/autograd.h"
 #include "kernels/check.h"
 #include "nn/checkpoint.h"
+#include "tensor/storage.h"
 #include "nn/layers.h"
 
 #define GROUPNORM_EPS 1e-5f // PyTorch's default
@@ -74,6 +75,18 @@ static int check_config(const ClassifierConfig *cfg, Error *err) {
         return error_set(err, "classifier: the last stage flattens to %lld values for the hidden "
                               "layer, more than 2^24 (use fewer channels, more stages or hidden 0)",
                          (long long)(channels * side * side));
+    // every conv counted at its stage's width in and out (the first of a stage takes half):
+    // an upper bound, enough to refuse a network that cannot be allocated
+    double weights = 9.0 * cfg->in_channels * cfg->width, width = cfg->width;
+    for (int s = 0; s < cfg->stages; s++, width *= 2) weights += cfg->blocks * (9 * width + 3) * width;
+    weights += (double)(cfg->hidden > 0 ? channels * side * side : 0) * cfg->hidden +
+               (double)(cfg->hidden > 0 ? cfg->hidden : channels) * cfg->num_classes;
+    char need[32], have[32];
+    if (weights * sizeof(float) > host_memory_available())
+        return error_set(err, "classifier: %.3g parameters need %s, more than the %s of memory "
+                              "available",
+                         weights, bytes_text(weights * sizeof(float), need, sizeof need),
+                         bytes_text(host_memory_available(), have, sizeof have));
     return 0;
 }
 
@@ -226,9 +239,9 @@ int classifier_save(const Classifier *c, const char *path, Error *err) {
     char version[16];
     snprintf(version, sizeof version, "%d", CHECKPOINT_FORMAT_VERSION);
     char *json = classifier_config_to_json(&c->cfg);
-    const char *keys[] = {"format", "format_version", CLASSIFIER_CONFIG_KEY};
-    const char *values[] = {CHECKPOINT_WEIGHTS_FORMAT, version, json};
-    int rc = params_save(&c->params, path, 3, keys, values, err);
+    const char *keys[] = {"format", "format_version", CLASSIFIER_CONFIG_KEY, CHECKPOINT_ROLE_KEY};
+    const char *values[] = {CHECKPOINT_WEIGHTS_FORMAT, version, json, ROLE_CLASSIFIER};
+    int rc = params_save(&c->params, path, 4, keys, values, err);
     free(json);
     return rc;
 }

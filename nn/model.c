@@ -1,11 +1,16 @@
 #include "nn/model.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/check.h"
 #include "nn/arch.h"
+#include "tensor/storage.h"
 
 struct Model {
     ModelConfig cfg;
@@ -28,14 +33,7 @@ const char *model_kind_name(ModelKind kind) {
 }
 
 Model *model_create(const ModelConfig *cfg, Device device, Rng *rng, Error *err) {
-    if (cfg->kind < 0 || cfg->kind >= MODEL_KIND_COUNT) {
-        error_set(err, "model: unknown kind %d", (int)cfg->kind);
-        return NULL;
-    }
-    if (cfg->num_classes < 1) {
-        error_set(err, "model: num_classes must be at least 1, got %d", cfg->num_classes);
-        return NULL;
-    }
+    if (model_config_check(cfg, err) != 0) return NULL;
     Model *m = calloc(1, sizeof *m);
     DMDR_CHECK(m != NULL, "out of host memory");
     m->cfg = *cfg;
@@ -125,40 +123,136 @@ void model_set_lora_scale(Model *m, float scale) {
     for (int i = 0; i < m->lora_count; i++) m->lora[i].linear->lora_scale = scale;
 }
 
-// ---- configuration as JSON ------------------------------------------------------------------
-// One table drives both directions, so a field cannot be written and then forgotten on read.
+// ---- configuration: ranges, checks, memory ----------------------------------------------------
+// One table drives the ranges, both JSON directions and the checks, so a field cannot be
+// written and then forgotten on read, nor read without a bound.
+
+#define KIND_BIT(k) (1u << (k))
+#define ALL_KINDS (KIND_BIT(MODEL_DIT) | KIND_BIT(MODEL_UNET) | KIND_BIT(MODEL_MLP))
+#define IMAGE_KINDS (KIND_BIT(MODEL_DIT) | KIND_BIT(MODEL_UNET))
 
 typedef struct {
     const char *key;
     size_t offset;
     bool is_float;
+    double min, max;  // inclusive
+    unsigned kinds;   // the architectures that read it: only theirs are checked
 } ConfigField;
 
-#define INT_FIELD(f) {#f, offsetof(ModelConfig, f), false}
+// The ranges are what the largest sensible model of each architecture needs, not what fits
+// in memory: model_config_check compares the total against the memory separately.
+#define INT_FIELD(f, lo, hi, k) {#f, offsetof(ModelConfig, f), false, lo, hi, k}
 static const ConfigField config_fields[] = {
-    INT_FIELD(num_classes), INT_FIELD(in_channels), INT_FIELD(image_size), INT_FIELD(data_dim),
-    INT_FIELD(patch),       INT_FIELD(hidden),      INT_FIELD(depth),      INT_FIELD(heads),
-    {"mlp_ratio", offsetof(ModelConfig, mlp_ratio), true},
-    INT_FIELD(channels),    INT_FIELD(levels),      INT_FIELD(res_blocks), INT_FIELD(groups),
-    INT_FIELD(mlp_width),   INT_FIELD(mlp_layers),
+    INT_FIELD(num_classes, 1, 100000, ALL_KINDS),
+    INT_FIELD(in_channels, 1, 64, IMAGE_KINDS),
+    INT_FIELD(image_size, 1, 4096, IMAGE_KINDS),
+    INT_FIELD(data_dim, 1, 65536, KIND_BIT(MODEL_MLP)),
+    INT_FIELD(patch, 1, 64, KIND_BIT(MODEL_DIT)),
+    INT_FIELD(hidden, 4, 65536, KIND_BIT(MODEL_DIT)),
+    INT_FIELD(depth, 1, 1024, KIND_BIT(MODEL_DIT)),
+    INT_FIELD(heads, 1, 1024, KIND_BIT(MODEL_DIT)),
+    {"mlp_ratio", offsetof(ModelConfig, mlp_ratio), true, 0.25, 64, KIND_BIT(MODEL_DIT)},
+    INT_FIELD(channels, 2, 4096, KIND_BIT(MODEL_UNET)),
+    INT_FIELD(levels, 1, MODEL_MAX_LEVELS, KIND_BIT(MODEL_UNET)),
+    INT_FIELD(res_blocks, 1, 16, KIND_BIT(MODEL_UNET)),
+    INT_FIELD(groups, 1, 1024, KIND_BIT(MODEL_UNET)),
+    INT_FIELD(mlp_width, 1, 65536, KIND_BIT(MODEL_MLP)),
+    INT_FIELD(mlp_layers, 1, 64, KIND_BIT(MODEL_MLP)),
 };
 #define CONFIG_FIELD_COUNT ((int)(sizeof config_fields / sizeof config_fields[0]))
+// channel_mult: each of the first `levels` elements (UNet)
+#define CHANNEL_MULT_MIN 1
+#define CHANNEL_MULT_MAX 64
+
+bool model_config_range(const char *key, double *min, double *max) {
+    if (strcmp(key, "channel_mult") == 0) {
+        *min = CHANNEL_MULT_MIN, *max = CHANNEL_MULT_MAX;
+        return true;
+    }
+    for (int i = 0; i < CONFIG_FIELD_COUNT; i++)
+        if (strcmp(key, config_fields[i].key) == 0) {
+            *min = config_fields[i].min, *max = config_fields[i].max;
+            return true;
+        }
+    return false;
+}
+
+static double field_value(const ModelConfig *cfg, const ConfigField *f) {
+    const char *p = (const char *)cfg + f->offset;
+    return f->is_float ? (double)*(const float *)p : (double)*(const int *)p;
+}
+
+static int check_ranges(const ModelConfig *cfg, Error *err) {
+    for (int i = 0; i < CONFIG_FIELD_COUNT; i++) {
+        const ConfigField *f = &config_fields[i];
+        if (!(f->kinds & KIND_BIT(cfg->kind))) continue;
+        double v = field_value(cfg, f);
+        if (!(v >= f->min && v <= f->max)) // NaN fails too
+            return error_set(err, "model config: %s = %g is outside [%g, %g]", f->key, v, f->min,
+                             f->max);
+    }
+    for (int l = 0; cfg->kind == MODEL_UNET && l < cfg->levels; l++)
+        if (cfg->channel_mult[l] < CHANNEL_MULT_MIN || cfg->channel_mult[l] > CHANNEL_MULT_MAX)
+            return error_set(err, "model config: channel_mult[%d] = %d is outside [%d, %d]", l,
+                             cfg->channel_mult[l], CHANNEL_MULT_MIN, CHANNEL_MULT_MAX);
+    return 0;
+}
+
+double model_parameter_count(const ModelConfig *cfg) {
+    return architectures[cfg->kind]->parameter_count(cfg);
+}
+
+// fp32 weights; training adds their gradients, two AdamW moments and an EMA shadow.
+double model_memory_bytes(const ModelConfig *cfg, int64_t batch, bool training) {
+    const Architecture *a = architectures[cfg->kind];
+    double weights = a->parameter_count(cfg) * sizeof(float) * (training ? 5 : 1);
+    return weights + (double)batch * a->activation_floats(cfg, training) * sizeof(float);
+}
+
+int model_check_memory(const ModelConfig *cfg, int64_t batch, bool training, int copies,
+                       const char *what, Error *err) {
+    double need = copies * model_memory_bytes(cfg, batch, training), have = host_memory_available();
+    if (need <= have) return 0;
+    char a[32], b[32], at[48] = "for its weights", count[32] = "";
+    if (copies > 1) snprintf(count, sizeof count, "%d copies of ", copies);
+    if (batch > 0) snprintf(at, sizeof at, "%s batch %lld", training ? "to train at" : "at", (long long)batch);
+    return error_set(err,
+                     "%s: %sa %s of %.3g parameters needs about %s %s, more than the %s of "
+                     "memory available; lower the model's size%s",
+                     what, count, model_kind_name(cfg->kind),
+                     model_parameter_count(cfg), bytes_text(need, a, sizeof a), at,
+                     bytes_text(have, b, sizeof b), batch > 0 ? " or the batch" : "");
+}
+
+int model_config_check(const ModelConfig *cfg, Error *err) {
+    if (cfg->kind < 0 || cfg->kind >= MODEL_KIND_COUNT)
+        return error_set(err, "model config: unknown kind %d", (int)cfg->kind);
+    if (check_ranges(cfg, err) != 0) return -1;
+    const Architecture *a = architectures[cfg->kind];
+    if (a->check && a->check(cfg, err) != 0) return -1;
+    return model_check_memory(cfg, 0, false, 1, "model config", err);
+}
 
 char *model_config_to_json(const ModelConfig *cfg) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "kind", model_kind_name(cfg->kind));
-    for (int i = 0; i < CONFIG_FIELD_COUNT; i++) {
-        const char *p = (const char *)cfg + config_fields[i].offset;
-        cJSON_AddNumberToObject(o, config_fields[i].key,
-                                config_fields[i].is_float ? (double)*(const float *)p
-                                                          : (double)*(const int *)p);
-    }
+    for (int i = 0; i < CONFIG_FIELD_COUNT; i++)
+        cJSON_AddNumberToObject(o, config_fields[i].key, field_value(cfg, &config_fields[i]));
     cJSON *mult = cJSON_AddArrayToObject(o, "channel_mult");
-    for (int i = 0; i < 4; i++) cJSON_AddItemToArray(mult, cJSON_CreateNumber(cfg->channel_mult[i]));
+    for (int i = 0; i < MODEL_MAX_LEVELS; i++) cJSON_AddItemToArray(mult, cJSON_CreateNumber(cfg->channel_mult[i]));
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     DMDR_CHECK(s != NULL, "out of host memory");
     return s;
+}
+
+// A JSON number that is an int (a cast of anything else would be undefined).
+static bool json_int(const cJSON *v, int *out) {
+    if (!cJSON_IsNumber(v)) return false;
+    double d = v->valuedouble;
+    if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d)) return false;
+    *out = (int)d;
+    return true;
 }
 
 int model_config_from_json(const char *json, ModelConfig *cfg, Error *err) {
@@ -176,26 +270,27 @@ int model_config_from_json(const char *json, ModelConfig *cfg, Error *err) {
     if (cfg->kind == MODEL_KIND_COUNT)
         rc = error_set(err, "model config: \"kind\" must be \"dit\", \"unet\" or \"mlp\"");
     for (int i = 0; i < CONFIG_FIELD_COUNT && rc == 0; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, config_fields[i].key);
-        char *p = (char *)cfg + config_fields[i].offset;
+        const ConfigField *f = &config_fields[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, f->key);
+        char *p = (char *)cfg + f->offset;
         if (!cJSON_IsNumber(v))
-            rc = error_set(err, "model config: \"%s\" missing or not a number", config_fields[i].key);
-        else if (config_fields[i].is_float)
+            rc = error_set(err, "model config: \"%s\" missing or not a number", f->key);
+        else if (f->is_float && !(fabs(v->valuedouble) <= FLT_MAX))
+            rc = error_set(err, "model config: \"%s\" = %g is not a finite float", f->key,
+                           v->valuedouble);
+        else if (f->is_float)
             *(float *)p = (float)v->valuedouble;
-        else if (v->valuedouble != (double)(int)v->valuedouble)
-            rc = error_set(err, "model config: \"%s\" must be an integer, got %g",
-                           config_fields[i].key, v->valuedouble);
-        else
-            *(int *)p = (int)v->valuedouble;
+        else if (!json_int(v, (int *)p))
+            rc = error_set(err, "model config: \"%s\" must be an integer, got %g", f->key,
+                           v->valuedouble);
     }
     const cJSON *mult = cJSON_GetObjectItemCaseSensitive(o, "channel_mult");
-    if (rc == 0 && (!cJSON_IsArray(mult) || cJSON_GetArraySize(mult) != 4))
-        rc = error_set(err, "model config: \"channel_mult\" must be an array of 4 integers");
-    for (int i = 0; i < 4 && rc == 0; i++) {
-        const cJSON *v = cJSON_GetArrayItem(mult, i);
-        if (!cJSON_IsNumber(v)) rc = error_set(err, "model config: channel_mult[%d] is not a number", i);
-        else cfg->channel_mult[i] = (int)v->valuedouble;
-    }
+    if (rc == 0 && (!cJSON_IsArray(mult) || cJSON_GetArraySize(mult) != MODEL_MAX_LEVELS))
+        rc = error_set(err, "model config: \"channel_mult\" must be an array of %d integers",
+                       MODEL_MAX_LEVELS);
+    for (int i = 0; i < MODEL_MAX_LEVELS && rc == 0; i++)
+        if (!json_int(cJSON_GetArrayItem(mult, i), &cfg->channel_mult[i]))
+            rc = error_set(err, "model config: channel_mult[%d] is not an integer", i);
     cJSON_Delete(o);
-    return rc;
+    return rc == 0 ? model_config_check(cfg, err) : rc;
 }

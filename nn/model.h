@@ -9,6 +9,8 @@
 
 typedef enum { MODEL_DIT, MODEL_UNET, MODEL_MLP, MODEL_KIND_COUNT } ModelKind;
 
+#define MODEL_MAX_LEVELS 4 // UNet resolutions
+
 typedef struct {
     ModelKind kind;
     int num_classes; // labels 0..num_classes-1; num_classes itself is the null label
@@ -19,7 +21,7 @@ typedef struct {
     float mlp_ratio;
     // UNet: base channels, per-level multipliers (levels of them), residual blocks per
     // level, GroupNorm groups; self-attention at the lowest resolution
-    int channels, levels, channel_mult[4], res_blocks, groups;
+    int channels, levels, channel_mult[MODEL_MAX_LEVELS], res_blocks, groups;
     // MLP score network: hidden width and number of hidden layers
     int mlp_width, mlp_layers;
 } ModelConfig;
@@ -28,8 +30,30 @@ const char *model_kind_name(ModelKind kind);
 
 typedef struct Model Model;
 
+// ---- checking a configuration before anything is allocated -----------------------------------
+// A configuration may come from a file's metadata or a command line: every field its
+// architecture reads must lie in the field's range, the fields must agree (heads dividing
+// hidden...), and the model must fit in memory. Checked in double, so absurd settings compare
+// as large instead of overflowing.
+
+// The inclusive range of a field ("hidden"; "channel_mult": each element); false for a key
+// that is no numeric field. The command line's settings table takes its model ranges here.
+bool model_config_range(const char *key, double *min, double *max);
+// 0, or -1 with err naming the field, its value and the limit (or the memory it would need).
+int model_config_check(const ModelConfig *cfg, Error *err);
+// The parameter count of a checked configuration.
+double model_parameter_count(const ModelConfig *cfg);
+// Estimated bytes to train (weights, gradients, AdamW moments, EMA, the activations the
+// backward needs) or to run (weights, the largest live activations) a model at `batch`.
+double model_memory_bytes(const ModelConfig *cfg, int64_t batch, bool training);
+// Whether `copies` such models (a teacher, a generator, a fake score...) fit in the host's
+// available memory: 0, or -1 with err saying what would be needed and what there is, `what`
+// leading the message.
+int model_check_memory(const ModelConfig *cfg, int64_t batch, bool training, int copies,
+                       const char *what, Error *err);
+
 // Creates the model with the reference initialisation on `device`. Returns NULL with err
-// filled when the configuration is inconsistent (e.g. heads not dividing hidden).
+// filled when model_config_check refuses the configuration.
 Model *model_create(const ModelConfig *cfg, Device device, Rng *rng, Error *err);
 void model_free(Model *m);
 // A new model of m's configuration holding a copy of its weights (rng only feeds the
@@ -66,6 +90,6 @@ bool model_has_lora(const Model *m);
 void model_set_lora_scale(Model *m, float scale);
 
 // The configuration as a JSON object string (malloc'd), stored in checkpoint metadata so a
-// checkpoint says which model it holds; and back, validating every field.
+// checkpoint says which model it holds; and back, checking it (model_config_check).
 char *model_config_to_json(const ModelConfig *cfg);
 int model_config_from_json(const char *json, ModelConfig *cfg, Error *err);

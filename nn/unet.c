@@ -32,7 +32,7 @@
 #include "nn/arch.h"
 #include "nn/cond_embed.h"
 
-#define UNET_MAX_LEVELS 4
+#define UNET_MAX_LEVELS MODEL_MAX_LEVELS
 #define UNET_NORM_EPS 1e-5f
 #define UNET_MAX_HEADS 4
 
@@ -64,32 +64,15 @@ typedef struct {
     Conv2d out_conv;
 } UNet;
 
-// Every field the architecture reads, with a message naming the one that is wrong.
+// Every field is in its range already (model_config_check): what is left are the relations.
 static int check_config(const ModelConfig *cfg, Error *err) {
-    if (cfg->levels < 1 || cfg->levels > UNET_MAX_LEVELS)
-        return error_set(err, "unet config: levels must be in 1..%d, got %d", UNET_MAX_LEVELS,
-                         cfg->levels);
-    if (cfg->in_channels < 1)
-        return error_set(err, "unet config: in_channels must be at least 1, got %d",
-                         cfg->in_channels);
-    // the sinusoidal time embedding is channels wide and needs a cos and a sin column
-    if (cfg->channels < 2)
-        return error_set(err, "unet config: channels must be at least 2, got %d", cfg->channels);
-    if (cfg->res_blocks < 1)
-        return error_set(err, "unet config: res_blocks must be at least 1, got %d",
-                         cfg->res_blocks);
-    if (cfg->groups < 1)
-        return error_set(err, "unet config: groups must be at least 1, got %d", cfg->groups);
     int scale = 1 << (cfg->levels - 1);
-    if (cfg->image_size < 1 || cfg->image_size % scale != 0)
+    if (cfg->image_size % scale != 0)
         return error_set(err,
                          "unet config: image_size must be a positive multiple of 2^(levels-1) = "
                          "%d, got %d",
                          scale, cfg->image_size);
     for (int l = 0; l < cfg->levels; l++) {
-        if (cfg->channel_mult[l] < 1)
-            return error_set(err, "unet config: channel_mult[%d] must be at least 1, got %d", l,
-                             cfg->channel_mult[l]);
         int c = cfg->channels * cfg->channel_mult[l];
         if (c % cfg->groups != 0)
             return error_set(err,
@@ -98,6 +81,55 @@ static int check_config(const ModelConfig *cfg, Error *err) {
                              l, c, cfg->groups);
     }
     return 0;
+}
+
+// ---- size ---------------------------------------------------------------------------------------
+
+// A ResBlock from in to out channels: two GroupNorms, two 3x3 convs, the embedding projection,
+// and a 1x1 skip when the widths differ.
+static double res_parameters(double in, double out, double emb_dim) {
+    return 2 * in + (9 * in + 1) * out + (emb_dim + 1) * out + 2 * out + (9 * out + 1) * out +
+           (in != out ? (in + 1) * out : 0);
+}
+
+// The down path mirrors unet_create; each up-path block takes the concatenation of the width
+// coming up with a skip: the level's own width, except the last block's, which is the level
+// above's (conv_in's for level 0).
+static double unet_parameter_count(const ModelConfig *cfg) {
+    double emb = 4.0 * cfg->channels, in = cfg->in_channels;
+    double n = cfg->channels * emb + emb + emb * emb + emb + (cfg->num_classes + 1.0) * emb;
+    double width[MODEL_MAX_LEVELS] = {0};
+    for (int l = 0; l < cfg->levels; l++) width[l] = (double)cfg->channels * cfg->channel_mult[l];
+    double ch = width[0];
+    n += (9 * in + 1) * ch;
+    for (int l = 0; l < cfg->levels; l++) {
+        for (int j = 0; j < cfg->res_blocks; j++, ch = width[l])
+            n += res_parameters(ch, width[l], emb);
+        if (l < cfg->levels - 1) n += (9 * ch + 1) * ch;
+    }
+    n += 2 * res_parameters(ch, ch, emb) + 2 * ch + (ch + 1) * 3 * ch + (ch + 1) * ch;
+    for (int l = cfg->levels - 1; l >= 0; l--) {
+        for (int j = 0; j <= cfg->res_blocks; j++, ch = width[l]) {
+            double skip = j < cfg->res_blocks ? width[l] : width[l > 0 ? l - 1 : 0];
+            n += res_parameters(ch + skip, width[l], emb);
+        }
+        if (l > 0) n += (9 * ch + 1) * ch;
+    }
+    return n + 2 * ch + (9 * ch + 1) * in;
+}
+
+// A ResBlock saves about 12 maps of its width (norms, activations, conv outputs, sums); the
+// skips of every level stay alive until the up path takes them.
+static double unet_activation_floats(const ModelConfig *cfg, bool training) {
+    double blocks = 0, skips = 0, widest = 0;
+    for (int l = 0; l < cfg->levels; l++) {
+        double side = (double)(cfg->image_size >> l);
+        double map = (double)cfg->channels * cfg->channel_mult[l] * side * side;
+        blocks += (2.0 * cfg->res_blocks + 1) * 2 * map;
+        skips += (cfg->res_blocks + 1.0) * map;
+        if (map > widest) widest = map;
+    }
+    return training ? 12 * blocks + skips : skips + 12 * widest;
 }
 
 // ---- modules ---------------------------------------------------------------------------------
@@ -182,7 +214,7 @@ static void attn_free(AttnBlock *a) {
 
 static void *unet_create(const ModelConfig *cfg, Device device, Rng *rng, ParamList *params,
                          Error *err) {
-    if (check_config(cfg, err) != 0) return NULL;
+    (void)err;
     UNet *u = calloc(1, sizeof *u);
     DMDR_CHECK(u != NULL, "out of host memory");
     int levels = cfg->levels, groups = cfg->groups, emb_dim = 4 * cfg->channels;
@@ -323,5 +355,6 @@ static int unet_lora_sites(void *self, LoraSite *out, int max) {
     return n;
 }
 
-const Architecture unet_architecture = {"unet", unet_create, unet_forward, unet_free,
-                                        unet_lora_sites};
+const Architecture unet_architecture = {"unet",          check_config,        unet_parameter_count,
+                                        unet_activation_floats, unet_create, unet_forward,
+                                        unet_free,       unet_lora_sites};

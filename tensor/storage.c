@@ -1,6 +1,8 @@
 #include "tensor/storage.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "kernels/check.h"
 
@@ -100,4 +102,27 @@ void storage_reset_peak(Device device) {
 void storage_cache_clear(void) {
     for (int d = 0; d < DEVICE_COUNT; d++)
         if (caches[d].count) cache_clear_device((Device)d);
+}
+
+double host_memory_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[128];
+        unsigned long long kib;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+                fclose(f);
+                return (double)kib * 1024.0;
+            }
+        fclose(f);
+    }
+    return (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+}
+
+const char *bytes_text(double bytes, char *buf, size_t n) {
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (bytes >= 1024.0 && u < 6) bytes /= 1024.0, u++;
+    snprintf(buf, n, "%.1f %s", bytes, units[u]);
+    return buf;
 }

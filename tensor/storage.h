@@ -9,3 +9,10 @@
 Storage *storage_new(Device device, size_t nbytes);
 void storage_retain(Storage *s);
 void storage_release(Storage *s);
+
+// What this process may still allocate on the host, in bytes: the kernel's MemAvailable (free
+// memory plus what it can reclaim), else the physical memory. Checked before building a model
+// whose size came from a file or a flag, so a too-large one is an error, not an abort.
+double host_memory_available(void);
+// "1.7 TiB": bytes in binary units with one decimal, into buf.
+const char *bytes_text(double bytes, char *buf, size_t n);

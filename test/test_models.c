@@ -8,6 +8,7 @@
 // the gradient to everything before them, so the checks of gradients and of conditioning
 // first fill every all-zero parameter with random values.
 #include <check.h>
+#include <limits.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -352,7 +353,8 @@ START_TEST(test_bad_config) {
     const BadConfig *b = &bad_configs[_i];
     ModelConfig cfg = cases[b->case_index].cfg;
     *(int *)((char *)&cfg + b->offset) = b->value;
-    if (b->offset == offsetof(ModelConfig, image_size)) cfg.levels = 3; // 6 is not a multiple of 4
+    if (b->offset == offsetof(ModelConfig, image_size)) // 6 is not a multiple of 4
+        cfg.levels = 3, cfg.channel_mult[2] = cfg.channel_mult[1];
     Rng rng = rng_make(1);
     Error err = {""};
     Model *m = model_create(&cfg, DEVICE_CPU, &rng, &err);
@@ -360,6 +362,98 @@ START_TEST(test_bad_config) {
                   b->value);
     ck_assert_msg(strstr(err.msg, b->field) != NULL, "%s = %d: message \"%s\" does not name %s",
                   b->field, b->value, err.msg, b->field);
+}
+END_TEST
+
+// Settings past their range, from a file or a command line, are refused by name before
+// anything is allocated (they overflowed int arithmetic, aborted on a failed allocation or
+// ran for hours before).
+static const BadConfig too_large[] = {
+    BAD(0, num_classes, INT_MAX), BAD(0, mlp_width, 1 << 20), BAD(0, mlp_layers, 100000),
+    BAD(0, data_dim, 1 << 30),    BAD(1, image_size, 65536), BAD(1, channels, 1 << 20),
+    BAD(1, channel_mult[0], 1 << 20),
+};
+
+START_TEST(test_config_past_range) {
+    const BadConfig *b = &too_large[_i];
+    ModelConfig cfg = cases[b->case_index].cfg;
+    *(int *)((char *)&cfg + b->offset) = b->value;
+    Error err = {""};
+    ck_assert_int_eq(model_config_check(&cfg, &err), -1);
+    ck_assert_msg(strstr(err.msg, b->field) && strstr(err.msg, "outside"),
+                  "%s = %d: message \"%s\"", b->field, b->value, err.msg);
+    Rng rng = rng_make(1);
+    ck_assert(model_create(&cfg, DEVICE_CPU, &rng, &err) == NULL);
+}
+END_TEST
+
+static ModelConfig dit_config(int hidden, int depth) {
+    return (ModelConfig){.kind = MODEL_DIT, .num_classes = 10, .in_channels = 1,
+                         .image_size = 28, .patch = 4, .hidden = hidden, .depth = depth,
+                         .heads = 4, .mlp_ratio = 4.0f};
+}
+
+// Every field in range, the whole far past any machine: refused with the memory it needs.
+START_TEST(test_config_too_large_for_memory) {
+    ModelConfig cfg = dit_config(65536, 1024);
+    Error err = {""};
+    ck_assert_int_eq(model_config_check(&cfg, &err), -1);
+    ck_assert_msg(strstr(err.msg, "memory available") && strstr(err.msg, "TiB"), "%s", err.msg);
+    // a model that fits, at a batch that does not
+    cfg = dit_config(192, 6);
+    ck_assert_int_eq(model_config_check(&cfg, &err), 0);
+    ck_assert_int_eq(model_check_memory(&cfg, 64, true, 1, "train", &err), 0);
+    ck_assert_int_eq(model_check_memory(&cfg, (int64_t)1 << 40, true, 1, "train", &err), -1);
+    ck_assert_msg(strncmp(err.msg, "train: ", 7) == 0 && strstr(err.msg, "batch"), "%s", err.msg);
+}
+END_TEST
+
+static int64_t counted_parameters(const ModelConfig *cfg) {
+    Model *m = make_model(cfg, "count");
+    int64_t n = 0;
+    for (int i = 0; i < model_params(m)->count; i++) n += shape_numel(model_params(m)->items[i].tensor->shape);
+    model_free(m);
+    return n;
+}
+
+// The memory check's parameter counts are exact (its formulas follow each architecture's
+// construction; a change to one that forgets the other fails here).
+START_TEST(test_parameter_count_estimate) {
+    ModelConfig unet3 = cases[1].cfg;
+    unet3.levels = 3, unet3.channel_mult[2] = 3, unet3.res_blocks = 2;
+    const ModelConfig configs[] = {dit_config(64, 2), cases[0].cfg, cases[1].cfg, unet3};
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
+        ck_assert_int_eq((int64_t)model_parameter_count(&configs[i]), counted_parameters(&configs[i]));
+}
+END_TEST
+
+// A checkpoint's model_config is checked when read, with the field named.
+START_TEST(test_config_json_bounded) {
+    const struct {
+        const char *replace, *with, *field;
+    } bad[] = {
+        {"\"image_size\":28", "\"image_size\":65536", "image_size"},
+        {"\"depth\":2", "\"depth\":100000", "depth"},
+        {"\"num_classes\":10", "\"num_classes\":2147483647", "num_classes"},
+        {"\"hidden\":64", "\"hidden\":1e300", "hidden"},
+        {"\"mlp_ratio\":4", "\"mlp_ratio\":1e300", "mlp_ratio"},
+        {"\"depth\":2", "\"depth\":2.5", "depth"},
+    };
+    ModelConfig cfg = dit_config(64, 2), back;
+    char *json = model_config_to_json(&cfg);
+    Error err = {""};
+    ck_assert_msg(model_config_from_json(json, &back, &err) == 0, "%s", err.msg);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char edited[1024];
+        const char *at = strstr(json, bad[i].replace);
+        ck_assert_msg(at != NULL, "%s not in %s", bad[i].replace, json);
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(at - json), json, bad[i].with,
+                 at + strlen(bad[i].replace));
+        err.msg[0] = '\0';
+        ck_assert_msg(model_config_from_json(edited, &back, &err) == -1, "accepted %s", edited);
+        ck_assert_msg(strstr(err.msg, bad[i].field), "%s: message \"%s\"", edited, err.msg);
+    }
+    free(json);
 }
 END_TEST
 
@@ -436,6 +530,10 @@ static Suite *models_suite(void) {
 
     tc = test_scoped_tcase(s, "config");
     tcase_add_loop_test(tc, test_bad_config, 0, COUNT_OF(bad_configs));
+    tcase_add_loop_test(tc, test_config_past_range, 0, COUNT_OF(too_large));
+    tcase_add_test(tc, test_config_too_large_for_memory);
+    tcase_add_test(tc, test_parameter_count_estimate);
+    tcase_add_test(tc, test_config_json_bounded);
 
     tc = test_scoped_tcase(s, "training");
     tcase_add_test(tc, test_mlp_sgd_fits_target);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "kernels/check.h"
 
@@ -29,33 +30,39 @@ _Static_assert(sizeof(ModelKind) == sizeof(int) && sizeof(Device) == sizeof(int)
                "enum settings are stored as int");
 
 #define AT(field) offsetof(Config, field), sizeof(((Config *)0)->field)
-#define INT(sec, name, field, def, lo, hi, help) {sec, name, T_INT, AT(field), def, lo, hi, NULL, help}
-#define FLOAT(sec, name, field, def, lo, hi, help) {sec, name, T_FLOAT, AT(field), def, lo, hi, NULL, help}
+// (INT and FLOAT expand their arguments first, so that MODEL_RANGE counts as two)
+#define INT(...) INT_ROW(__VA_ARGS__)
+#define FLOAT(...) FLOAT_ROW(__VA_ARGS__)
+#define INT_ROW(sec, name, field, def, lo, hi, help) {sec, name, T_INT, AT(field), def, lo, hi, NULL, help}
+#define FLOAT_ROW(sec, name, field, def, lo, hi, help) {sec, name, T_FLOAT, AT(field), def, lo, hi, NULL, help}
 #define ENUM(sec, name, field, def, choices, help) {sec, name, T_ENUM, AT(field), def, 0, 0, choices, help}
 #define STRING(sec, name, field, def, help) {sec, name, T_STRING, AT(field), def, 0, 0, NULL, help}
 #define BOOL(sec, name, field, def, help) {sec, name, T_BOOL, AT(field), def, 0, 0, NULL, help}
 #define BIG 1e9
+// The model's ranges are the model layer's (model_config_range), which also checks every
+// configuration read from a file: setting_range looks them up, these zeros are never read.
+#define MODEL_RANGE 0, 0
 
 static const Setting settings[] = {
     ENUM("model", "kind", model.kind, "dit", "dit|unet|mlp", "velocity network architecture"),
-    INT("model", "num_classes", model.num_classes, "10", 1, 100000,
+    INT("model", "num_classes", model.num_classes, "10", MODEL_RANGE,
         "class labels 0..N-1 (N is the null label of CFG); must match the data"),
-    INT("model", "in_channels", model.in_channels, "1", 1, 64, "image channels (DiT, UNet)"),
-    INT("model", "image_size", model.image_size, "28", 1, 4096, "image side in pixels (DiT, UNet)"),
-    INT("model", "data_dim", model.data_dim, "2", 1, 65536, "vector length (MLP)"),
-    INT("model", "patch", model.patch, "4", 1, 64, "DiT patch size"),
-    INT("model", "hidden", model.hidden, "192", 1, 65536, "DiT hidden size"),
-    INT("model", "depth", model.depth, "6", 1, 1024, "DiT blocks"),
-    INT("model", "heads", model.heads, "3", 1, 1024, "DiT attention heads (dividing hidden)"),
-    FLOAT("model", "mlp_ratio", model.mlp_ratio, "4", 0.25, 64, "DiT MLP width / hidden"),
-    INT("model", "channels", model.channels, "32", 2, 4096, "UNet base channels"),
-    INT("model", "levels", model.levels, "3", 1, 4, "UNet resolutions (image_size divisible by 2^(levels-1))"),
-    {"model", "channel_mult", T_INTS, AT(model.channel_mult), "1,2,2", 1, 64, NULL,
+    INT("model", "in_channels", model.in_channels, "1", MODEL_RANGE, "image channels (DiT, UNet)"),
+    INT("model", "image_size", model.image_size, "28", MODEL_RANGE, "image side in pixels (DiT, UNet)"),
+    INT("model", "data_dim", model.data_dim, "2", MODEL_RANGE, "vector length (MLP)"),
+    INT("model", "patch", model.patch, "4", MODEL_RANGE, "DiT patch size"),
+    INT("model", "hidden", model.hidden, "192", MODEL_RANGE, "DiT hidden size"),
+    INT("model", "depth", model.depth, "6", MODEL_RANGE, "DiT blocks"),
+    INT("model", "heads", model.heads, "3", MODEL_RANGE, "DiT attention heads (dividing hidden)"),
+    FLOAT("model", "mlp_ratio", model.mlp_ratio, "4", MODEL_RANGE, "DiT MLP width / hidden"),
+    INT("model", "channels", model.channels, "32", MODEL_RANGE, "UNet base channels"),
+    INT("model", "levels", model.levels, "3", MODEL_RANGE, "UNet resolutions (image_size divisible by 2^(levels-1))"),
+    {"model", "channel_mult", T_INTS, AT(model.channel_mult), "1,2,2", MODEL_RANGE, NULL,
      "UNet channel multiplier per level, comma-separated"},
-    INT("model", "res_blocks", model.res_blocks, "1", 1, 16, "UNet residual blocks per level"),
-    INT("model", "groups", model.groups, "8", 1, 1024, "UNet GroupNorm groups"),
-    INT("model", "mlp_width", model.mlp_width, "128", 1, 65536, "MLP score network width"),
-    INT("model", "mlp_layers", model.mlp_layers, "3", 1, 64, "MLP score network hidden layers"),
+    INT("model", "res_blocks", model.res_blocks, "1", MODEL_RANGE, "UNet residual blocks per level"),
+    INT("model", "groups", model.groups, "8", MODEL_RANGE, "UNet GroupNorm groups"),
+    INT("model", "mlp_width", model.mlp_width, "128", MODEL_RANGE, "MLP score network width"),
+    INT("model", "mlp_layers", model.mlp_layers, "3", MODEL_RANGE, "MLP score network hidden layers"),
 
     ENUM("data", "dataset", data.source, "fashion-mnist", "fashion-mnist|png|toy2d",
          "training data: Fashion-MNIST IDX files, a folder of PNGs (one sub-folder per class), "
@@ -348,16 +355,27 @@ static const char *suggest(const char *key, const char *order, const char *prefi
 
 // ---- values ----------------------------------------------------------------------------------
 
+typedef struct {
+    double min, max;
+} Range;
+
+static Range setting_range(const Setting *s) {
+    Range r = {s->min, s->max};
+    if (strcmp(s->section, "model") == 0) model_config_range(s->name, &r.min, &r.max);
+    return r;
+}
+
 static void describe_expected(const Setting *s, char *buf, size_t n) {
+    Range r = setting_range(s);
     switch (s->type) {
-    case T_INT: snprintf(buf, n, "an integer in [%.0f, %.0f]", s->min, s->max); break;
-    case T_FLOAT: snprintf(buf, n, "a number in [%g, %g]", s->min, s->max); break;
+    case T_INT: snprintf(buf, n, "an integer in [%.0f, %.0f]", r.min, r.max); break;
+    case T_FLOAT: snprintf(buf, n, "a number in [%g, %g]", r.min, r.max); break;
     case T_STRING: snprintf(buf, n, "a text of at most %zu characters", s->size - 1); break;
     case T_BOOL: snprintf(buf, n, "true or false"); break;
     case T_ENUM: snprintf(buf, n, "one of %s", s->choices); break;
     case T_INTS:
         snprintf(buf, n, "1 to %zu comma-separated integers in [%.0f, %.0f]", s->size / sizeof(int),
-                 s->min, s->max);
+                 r.min, r.max);
         break;
     }
 }
@@ -385,10 +403,11 @@ static int enum_index(const char *choices, const char *text) {
 // Parses text into the setting's field; false when it does not fit the type or range.
 static bool parse_value(const Setting *s, const char *text, Config *cfg) {
     char *field = (char *)cfg + s->offset;
+    Range r = setting_range(s);
     switch (s->type) {
     case T_INT: {
         long v;
-        if (!parse_long(text, s->min, s->max, &v)) return false;
+        if (!parse_long(text, r.min, r.max, &v)) return false;
         *(int *)field = (int)v;
         return true;
     }
@@ -396,7 +415,7 @@ static bool parse_value(const Setting *s, const char *text, Config *cfg) {
         char *end;
         errno = 0;
         double v = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(v) || v < s->min || v > s->max) return false;
+        if (errno || end == text || *end || !isfinite(v) || v < r.min || v > r.max) return false;
         *(float *)field = (float)v;
         return true;
     }
@@ -428,7 +447,7 @@ static bool parse_value(const Setting *s, const char *text, Config *cfg) {
             if (count == capacity || len == 0 || len >= sizeof item) return false;
             memcpy(item, p, len);
             item[len] = '\0';
-            if (!parse_long(item, s->min, s->max, &v)) return false;
+            if (!parse_long(item, r.min, r.max, &v)) return false;
             values[count++] = (int)v;
             p += len;
             if (*p == '\0') break;
@@ -613,14 +632,53 @@ static int ini_read_text(const char *text, const char *name, IniFile *r, Error *
     return rc;
 }
 
-static int ini_read_file(const char *path, IniFile *r, Error *err) {
-    FILE *f = fopen(path, "r");
+// The whole of a regular file of at most CONFIG_FILE_MAX bytes, without NUL bytes (which
+// would cut a value short unseen): malloc'd text, or NULL with err. A device (/dev/zero), a
+// directory or a pipe is refused before a byte is read, so nothing can hang or be ignored.
+static char *read_config_text(const char *path, Error *err) {
+    FILE *f = fopen(path, "rb");
     if (!f) {
-        *r = (IniFile){0};
-        return error_set(err, "cannot open config file '%s': %s", path, strerror(errno));
+        error_set(err, "cannot open config file '%s': %s", path, strerror(errno));
+        return NULL;
     }
-    int rc = ini_read(f, path, r, err);
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fileno(f), &st) != 0)
+        error_set(err, "config file '%s': %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        error_set(err, "config file '%s' is not a regular file (%s)", path,
+                  S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket");
+    else if (st.st_size > CONFIG_FILE_MAX)
+        error_set(err, "config file '%s' is %lld bytes; a config file is at most %d", path,
+                  (long long)st.st_size, CONFIG_FILE_MAX);
+    else {
+        size_t n = (size_t)st.st_size;
+        text = malloc(n + 1);
+        DMDR_CHECK(text != NULL, "out of host memory");
+        size_t got = fread(text, 1, n + 1, f);
+        text[got <= n ? got : n] = '\0';
+        const char *nul = memchr(text, '\0', got <= n ? got : n);
+        if (ferror(f) || got > n) {
+            error_set(err, "config file '%s': %s", path,
+                      got > n ? "it grew while being read" : strerror(errno));
+            free(text), text = NULL;
+        } else if (nul) {
+            int line = 1;
+            for (const char *p = text; p < nul; p++) line += *p == '\n';
+            error_set(err, "%s:%d: a NUL byte (a config file is text)", path, line);
+            free(text), text = NULL;
+        }
+    }
     fclose(f);
+    return text;
+}
+
+static int ini_read_file(const char *path, IniFile *r, Error *err) {
+    *r = (IniFile){0};
+    char *text = read_config_text(path, err);
+    if (!text) return -1;
+    int rc = ini_read_text(text, path, r, err);
+    free(text);
     return rc;
 }
 

@@ -21,6 +21,7 @@
 #include "tensor/error.h"
 
 #define CONFIG_PATH_MAX 512
+#define CONFIG_FILE_MAX (1 << 20) // bytes of a --config file (the full table is ~7 KB)
 #define CONFIG_DEFAULT_PRESET "small"
 
 // Enumerations in the order of their `choices` in the table; the time distribution and the
