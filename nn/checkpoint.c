@@ -402,6 +402,7 @@ int checkpoint_load(const char *path, const Checkpoint *ck, Error *err) {
         visit_part(&ck->parts[p], stage_tensor, &s);
     if (s.rc == 0) s.rc = check_unclaimed(&s);
     if (s.rc == 0) s.rc = stage_metadata(&s, ck);
+    if (s.rc == 0) s.rc = params_check_finite(&st, path, s.src, s.copy_count, err);
     if (s.rc == 0) apply_stage(&s, ck);
     for (int p = 0; p < CHECKPOINT_MAX_PARTS; p++) free(s.param_steps[p]);
     free(s.claimed);
@@ -431,6 +432,7 @@ int checkpoint_load_weights(const char *path, const ParamList *params, bool ema,
         src[i] = params_match(&st, path, use, p->tensor, err);
         if (!src[i]) rc = -1;
     }
+    if (rc == 0) rc = params_check_finite(&st, path, src, params->count, err);
     for (int i = 0; i < params->count && rc == 0; i++)
         tensor_copy_into(params->items[i].tensor, src[i]);
     free(src);

@@ -59,24 +59,35 @@ void adamw_free(AdamW *opt) {
     *opt = (AdamW){0};
 }
 
-// sum_squares takes one backend's pointers, so the gradients are summed device by device.
-double optim_grad_norm(const ParamList *params) {
-    const float **xs = malloc((size_t)(params->count + 1) * sizeof *xs);
-    int64_t *ns = malloc((size_t)(params->count + 1) * sizeof *ns);
+// sum_squares takes one backend's pointers, so the tensors are summed device by device.
+double tensors_sum_squares(Tensor *const *ts, int count) {
+    const float **xs = malloc((size_t)(count + 1) * sizeof *xs);
+    int64_t *ns = malloc((size_t)(count + 1) * sizeof *ns);
     DMDR_CHECK(xs && ns, "out of host memory");
     double total = 0.0;
     for (int d = 0; d < DEVICE_COUNT; d++) {
-        int count = 0;
-        for (int i = 0; i < params->count; i++) {
-            const Param *p = &params->items[i];
-            if (!p->trainable || !p->tensor->grad || p->tensor->grad->device != (Device)d) continue;
-            xs[count] = tensor_f32(p->tensor->grad);
-            ns[count++] = tensor_numel(p->tensor->grad);
+        int n = 0;
+        for (int i = 0; i < count; i++) {
+            if (ts[i]->device != (Device)d) continue;
+            xs[n] = tensor_f32(ts[i]);
+            ns[n++] = tensor_numel(ts[i]);
         }
-        if (count) total += backend_get((Device)d)->sum_squares(xs, ns, count);
+        if (n) total += backend_get((Device)d)->sum_squares(xs, ns, n);
     }
     free(xs);
     free(ns);
+    return total;
+}
+
+double optim_grad_norm(const ParamList *params) {
+    Tensor **grads = malloc((size_t)(params->count + 1) * sizeof *grads);
+    DMDR_CHECK(grads != NULL, "out of host memory");
+    int count = 0;
+    for (int i = 0; i < params->count; i++)
+        if (params->items[i].trainable && params->items[i].tensor->grad)
+            grads[count++] = params->items[i].tensor->grad;
+    double total = tensors_sum_squares(grads, count);
+    free(grads);
     return sqrt(total);
 }
 

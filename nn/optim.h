@@ -39,6 +39,10 @@ typedef struct {
 void adamw_init(AdamW *opt, const ParamList *params, AdamWConfig cfg);
 void adamw_free(AdamW *opt);
 
+// The sum of squares of every element of the tensors (F32, any devices), in double: finite
+// exactly when every element is (a float's square cannot overflow a double).
+double tensors_sum_squares(Tensor *const *ts, int count);
+
 // The global L2 norm of the gradients of the trainable parameters, accumulated in double;
 // a parameter without a gradient counts as zero.
 double optim_grad_norm(const ParamList *params);

@@ -2,6 +2,7 @@
 // position, so a file written by PyTorch (whose key order is its own) loads here.
 #include "nn/params.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,35 @@ Tensor *params_match(const Safetensors *st, const char *path, const char *name, 
     return t;
 }
 
+static const char *file_name_of(const Safetensors *st, const Tensor *t) {
+    for (int i = 0; i < st->count; i++)
+        if (st->tensors[i] == t) return st->names[i];
+    return "?";
+}
+
+int params_check_finite(const Safetensors *st, const char *path, Tensor *const *src, int count,
+                        Error *err) {
+    char list[400] = "";
+    size_t used = 0;
+    int bad = 0;
+    for (int i = 0; i < count; i++) {
+        if (src[i]->dtype != DTYPE_F32) continue;
+        const float *x = tensor_f32(src[i]);
+        int64_t n = shape_numel(src[i]->shape), nan = 0, inf = 0;
+        for (int64_t j = 0; j < n; j++) nan += isnan(x[j]), inf += isinf(x[j]);
+        if (nan + inf == 0) continue;
+        if (++bad <= 3 && used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s' (%lld NaN, %lld inf)",
+                                     bad > 1 ? ", " : "", file_name_of(st, src[i]),
+                                     (long long)nan, (long long)inf);
+    }
+    if (bad == 0) return 0;
+    return error_set(err, "%s: %d tensor%s hold%s non-finite values: %s%s; the file came from a "
+                          "diverged run or is damaged",
+                     path, bad, bad > 1 ? "s" : "", bad > 1 ? "" : "s", list,
+                     bad > 3 ? ", ..." : "");
+}
+
 // Every check passes before the first copy, so a failed load leaves the parameters as they were.
 int params_load(const ParamList *list, const char *path, bool allow_extra, Error *err) {
     Safetensors st;
@@ -133,6 +163,7 @@ int params_load(const ParamList *list, const char *path, bool allow_extra, Error
         if (!params_find(list, st.names[i]))
             rc = error_set(err, "%s: unexpected tensor '%s' %s: not a parameter of the model",
                            path, st.names[i], tensor_shape_str(st.tensors[i], shape, sizeof shape));
+    if (rc == 0) rc = params_check_finite(&st, path, src, list->count, err);
     for (int i = 0; i < list->count && rc == 0; i++)
         tensor_copy_into(list->items[i].tensor, src[i]);
     free(src);

@@ -10,3 +10,10 @@
 // with err naming the tensor, the file and, for a shape mismatch, both shapes.
 Tensor *params_match(const Safetensors *st, const char *path, const char *name, const Tensor *dst,
                      Error *err);
+
+// Non-finite values are stopped where they enter: every F32 tensor of src (count of them, CPU
+// tensors of st) finite -> 0; else -1 with err naming the file and up to three tensors with
+// their counts of NaNs and infinities (a run resumed from such a file would otherwise fail
+// steps later, blaming its learning rate).
+int params_check_finite(const Safetensors *st, const char *path, Tensor *const *src, int count,
+                        Error *err);

@@ -2,6 +2,7 @@
 // non-zero exit, and the good paths produce what they promise. Runs the built binary, whose
 // path meson passes in DMDR_EXE.
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "dmdr_config.h"
+#include "tensor/safetensors.h"
 #include "test/test_util.h"
 
 typedef struct {
@@ -324,6 +326,171 @@ START_TEST(test_distill_resume_sample) {
 }
 END_TEST
 
+// src rewritten to dst with metadata `key` set to `value` (added when missing; key NULL: none)
+// and, when `poison`, every F32 tensor's first element made NaN and its second infinite.
+static void rewrite_file(const char *src, const char *dst, const char *key, const char *value,
+                         bool poison) {
+    Safetensors st;
+    Error err = {""};
+    ck_assert_msg(safetensors_load(src, &st, &err) == 0, "%s", err.msg);
+    const char *keys[64], *values[64];
+    int n = 0;
+    ck_assert(st.metadata_count < 63);
+    for (int i = 0; i < st.metadata_count; i++)
+        if (!key || strcmp(st.metadata_keys[i], key) != 0)
+            keys[n] = st.metadata_keys[i], values[n++] = st.metadata_values[i];
+    if (key) keys[n] = key, values[n++] = value;
+    for (int i = 0; poison && i < st.count; i++) {
+        float *x = tensor_f32(st.tensors[i]);
+        if (st.tensors[i]->dtype != DTYPE_F32 || tensor_numel(st.tensors[i]) < 2) continue;
+        x[0] = NAN, x[1] = INFINITY;
+    }
+    ck_assert_msg(safetensors_save(dst, st.count, (const char *const *)st.names, st.tensors, n,
+                                   keys, values, &err) == 0,
+                  "%s", err.msg);
+    safetensors_free(&st);
+}
+
+// A 20-step toy2d teacher in a fresh directory (dir, at least 64 bytes): its model.safetensors
+// and checkpoints/step-000010.safetensors are what the untrusted-input tests alter.
+static void small_teacher(char *dir) {
+    strcpy(dir, "/tmp/dmdr-cli-untrusted-XXXXXX");
+    ck_assert(mkdtemp(dir) != NULL);
+    char args[512];
+    snprintf(args, sizeof args, "train-teacher --preset toy2d --steps 20 --checkpoint-every 10 "
+             "--sample-every 0 --threads 1 --out %s/t", dir);
+    expect(args, 0, "done: step 20");
+}
+
+static const char *const DIT_CONFIG_JSON =
+    "{\"kind\":\"dit\",\"num_classes\":8,\"in_channels\":1,\"image_size\":%d,\"data_dim\":2,"
+    "\"patch\":%d,\"hidden\":64,\"depth\":%d,\"heads\":2,\"mlp_ratio\":4,\"channels\":32,"
+    "\"levels\":3,\"res_blocks\":1,\"groups\":8,\"mlp_width\":128,\"mlp_layers\":3,"
+    "\"channel_mult\":[1,2,2,0]}";
+
+// Issue 12, defect 1: a model configuration from a file past its ranges (it overflowed int
+// arithmetic, aborted on allocation or hung), or from a --config too large for memory.
+START_TEST(test_model_settings_bounded) {
+    char dir[64], args[1024], a[600], b[600], json[512];
+    small_teacher(dir);
+    snprintf(a, sizeof a, "%s/t/model.safetensors", dir);
+    snprintf(b, sizeof b, "%s/bad.safetensors", dir);
+    snprintf(json, sizeof json, DIT_CONFIG_JSON, 65536, 1, 2);
+    rewrite_file(a, b, "model_config", json, false);
+    snprintf(args, sizeof args, "sample %s --out %s/s.png", b, dir);
+    expect(args, 1, "image_size = 65536 is outside");
+    snprintf(json, sizeof json, DIT_CONFIG_JSON, 28, 4, 100000);
+    rewrite_file(a, b, "model_config", json, false);
+    expect(args, 1, "depth = 100000 is outside");
+    // every setting in range, the whole beyond any machine's memory
+    snprintf(args, sizeof args, "%s/big.ini", dir);
+    FILE *f = fopen(args, "w");
+    ck_assert(f != NULL);
+    fprintf(f, "[model]\nkind = dit\nhidden = 65536\nheads = 4\n");
+    fclose(f);
+    snprintf(args, sizeof args, "train-teacher --config %s/big.ini --steps 1 --out %s/big", dir,
+             dir);
+    expect(args, 1, "memory available");
+    test_remove_tree(dir);
+}
+END_TEST
+
+// Defect 2: non-finite weights are refused where they enter, by tensor name: for sampling
+// (it wrote black images and exited 0) and for a resume (it blamed the learning rate).
+START_TEST(test_nonfinite_weights_refused) {
+    char dir[64], args[1024], a[600], b[600];
+    small_teacher(dir);
+    snprintf(a, sizeof a, "%s/t/model.safetensors", dir);
+    snprintf(b, sizeof b, "%s/bad.safetensors", dir);
+    rewrite_file(a, b, NULL, NULL, true);
+    snprintf(args, sizeof args, "sample %s --out %s/s.png", b, dir);
+    expect(args, 1, "hold non-finite values: 'time_embed.0.weight' (1 NaN, 1 inf)");
+    snprintf(a, sizeof a, "%s/t/checkpoints/step-000010.safetensors", dir);
+    rewrite_file(a, b, NULL, NULL, true);
+    snprintf(args, sizeof args, "train-teacher --resume %s --out %s/r", b, dir);
+    Run r = run_dmdr(args);
+    ck_assert_msg(r.status == 1 && strstr(r.output, "non-finite") && !strstr(r.output, "--lr"),
+                  "resume from NaN weights: exit %d:\n%s", r.status, r.output);
+    test_remove_tree(dir);
+}
+END_TEST
+
+// Defect 5: generator metadata that does not belong to the file (a teacher's file with
+// generator_steps added was sampled as a generator), or past its flag's range (a shift of inf
+// was accepted).
+START_TEST(test_generator_metadata_checked) {
+    char dir[64], args[1024], a[600], b[600], c[600];
+    small_teacher(dir);
+    snprintf(a, sizeof a, "%s/t/model.safetensors", dir);
+    snprintf(b, sizeof b, "%s/bad.safetensors", dir);
+    rewrite_file(a, b, "generator_steps", "1", false);
+    snprintf(args, sizeof args, "sample %s --out %s/s.png", b, dir);
+    expect(args, 1, "a teacher's file has metadata 'generator_steps'");
+    snprintf(c, sizeof c, "%s/gen.safetensors", dir);
+    rewrite_file(a, c, "role", "generator", false);
+    rewrite_file(c, c, "generator_steps", "1", false);
+    rewrite_file(c, b, "generator_shift", "inf", false);
+    expect(args, 1, "gen_shift expects a number in [1, 1000], got 'inf'");
+    rewrite_file(c, b, "generator_steps", "65", false);
+    expect(args, 1, "gen_steps expects an integer in [1, 64], got '65'");
+    snprintf(args, sizeof args, "sample %s --out %s/s.png", c, dir);
+    expect(args, 0, "1-step generator");
+    test_remove_tree(dir);
+}
+END_TEST
+
+// Defect 4: --config reads small regular text files only (/dev/zero never returned, a
+// directory was silently ignored, a NUL byte cut a value short).
+START_TEST(test_config_file_checked) {
+    char dir[] = "/tmp/dmdr-cli-config-XXXXXX", args[1024];
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(args, sizeof args, "train-teacher --preset toy2d --config /dev/zero --out %s/z", dir);
+    expect(args, 2, "'/dev/zero' is not a regular file");
+    snprintf(args, sizeof args, "train-teacher --preset toy2d --config %s --out %s/z", dir, dir);
+    expect(args, 2, "is not a regular file (a directory)");
+    snprintf(args, sizeof args, "%s/nul.ini", dir);
+    FILE *f = fopen(args, "wb");
+    ck_assert(f != NULL);
+    fwrite("[train]\nsteps = 1\0 0\n", 1, 21, f);
+    fclose(f);
+    snprintf(args, sizeof args, "train-teacher --preset toy2d --config %s/nul.ini --out %s/z", dir,
+             dir);
+    expect(args, 2, "nul.ini:2: a NUL byte");
+    test_remove_tree(dir);
+}
+END_TEST
+
+// Defect 3: a diverging run (it reached loss 1.6e17 with Inf moments and ended "done", exit 0)
+// stops at the first non-finite number, naming it and the step, exits 1, keeps
+// its last good checkpoint and exports nothing; the growth before it is warned about.
+START_TEST(test_divergence_stops) {
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        fprintf(stderr, "divergence: dataset-fashion-mnist is not installed, skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/dmdr-cli-diverge-XXXXXX", args[512], a[600];
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(args, sizeof args, "train-teacher --preset tiny --lr 10 --clip 0 --warmup 0 "
+             "--steps 30 --checkpoint-every 2 --sample-every 0 --threads 1 --out %s/run", dir);
+    Run r = run_dmdr(args);
+    ck_assert_msg(r.status == 1 && strstr(r.output, "AdamW second moment") &&
+                      strstr(r.output, "warning: step 2: loss"),
+                  "exit %d:\n%s", r.status, r.output);
+    const char *at = strstr(r.output, "train-teacher: step ");
+    ck_assert_msg(at != NULL, "%s", r.output);
+    int step = atoi(at + strlen("train-teacher: step "));
+    ck_assert_msg(step > 2 && step < 30, "stopped at step %d", step);
+    // the last checkpoint is the one before the bad step, and it loads
+    snprintf(a, sizeof a, "%s/run/checkpoints/step-%06d.safetensors", dir, (step - 1) / 2 * 2);
+    ck_assert_msg(access(a, R_OK) == 0, "no %s", a);
+    snprintf(a, sizeof a, "%s/run/checkpoints/step-%06d.safetensors", dir, (step + 1) / 2 * 2);
+    ck_assert_msg(access(a, R_OK) != 0, "%s was written", a);
+    snprintf(a, sizeof a, "%s/run/model.safetensors", dir);
+    ck_assert_msg(access(a, R_OK) != 0, "model.safetensors was exported");
+    test_remove_tree(dir);
+}
+END_TEST
+
 // The whole pipeline on the tiny preset with a few steps per stage: every stage runs, the
 // table prints, and a second run skips every stage whose result exists.
 START_TEST(test_demo_tiny) {
@@ -374,6 +541,11 @@ int main(void) {
     tcase_add_test(tc, test_distill_bad_input);
     tcase_add_test(tc, test_distill_resume_sample);
     tcase_add_test(tc, test_demo_tiny);
+    tcase_add_test(tc, test_model_settings_bounded);
+    tcase_add_test(tc, test_nonfinite_weights_refused);
+    tcase_add_test(tc, test_generator_metadata_checked);
+    tcase_add_test(tc, test_config_file_checked);
+    tcase_add_test(tc, test_divergence_stops);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -390,6 +390,7 @@ static void write_png(const char *path, int w, int h, int color_type, int bit_de
     png_infop info = png_create_info_struct(png);
     ck_assert(png && info);
     ck_assert_msg(setjmp(png_jmpbuf(png)) == 0, "libpng failed writing %s", path);
+    png_set_check_for_invalid_index(png, 0); // lets a reject case index beyond its PLTE
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, bit_depth, color_type,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -597,6 +598,8 @@ typedef enum {
     REJECT_TRUNCATED_PNG,
     REJECT_CRC_ERROR,
     REJECT_NOT_PNG,
+    REJECT_PALETTE_INDEX,
+    REJECT_PALETTE_INDEX_2BIT,
     REJECT_EMPTY_CLASS,
     REJECT_NO_CLASSES,
     REJECT_MISSING_ROOT,
@@ -610,12 +613,30 @@ static const char *const reject_words[REJECT_COUNT][4] = {
     [REJECT_TRUNCATED_PNG] = {"corrupt PNG", NULL},
     [REJECT_CRC_ERROR] = {"corrupt PNG", "IHDR: CRC error", NULL},
     [REJECT_NOT_PNG] = {"not a PNG file", NULL},
+    [REJECT_PALETTE_INDEX] = {"pixel (1, 2) has palette index 5", "beyond the 2 entries", NULL},
+    [REJECT_PALETTE_INDEX_2BIT] = {"pixel (3, 0) has palette index 3", "beyond the 3 entries",
+                                   NULL},
     [REJECT_EMPTY_CLASS] = {"holds no images", NULL},
     [REJECT_NO_CLASSES] = {"no class folders", NULL},
     [REJECT_MISSING_ROOT] = {"cannot open folder", NULL},
     [REJECT_NESTED_FOLDER] = {"a folder inside class folder", NULL},
     [REJECT_BAD_CHANNELS] = {"channels 2", "expected 1 (grey) or 3 (RGB)", NULL},
 };
+
+// A PX x PX palette PNG of `entries` colours whose pixel `at` (row-major) has index `index`
+// and every other pixel index 0 or 1: what a fuzzer found libpng reading as black.
+static void write_palette_beyond_plte(const char *path, int bit_depth, int entries, int at,
+                                      int index) {
+    static const png_color colours[3] = {{200, 10, 10}, {10, 200, 10}, {10, 10, 200}};
+    uint8_t packed[PIXELS] = {0};
+    int per_byte = 8 / bit_depth, row_bytes = (PX + per_byte - 1) / per_byte;
+    for (int p = 0; p < PIXELS; p++) {
+        int value = p == at ? index : p % 2, x = p % PX;
+        int shift = 8 - bit_depth * (x % per_byte + 1);
+        packed[(p / PX) * row_bytes + x / per_byte] |= (uint8_t)(value << shift);
+    }
+    write_png(path, PX, PX, PNG_COLOR_TYPE_PALETTE, bit_depth, packed, colours, entries, NULL, 0);
+}
 
 // A valid class beside one bad thing; the message names the bad file or folder.
 START_TEST(test_png_folder_rejects) {
@@ -644,6 +665,8 @@ START_TEST(test_png_folder_rejects) {
         corrupt_file(bad, 8 + 8 + 13, 1);
         break;
     case REJECT_NOT_PNG: write_bytes(bad, "P5\n4 4\n255\n", 11); break;
+    case REJECT_PALETTE_INDEX: write_palette_beyond_plte(bad, 8, 2, 2 * PX + 1, 5); break;
+    case REJECT_PALETTE_INDEX_2BIT: write_palette_beyond_plte(bad, 2, 3, 3, 3); break;
     case REJECT_EMPTY_CLASS: *strrchr(bad, '/') = '\0'; break; // the folder exists, empty
     case REJECT_NO_CLASSES:
         snprintf(name, sizeof name, "reject%d/lonely.png", _i);

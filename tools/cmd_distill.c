@@ -13,6 +13,7 @@
 
 #include "dmdr/distill.h"
 #include "dmdr/rl.h"
+#include "nn/guard.h"
 #include "kernels/threads.h"
 #include "tools/commands.h"
 #include "tools/progress.h"
@@ -36,6 +37,7 @@ typedef struct {
     int64_t rl_start;       // the generator step stage 2 began at
     int64_t target;         // the generator step to stop at
     RunDir run;
+    TrainingGuard gen_guard, fake_guard; // stop at a non-finite number, warn of divergence
     double elapsed_before;
     DistillStats sum; // accumulated since the last metrics line (generator turns only)
     int64_t sum_count, inner_since;
@@ -88,15 +90,16 @@ static RlOptions rl_options_of(const Config *c) {
 }
 
 // The generator's own metadata, beside the run configuration: what makes its files samplable
-#define MAX_METADATA 4
+#define MAX_METADATA 5
 static int metadata(Run *r, const char **keys, const char **values) {
     keys[0] = RUN_CONFIG_KEY, values[0] = r->config_ini;
-    keys[1] = GENERATOR_STEPS_KEY, values[1] = r->steps_text;
-    keys[2] = GENERATOR_SHIFT_KEY, values[2] = r->shift_text;
-    if (!stage2(&r->cfg)) return 3;
+    keys[1] = CHECKPOINT_ROLE_KEY, values[1] = ROLE_GENERATOR;
+    keys[2] = GENERATOR_STEPS_KEY, values[2] = r->steps_text;
+    keys[3] = GENERATOR_SHIFT_KEY, values[3] = r->shift_text;
+    if (!stage2(&r->cfg)) return 4;
     snprintf(r->rl_start_text, sizeof r->rl_start_text, "%lld", (long long)r->rl_start);
-    keys[3] = RL_START_KEY, values[3] = r->rl_start_text;
-    return 4;
+    keys[4] = RL_START_KEY, values[4] = r->rl_start_text;
+    return 5;
 }
 
 static Checkpoint run_checkpoint(Run *r, const char **keys, const char **values) {
@@ -113,9 +116,11 @@ static int save_checkpoint(Run *r, Error *err) {
     char path[CONFIG_PATH_MAX + 64];
     const char *keys[MAX_METADATA], *values[MAX_METADATA];
     Checkpoint ck = run_checkpoint(r, keys, values);
-    return checkpoint_save(rundir_step_path(&r->run, "checkpoints", distiller_generator_steps(&r->d),
-                                            "safetensors", path, sizeof path),
-                           &ck, err);
+    if (checkpoint_save(rundir_step_path(&r->run, "checkpoints", distiller_generator_steps(&r->d),
+                                         "safetensors", path, sizeof path),
+                        &ck, err) != 0)
+        return -1;
+    return rundir_commit(&r->run, err); // the step's metrics line, held until now
 }
 
 // The generator alone, as `dmdr sample` and `dmdr eval` read it (format dmdr.weights).
@@ -211,6 +216,14 @@ static int run_setup(Run *r, const char *resume, const char *init, bool out_give
     const char *from = resume ? resume : init;
     Model *teacher = starting_model(c, from, err);
     if (!teacher) return -1;
+    // the generator and the score network train (a separate fake network is a third copy);
+    // the teacher is dropped once they are made. Activations live on the device: on a GPU
+    // only the host's copy of the weights counts here.
+    if (model_check_memory(model_config(teacher), c->run.device == DEVICE_CPU ? c->distill.batch : 0,
+                           true, c->distill.fake_net == 1 ? 3 : 2, "model", err) != 0) {
+        model_free(teacher);
+        return -1;
+    }
     Rng base = rng_make((uint64_t)c->run.seed);
     DistillOptions o = options_of(c);
     int rc = distiller_init(&r->d, &o, teacher, rng_fork(&base, STREAM_DISTILL).seed, err);
@@ -306,18 +319,25 @@ static int train(Run *r, Error *err) {
         distiller_step(&r->d, &st);
         r->seconds_since += progress_now() - start;
         r->inner_since++;
+        int64_t k = distiller_generator_steps(&r->d);
+        if (r->d.opt.dmd && training_guard_check(&r->fake_guard, k, st.fake_loss,
+                                                 st.fake_grad_norm, &r->d.fake_opt, stderr, err)) {
+            rc = -1;
+            break;
+        }
         if (!st.generator_updated) continue;
         accumulate(r, &st);
-        int64_t k = distiller_generator_steps(&r->d);
-        if ((r->d.opt.dmd && (!isfinite(st.dmd_loss) || !isfinite(st.fake_loss))) ||
-            (stage2(c) && !isfinite(st.extra_loss))) {
-            rc = error_set(err, "non-finite loss at generator step %lld (DMD %g, fake %g, reward "
-                                "%g): lower the learning rates", (long long)k, st.dmd_loss,
-                           st.fake_loss, st.extra_loss);
+        double gen_loss = (r->d.opt.dmd ? st.dmd_loss : 0.0) +
+                          (stage2(c) ? r->d.extra.weight * st.extra_loss : 0.0);
+        if (training_guard_check(&r->gen_guard, k, gen_loss, st.gen_grad_norm, &r->d.gen_opt,
+                                 stderr, err)) {
+            rc = -1;
             break;
         }
         progress_update(&progress, k, r->d.opt.dmd ? st.dmd_loss : st.extra_loss,
                         (double)r->inner_since * c->distill.batch / r->seconds_since);
+        if (rundir_due(k, c->distill.checkpoint_every, r->target))
+            rundir_hold(&r->run); // no metrics line for a step whose checkpoint fails
         if (rundir_due(k, c->distill.log_every, r->target))
             rc = log_metrics(r, k, &st, progress_elapsed(&progress), err);
         if (rc == 0 && rundir_due(k, c->distill.checkpoint_every, r->target))
@@ -330,7 +350,7 @@ static int train(Run *r, Error *err) {
 }
 
 int distill_main(int argc, char **argv) {
-    Run r = {0};
+    Run r = {.gen_guard.name = "generator", .fake_guard.name = "fake score"};
     ConfigArgs args;
     Error err;
     int rc = command_config(&distill_command, argc, argv, NULL, &r.cfg, &args);

@@ -16,6 +16,7 @@
 #include "kernels/check.h"
 #include "kernels/threads.h"
 #include "nn/checkpoint.h"
+#include "nn/guard.h"
 #include "nn/classifier.h"
 #include "tools/commands.h"
 #include "tools/dataset.h"
@@ -35,7 +36,7 @@ enum { STREAM_INIT = 1, STREAM_TRAIN, STREAM_DATA_ORDER };
 
 typedef struct {
     Config cfg;
-    char *metadata[2]; // stored in every checkpoint: the run's INI, the classifier's JSON
+    char *metadata[3]; // stored in every checkpoint: the run's INI, the classifier's JSON, the role
     Dataset train, test;
     DataLoader loader;
     Classifier *net;
@@ -45,6 +46,7 @@ typedef struct {
     int64_t step, steps_per_epoch, total_steps;
     DataPosition pos;
     RunDir run;
+    TrainingGuard guard; // stops the run at a non-finite number, warns of divergence
     float *batch; // (batch, C, H, W) host: the augmented batch
     double elapsed_before;
     double test_accuracy, test_loss, last_rate; // of the last epoch / metrics line
@@ -71,7 +73,7 @@ static int load_data(Trainer *t, Error *err) {
 
 // What checkpoint_save writes and checkpoint_load restores: every piece of the trainer's state.
 static Checkpoint trainer_checkpoint(Trainer *t) {
-    static const char *const keys[] = {RUN_CONFIG_KEY, CLASSIFIER_CONFIG_KEY};
+    static const char *const keys[] = {RUN_CONFIG_KEY, CLASSIFIER_CONFIG_KEY, CHECKPOINT_ROLE_KEY};
     t->pos = (DataPosition){t->loader.epoch, t->loader.position};
     return (Checkpoint){
         .part_count = 1,
@@ -80,7 +82,7 @@ static Checkpoint trainer_checkpoint(Trainer *t) {
         .rngs = {{"train", &t->rng}},
         .step = &t->step,
         .data = &t->pos,
-        .extra_count = 2,
+        .extra_count = 3,
         .extra_keys = keys,
         .extra_values = (const char *const *)t->metadata,
     };
@@ -121,6 +123,7 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
     Config stored = rundir_repeatable(c);
     t->metadata[0] = config_to_ini(&stored);
     t->metadata[1] = classifier_config_to_json(&cc);
+    t->metadata[2] = (char *)ROLE_CLASSIFIER; // not freed
     if (!resume) return rundir_create(&t->run, c, "train-classifier", err);
 
     Checkpoint ck = trainer_checkpoint(t);
@@ -208,8 +211,18 @@ static int evaluate(Trainer *t, Error *err) {
 static int save_checkpoint(Trainer *t, Error *err) {
     char path[CONFIG_PATH_MAX + 64];
     Checkpoint ck = trainer_checkpoint(t);
-    return checkpoint_save(rundir_step_path(&t->run, "checkpoints", t->step, "safetensors", path,
-                                            sizeof path), &ck, err);
+    if (checkpoint_save(rundir_step_path(&t->run, "checkpoints", t->step, "safetensors", path,
+                                         sizeof path), &ck, err) != 0)
+        return -1;
+    return rundir_commit(&t->run, err); // the step's metrics lines, held until now
+}
+
+// Whether this step ends an epoch that saves a checkpoint.
+static bool checkpoint_due(const Trainer *t) {
+    const Config *c = &t->cfg;
+    return t->step % t->steps_per_epoch == 0 &&
+           rundir_due(t->step / t->steps_per_epoch, c->classifier.checkpoint_every,
+                      c->classifier.epochs);
 }
 
 // One optimiser step; returns the loss and adds the batch's correct predictions to *correct.
@@ -250,8 +263,7 @@ static int end_epoch(Trainer *t, const Progress *progress, Error *err) {
                 progress->tty ? "\n" : "", (long long)epoch, c->classifier.epochs,
                 100 * t->test_accuracy, t->test_loss);
     // end_epoch runs at epoch boundaries: the last epoch is the last step
-    if (rundir_due(epoch, c->classifier.checkpoint_every, c->classifier.epochs))
-        return save_checkpoint(t, err);
+    if (checkpoint_due(t)) return save_checkpoint(t, err);
     return 0;
 }
 
@@ -269,13 +281,14 @@ static int train(Trainer *t, Error *err) {
         step_seconds += progress_now() - start;
         steps++;
         loss_sum += value;
-        if (!isfinite(value)) {
+        if (training_guard_check(&t->guard, t->step, value, grad_norm, &t->opt, stderr, err)) {
             progress_end(&progress);
-            return error_set(err, "the loss is %g at step %lld: lower --lr or raise --warmup",
-                             (double)value, (long long)t->step);
+            return -1;
         }
         double rate = (double)steps * (double)c->classifier.batch / step_seconds;
         progress_update(&progress, t->step, loss_sum / (double)steps, rate);
+        // both lines of the step (training, test set) wait for the epoch's checkpoint
+        if (checkpoint_due(t)) rundir_hold(&t->run);
         if (rundir_due(t->step, c->classifier.log_every, t->total_steps)) {
             double seen = (double)(steps * c->classifier.batch);
             Metric m[] = {{"loss", loss_sum / (double)steps},

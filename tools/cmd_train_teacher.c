@@ -14,6 +14,7 @@
 #include "diffusion/flow.h"
 #include "kernels/threads.h"
 #include "nn/checkpoint.h"
+#include "nn/guard.h"
 #include "tools/commands.h"
 #include "tools/dataset.h"
 #include "tools/progress.h"
@@ -31,6 +32,7 @@ enum { STREAM_INIT = 1, STREAM_TRAIN, STREAM_DATA_ORDER, STREAM_SAMPLES, STREAM_
 typedef struct {
     Config cfg;
     char *config_ini; // cfg as INI text, stored in every checkpoint (RUN_CONFIG_KEY)
+    const char *metadata[2]; // what every checkpoint stores: config_ini and the role
     Dataset data;
     DataLoader loader;
     Model *model;
@@ -41,6 +43,7 @@ typedef struct {
     int64_t step;
     DataPosition pos;
     RunDir run;
+    TrainingGuard guard; // stops the run at a non-finite number, warns of divergence
     double elapsed_before; // seconds spent by the sessions before a resume
     double last_loss, last_rate; // of the last metrics line
 } Trainer;
@@ -90,7 +93,8 @@ static int check_data_fits_model(const Config *c, const Dataset *d, Error *err) 
 
 // What checkpoint_save writes and checkpoint_load restores: every piece of the trainer's state.
 static Checkpoint trainer_checkpoint(Trainer *t) {
-    static const char *const keys[] = {RUN_CONFIG_KEY};
+    static const char *const keys[] = {RUN_CONFIG_KEY, CHECKPOINT_ROLE_KEY};
+    t->metadata[0] = t->config_ini, t->metadata[1] = ROLE_TEACHER;
     return (Checkpoint){
         .part_count = 1,
         .parts = {{"", model_config(t->model), model_params(t->model), &t->ema, &t->opt}},
@@ -98,9 +102,9 @@ static Checkpoint trainer_checkpoint(Trainer *t) {
         .rngs = {{"train", &t->rng}},
         .step = &t->step,
         .data = &t->pos,
-        .extra_count = 1,
+        .extra_count = 2,
         .extra_keys = keys,
-        .extra_values = (const char *const *)&t->config_ini,
+        .extra_values = t->metadata,
     };
 }
 
@@ -108,8 +112,10 @@ static int save_checkpoint(Trainer *t, Error *err) {
     char path[CONFIG_PATH_MAX + 64];
     t->pos = (DataPosition){t->loader.epoch, t->loader.position};
     Checkpoint ck = trainer_checkpoint(t);
-    return checkpoint_save(rundir_step_path(&t->run, "checkpoints", t->step, "safetensors", path,
-                                            sizeof path), &ck, err);
+    if (checkpoint_save(rundir_step_path(&t->run, "checkpoints", t->step, "safetensors", path,
+                                         sizeof path), &ck, err) != 0)
+        return -1;
+    return rundir_commit(&t->run, err); // the step's metrics line, held until now
 }
 
 // A grid from the EMA weights, always from the same noise so the grids of a run compare.
@@ -137,6 +143,10 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
     Rng base = rng_make((uint64_t)c->run.seed);
     Rng init = rng_fork(&base, STREAM_INIT);
     t->rng = rng_fork(&base, STREAM_TRAIN);
+    // activations live on the device: on a GPU only the host's copy of the weights counts here
+    if (model_check_memory(&c->model, c->run.device == DEVICE_CPU ? c->train.batch : 0, true, 1,
+                           "model", err) != 0)
+        return -1;
     t->model = model_create(&c->model, c->run.device, &init, err);
     if (!t->model) return -1;
     AdamWConfig ac = adamw_config_default();
@@ -199,13 +209,14 @@ static int train(Trainer *t, Error *err) {
         step_seconds += progress_now() - start;
         steps++;
         loss_sum += value;
-        if (!isfinite(value)) {
+        if (training_guard_check(&t->guard, t->step, value, grad_norm, &t->opt, stderr, err)) {
             progress_end(&progress);
-            return error_set(err, "the loss is %g at step %lld: lower --lr or raise --warmup",
-                             (double)value, (long long)t->step);
+            return -1;
         }
         double rate = (double)steps * (double)c->train.batch / step_seconds;
         progress_update(&progress, t->step, loss_sum / (double)steps, rate);
+        if (rundir_due(t->step, c->train.checkpoint_every, c->train.steps))
+            rundir_hold(&t->run); // no metrics line for a step whose checkpoint fails
         if (rundir_due(t->step, c->train.log_every, c->train.steps)) {
             Metric m[] = {{"loss", loss_sum / (double)steps}, {"lr", lr}, {"grad_norm", grad_norm},
                           {"images_per_s", rate}, {"elapsed_s", progress_elapsed(&progress)}};
@@ -260,8 +271,9 @@ int train_teacher_main(int argc, char **argv) {
     if (train(&t, &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
     } else if (checkpoint_export_weights(rundir_path(&t.run, "model.safetensors", path, sizeof path),
-                                         model_params(t.model), &t.ema, &c->model, 0, NULL, NULL,
-                                         &err) != 0) {
+                                         model_params(t.model), &t.ema, &c->model, 1,
+                                         (const char *[]){CHECKPOINT_ROLE_KEY},
+                                         (const char *[]){ROLE_TEACHER}, &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
     } else if (t.last_rate == 0) {
         printf("nothing to train: the checkpoint is at step %lld = train.steps; EMA weights in %s\n",

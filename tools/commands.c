@@ -69,6 +69,38 @@ int read_run_config(const char *checkpoint, char **ini, Error *err) {
     return 0;
 }
 
+// A file's generator keys, checked against its role and read through the flags' own ranges
+// (distill.gen_steps, distill.gen_shift): a teacher's file with generator_steps added, or a
+// shift of inf, is refused by name instead of sampled.
+static int read_generator_keys(const char *path, const CheckpointMetadata *md, SamplingModel *out,
+                               Error *err) {
+    const char *role = checkpoint_metadata_get(md, CHECKPOINT_ROLE_KEY);
+    const char *steps = checkpoint_metadata_get(md, GENERATOR_STEPS_KEY);
+    const char *shift = checkpoint_metadata_get(md, GENERATOR_SHIFT_KEY);
+    if (role && strcmp(role, ROLE_TEACHER) != 0 && strcmp(role, ROLE_GENERATOR) != 0)
+        return error_set(err, "%s: metadata '%s' is \"%s\": not a model to sample from (a %s or "
+                              "a %s)",
+                         path, CHECKPOINT_ROLE_KEY, role, ROLE_TEACHER, ROLE_GENERATOR);
+    bool generator = role ? strcmp(role, ROLE_GENERATOR) == 0 : steps != NULL;
+    if (!generator && (steps || shift))
+        return error_set(err, "%s: a %s's file has metadata '%s', which belongs to a generator's",
+                         path, ROLE_TEACHER, steps ? GENERATOR_STEPS_KEY : GENERATOR_SHIFT_KEY);
+    if (!generator) return 0;
+    if (!steps)
+        return error_set(err, "%s: a generator's file without metadata '%s'", path,
+                         GENERATOR_STEPS_KEY);
+    Config scratch;
+    config_defaults(&scratch);
+    char where[CONFIG_PATH_MAX + 32];
+    snprintf(where, sizeof where, "%s: metadata", path);
+    if (config_set(&scratch, "distill.gen_steps", steps, "distill", where, err) != 0 ||
+        (shift && config_set(&scratch, "distill.gen_shift", shift, "distill", where, err) != 0))
+        return -1;
+    out->generator_steps = scratch.distill.gen_steps;
+    out->generator_shift = shift ? scratch.distill.gen_shift : 1.0f;
+    return 0;
+}
+
 int load_sampling_model(const char *path, Device device, SamplingModel *out, Error *err) {
     *out = (SamplingModel){0};
     ModelConfig mc;
@@ -77,22 +109,10 @@ int load_sampling_model(const char *path, Device device, SamplingModel *out, Err
         checkpoint_read_metadata(path, &md, err) != 0)
         return -1;
     const char *format = checkpoint_metadata_get(&md, "format");
-    const char *steps = checkpoint_metadata_get(&md, GENERATOR_STEPS_KEY);
-    const char *shift = checkpoint_metadata_get(&md, GENERATOR_SHIFT_KEY);
-    int rc = 0;
-    if (steps) {
-        char *end;
-        long k = strtol(steps, &end, 10);
-        float s = shift ? strtof(shift, NULL) : 1.0f;
-        if (*end || k < 1 || k > 64 || !(s >= 1.0f))
-            rc = error_set(err, "%s: bad generator metadata %s = \"%s\", %s = \"%s\"", path,
-                           GENERATOR_STEPS_KEY, steps, GENERATOR_SHIFT_KEY, shift ? shift : "");
-        out->generator_steps = (int)k;
-        out->generator_shift = s;
-    }
+    int rc = read_generator_keys(path, &md, out, err);
     // a teacher's training checkpoint samples from its EMA; a generator has none (algorithm.md
     // section 4: no EMA needed), so its live weights are the model
-    bool ema = !steps && format && strcmp(format, CHECKPOINT_FORMAT) == 0;
+    bool ema = !out->generator_steps && format && strcmp(format, CHECKPOINT_FORMAT) == 0;
     checkpoint_metadata_free(&md);
     if (rc != 0) return -1;
     Rng rng = rng_make(0); // the initial values are overwritten

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,48 @@ static int channels_of_file(png_structp png, png_infop info) {
     case PNG_COLOR_TYPE_RGB: return 3;
     default: return 4;
     }
+}
+
+// Every format to 8-bit RGBA: low-depth grey expanded, tRNS made alpha, 16 bits rounded, grey
+// copied to R = G = B, opaque alpha added where there is none. Palette images are read as one
+// index byte per pixel instead, for expand_palette: libpng's own expansion maps an index
+// beyond the PLTE to black without a word, so a corrupt file would pass as a dark image.
+static void set_transforms(png_structp png, bool palette) {
+    if (palette) {
+        png_set_packing(png);
+    } else {
+        png_set_expand(png);
+        png_set_scale_16(png);
+        png_set_gray_to_rgb(png);
+        png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
+    }
+    png_set_interlace_handling(png);
+}
+
+// pixels holds width * height palette indices at its start -> RGBA over the whole buffer,
+// alpha from tRNS. Walks backwards, so each index is read before its 4 bytes cover it.
+static int expand_palette(png_structp png, png_infop info, uint8_t *pixels, int width,
+                          int height, const char *path, Error *err) {
+    png_colorp palette = NULL;
+    png_bytep alpha = NULL;
+    int entries = 0, alphas = 0;
+    png_get_PLTE(png, info, &palette, &entries);
+    if (!png_get_tRNS(png, info, &alpha, &alphas, NULL)) alphas = 0;
+    size_t n = (size_t)width * (size_t)height;
+    for (size_t i = 0; i < n; i++)
+        if (pixels[i] >= entries)
+            return error_set(err, "%s: corrupt PNG: pixel (%zu, %zu) has palette index %d, "
+                                  "beyond the %d entries of its PLTE", path, i % (size_t)width,
+                             i / (size_t)width, pixels[i], entries);
+    for (size_t i = n; i-- > 0;) {
+        int k = pixels[i];
+        uint8_t *px = pixels + 4 * i;
+        px[3] = k < alphas ? alpha[k] : 0xff;
+        px[2] = palette[k].blue;
+        px[1] = palette[k].green;
+        px[0] = palette[k].red;
+    }
+    return 0;
 }
 
 // -> out->rgba (height, width, 4)
@@ -77,24 +120,26 @@ int pngimage_read(const char *path, PngImage *out, Error *err) {
     int height = (int)png_get_image_height(png, info);
     int file_channels = channels_of_file(png, info);
     int bit_depth = png_get_bit_depth(png, info);
-    // Every format to 8-bit RGBA: palette and low-depth grey expanded, tRNS made alpha,
-    // 16 bits rounded, grey copied to R = G = B, opaque alpha added where there is none.
-    png_set_expand(png);
-    png_set_scale_16(png);
-    png_set_gray_to_rgb(png);
-    png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
-    png_set_interlace_handling(png);
+    bool palette = png_get_color_type(png, info) == PNG_COLOR_TYPE_PALETTE;
+    set_transforms(png, palette);
     png_read_update_info(png, info);
-    DMDR_CHECK(png_get_rowbytes(png, info) == (size_t)width * 4, "libpng did not give RGBA");
+    size_t row_bytes = (size_t)width * (palette ? 1 : 4);
+    DMDR_CHECK(png_get_rowbytes(png, info) == row_bytes, "libpng did not give %s",
+               palette ? "one byte per palette index" : "RGBA");
     pixels = malloc((size_t)width * (size_t)height * 4);
     rows = malloc((size_t)height * sizeof(png_bytep));
     if (!pixels || !rows) png_error(png, "image too large to hold in memory");
-    for (int y = 0; y < height; y++) rows[y] = pixels + (size_t)y * (size_t)width * 4;
+    for (int y = 0; y < height; y++) rows[y] = pixels + (size_t)y * row_bytes;
     png_read_image(png, rows);
     png_read_end(png, NULL);
+    int rc = palette ? expand_palette(png, info, pixels, width, height, path, err) : 0;
     png_destroy_read_struct(&png, &info, NULL);
     free(rows);
     fclose(f);
+    if (rc) {
+        free(pixels);
+        return -1;
+    }
     out->width = width;
     out->height = height;
     out->file_channels = file_channels;

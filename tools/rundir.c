@@ -1,14 +1,18 @@
 #include "tools/rundir.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "kernels/check.h"
 
 int make_dirs(const char *path, Error *err) {
     char buf[CONFIG_PATH_MAX];
@@ -56,13 +60,64 @@ Config rundir_repeatable(const Config *cfg) {
     return c;
 }
 
-// Makes the sub-folders, writes config.ini and opens metrics.jsonl for appending.
+// The process id in a name "<name>.tmp.<digits>", the temporary file of an atomic write
+// (safetensors, PNG, metrics.jsonl) -> > 0, else 0. Digits beyond any pid give 0 too.
+static long tmp_writer(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot - name < 5 || strncmp(dot - 4, ".tmp", 4) != 0 || !dot[1]) return 0;
+    for (const char *p = dot + 1; *p; p++)
+        if (!isdigit((unsigned char)*p)) return 0;
+    errno = 0;
+    long pid = strtol(dot + 1, NULL, 10);
+    return errno == 0 && pid > 0 && pid == (pid_t)pid ? pid : 0;
+}
+
+// Another live process may be writing into this run (a second dmdr resumed by mistake): its
+// file is not an orphan. This process writes nothing yet, so a file with its own pid is one
+// left by an earlier process that had the same pid (containers reuse small pids).
+static bool writer_running(long pid) {
+    return pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+// Removes the "<name>.tmp.<pid>" files in <dir>/<folder> whose writer is gone: a write killed
+// between create and rename (SIGKILL, power loss) leaves one, and nothing else ever would.
+static void remove_orphans(const RunDir *rd, const char *folder) {
+    char path[CONFIG_PATH_MAX + 300];
+    snprintf(path, sizeof path, "%s%s%s", rd->dir, folder[0] ? "/" : "", folder);
+    DIR *d = opendir(path);
+    if (!d) return; // not made yet: nothing in it
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid = tmp_writer(e->d_name);
+        char shown[300], file[CONFIG_PATH_MAX + 600];
+        snprintf(shown, sizeof shown, "%s%s%s", folder, folder[0] ? "/" : "", e->d_name);
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        struct stat st;
+        if (pid == 0 || lstat(file, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (writer_running(pid))
+            fprintf(stderr, "run: kept %s: process %ld, which writes it, is still running\n",
+                    shown, pid);
+        else if (unlink(file) != 0)
+            fprintf(stderr, "run: cannot remove %s, left by an interrupted write: %s\n", shown,
+                    strerror(errno));
+        else
+            fprintf(stderr, "run: removed %s, left by an interrupted write\n", shown);
+    }
+    closedir(d);
+}
+
+// Makes the sub-folders, clears what interrupted writes left, writes config.ini and opens
+// metrics.jsonl for appending.
 static int populate(RunDir *rd, const Config *cfg, Error *err) {
     char path[CONFIG_PATH_MAX + 32];
     Config repeatable = rundir_repeatable(cfg);
     if (make_dirs(rundir_path(rd, "checkpoints", path, sizeof path), err) != 0 ||
-        make_dirs(rundir_path(rd, "samples", path, sizeof path), err) != 0 ||
-        config_write(&repeatable, rundir_path(rd, "config.ini", path, sizeof path), err) != 0)
+        make_dirs(rundir_path(rd, "samples", path, sizeof path), err) != 0)
+        return -1;
+    remove_orphans(rd, "");
+    remove_orphans(rd, "checkpoints");
+    remove_orphans(rd, "samples");
+    if (config_write(&repeatable, rundir_path(rd, "config.ini", path, sizeof path), err) != 0)
         return -1;
     rd->metrics = fopen(rundir_path(rd, "metrics.jsonl", path, sizeof path), "a");
     if (!rd->metrics) return error_set(err, "cannot open '%s': %s", path, strerror(errno));
@@ -109,18 +164,8 @@ int rundir_of_checkpoint(const char *checkpoint, char *out) {
     return 0;
 }
 
-// Keeps the lines of metrics.jsonl whose step is <= step (rewritten through a temporary file).
-static int trim_metrics(const char *path, int64_t step, double *elapsed_s, Error *err) {
-    *elapsed_s = 0;
-    FILE *in = fopen(path, "r");
-    if (!in) return errno == ENOENT ? 0 : error_set(err, "cannot read '%s': %s", path, strerror(errno));
-    char tmp[CONFIG_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *out = fopen(tmp, "w");
-    if (!out) {
-        fclose(in);
-        return error_set(err, "cannot write '%s': %s", tmp, strerror(errno));
-    }
+// Copies the lines of `in` whose step is <= step to `out`; *elapsed_s: the last kept one's.
+static void copy_lines_to(FILE *in, FILE *out, int64_t step, double *elapsed_s) {
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, in) > 0) {
@@ -134,10 +179,41 @@ static int trim_metrics(const char *path, int64_t step, double *elapsed_s, Error
         cJSON_Delete(o);
     }
     free(line);
+}
+
+// Keeps the lines of metrics.jsonl whose step is <= step, rewritten atomically like a
+// checkpoint (<path>.tmp.<pid>, fsync, rename): a full disk or a crash leaves the old file
+// whole, and a failure removes the temporary file instead of leaving it beside the run.
+static int trim_metrics(const char *path, int64_t step, double *elapsed_s, Error *err) {
+    *elapsed_s = 0;
+    FILE *in = fopen(path, "r");
+    if (!in) return errno == ENOENT ? 0 : error_set(err, "cannot read '%s': %s", path, strerror(errno));
+    char tmp[CONFIG_PATH_MAX + 64];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return error_set(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+    }
+    copy_lines_to(in, out, step, elapsed_s);
+    const char *failed = NULL;
+    if (ferror(in)) failed = "read";
+    else if (fflush(out) != 0 || ferror(out)) failed = "write";
+    else if (fsync(fileno(out)) != 0) failed = "fsync";
+    int saved = errno;
     fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0)
-        return error_set(err, "cannot rewrite '%s': %s", path, strerror(errno));
-    return 0;
+    if (fclose(out) != 0 && !failed) {
+        failed = "close";
+        saved = errno;
+    }
+    if (!failed && rename(tmp, path) != 0) {
+        failed = "rename";
+        saved = errno;
+    }
+    if (!failed) return 0;
+    remove(tmp);
+    return error_set(err, "%s: cannot keep its lines up to step %lld: %s of %s failed: %s", path,
+                     (long long)step, failed, tmp, strerror(saved));
 }
 
 int rundir_resume(RunDir *rd, const char *dir, const Config *cfg, int64_t step,
@@ -154,21 +230,51 @@ int rundir_resume(RunDir *rd, const char *dir, const Config *cfg, int64_t step,
     return populate(rd, cfg, err);
 }
 
-int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error *err) {
-    fprintf(rd->metrics, "{\"step\": %lld", (long long)step);
-    for (int i = 0; i < count; i++) {
-        if (isfinite(metrics[i].value))
-            fprintf(rd->metrics, ", \"%s\": %.9g", metrics[i].key, metrics[i].value);
-        else
-            fprintf(rd->metrics, ", \"%s\": null", metrics[i].key);
-    }
-    fputs("}\n", rd->metrics);
+void rundir_hold(RunDir *rd) {
+    if (rd->held) return;
+    rd->held = open_memstream(&rd->held_text, &rd->held_size);
+    DMDR_CHECK(rd->held != NULL, "out of host memory");
+}
+
+// Lines still held (a checkpoint that failed) never reach metrics.jsonl.
+static void drop_held(RunDir *rd) {
+    if (rd->held) fclose(rd->held);
+    free(rd->held_text);
+    rd->held = NULL;
+    rd->held_text = NULL;
+    rd->held_size = 0;
+}
+
+static int flush_metrics(RunDir *rd, Error *err) {
     if (fflush(rd->metrics) != 0 || ferror(rd->metrics))
         return error_set(err, "%s/metrics.jsonl: write failed: %s", rd->dir, strerror(errno));
     return 0;
 }
 
+int rundir_commit(RunDir *rd, Error *err) {
+    if (!rd->held) return 0;
+    fclose(rd->held); // sets held_text and held_size
+    rd->held = NULL;
+    fwrite(rd->held_text, 1, rd->held_size, rd->metrics);
+    drop_held(rd);
+    return flush_metrics(rd, err);
+}
+
+int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error *err) {
+    FILE *f = rd->held ? rd->held : rd->metrics;
+    fprintf(f, "{\"step\": %lld", (long long)step);
+    for (int i = 0; i < count; i++) {
+        if (isfinite(metrics[i].value))
+            fprintf(f, ", \"%s\": %.9g", metrics[i].key, metrics[i].value);
+        else
+            fprintf(f, ", \"%s\": null", metrics[i].key);
+    }
+    fputs("}\n", f);
+    return rd->held ? 0 : flush_metrics(rd, err);
+}
+
 void rundir_close(RunDir *rd) {
+    drop_held(rd);
     if (rd->metrics) fclose(rd->metrics);
     rd->metrics = NULL;
 }

@@ -18,12 +18,19 @@
 typedef struct {
     char dir[CONFIG_PATH_MAX];
     FILE *metrics; // metrics.jsonl, appending
+    FILE *held;    // lines waiting for rundir_commit, or NULL (see rundir_hold)
+    char *held_text;
+    size_t held_size;
 } RunDir;
 
 typedef struct {
     const char *key; // JSON key: "loss", "lr", "grad_norm", "images_per_s", "elapsed_s"
     double value;    // written with 9 significant digits; NaN and infinities as null
 } Metric;
+
+// Opening a run (rundir_create, rundir_resume, rundir_continue) removes the files that atomic
+// writes killed mid-way left in it, checkpoints/ and samples/ ("<name>.tmp.<pid>" whose process
+// is gone, and nothing else), with one line on stderr for each.
 
 // A new run: cfg->run.out, or runs/<command>-<preset>-<YYYYmmdd-HHMMSS> (with -2, -3, ...
 // when that exists). Parent folders are made; an existing non-empty directory is an error
@@ -50,8 +57,16 @@ int rundir_continue(RunDir *rd, const char *checkpoint, const char *out, const C
 // `interval` steps (0: only at the end) and always at the last.
 bool rundir_due(int64_t step, int interval, int64_t last);
 
-// Appends {"step": step, key: value, ...} as one line and flushes it.
+// Appends {"step": step, key: value, ...} as one line and flushes it (or holds it, below).
 int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error *err);
+
+// For a step that saves a checkpoint: rundir_hold before its rundir_log calls keeps their lines
+// in memory, and rundir_commit, called once the checkpoint landed, writes them. So a line for
+// a checkpoint step means its checkpoint is on disk, even when a full disk failed the save.
+// rundir_commit without a hold does nothing.
+void rundir_hold(RunDir *rd);
+int rundir_commit(RunDir *rd, Error *err);
+// Closes metrics.jsonl; lines still held (their checkpoint failed) are dropped.
 void rundir_close(RunDir *rd);
 
 // <dir>/<name>
