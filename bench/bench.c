@@ -19,6 +19,7 @@
 #include "dmdr_config.h"
 #include "kernels/backend.h"
 #include "kernels/threads.h"
+#include "tools/commands.h"
 
 #define BUDGET_SECONDS 0.3
 #define BUDGET_SECONDS_QUICK 0.05
@@ -453,7 +454,8 @@ int bench_main(int argc, char **argv) {
     const BenchCase *selected[BENCH_MAX_CASES];
     for (int i = 0; i < total; i++)
         if (selected_name(&o, cases[i].name)) selected[count++] = &cases[i];
-    E2eOptions e2e = {.shapes = &shapes, .preset = &preset, .device = o.device, .quick = o.quick};
+    E2eOptions e2e = {.shapes = &shapes, .model = preset.model, .train = command_flow_train(&preset),
+                      .sample_cfg = preset.sample.cfg, .device = o.device, .quick = o.quick};
     bool any_e2e = false;
     for (int k = 0; k < E2E_COUNT; k++)
         any_e2e |= e2e.selected[k] = selected_name(&o, e2e_names[k]);

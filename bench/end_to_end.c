@@ -14,8 +14,6 @@
 #include "bench/timing.h"
 #include "diffusion/sampler.h"
 #include "kernels/check.h"
-#include "nn/optim.h"
-#include "tools/commands.h"
 
 const char *const e2e_names[E2E_COUNT] = {
     [E2E_TRAIN_STEP] = "train_step",
@@ -44,33 +42,27 @@ static const Timing timings[E2E_COUNT][2] = { // [kind][quick]
 
 typedef struct {
     Model *model;
-    AdamW opt;
-    const Config *preset;
-    FlowLossOptions loss;
+    FlowTrainer trainer;
+    float sample_cfg;
     Tensor *x0, *y, *noise; // (batch, C, H, W) data in [-1, 1], (batch) labels, noise
     Rng rng;
     const Backend *be;
 } Bench;
 
-// One training step as cmd_train_teacher runs it: loss, backward, clipped AdamW.
-static void train_step(Bench *b) {
-    Tensor *loss = flow_matching_loss(b->model, b->x0, b->y, &b->rng, &b->loss, NULL);
-    adamw_zero_grad(&b->opt);
-    autograd_backward(loss, NULL);
-    adamw_step(&b->opt, b->preset->train.lr, b->preset->train.clip);
-}
+// One training step: the library's, as train-teacher runs it.
+static void train_step(Bench *b) { flow_train_step(&b->trainer, b->x0, b->y, &b->rng); }
 
 // `steps` Euler steps with the preset's guidance
-static SamplerOptions teacher_sampler(const Config *preset, int steps) {
+static SamplerOptions teacher_sampler(float cfg, int steps) {
     SamplerOptions opt = sampler_defaults();
     opt.steps = steps;
-    opt.cfg_scale = preset->sample.cfg;
+    opt.cfg_scale = cfg;
     return opt;
 }
 
 // noise (batch, ...) -> samples, `steps` steps of teacher_sampler
 static void sample_teacher(Bench *b, int steps) {
-    SamplerOptions opt = teacher_sampler(b->preset, steps);
+    SamplerOptions opt = teacher_sampler(b->sample_cfg, steps);
     sample_flow(b->model, b->noise, b->y, &opt, NULL);
 }
 
@@ -133,16 +125,12 @@ static void print_row(const char *name, const E2eResult *r, double gemm_ceiling)
 // The model, optimiser and inputs, in the caller's scope (the inputs are retained).
 static void bench_init(Bench *b, const E2eOptions *o) {
     const DitShapes *s = o->shapes;
-    *b = (Bench){.preset = o->preset, .rng = rng_make(1), .be = backend_get(o->device)};
+    *b = (Bench){.sample_cfg = o->sample_cfg, .rng = rng_make(1), .be = backend_get(o->device)};
     Rng init = rng_make(0);
     Error err = {0};
-    ModelConfig cfg = o->preset->model; // a DiT: dit_shapes_from_preset checked
-    b->model = model_create(&cfg, o->device, &init, &err);
+    b->model = model_create(&o->model, o->device, &init, &err);
     DMDR_CHECK(b->model != NULL, "bench model: %s", err.msg);
-    AdamWConfig ac = adamw_config_default();
-    ac.weight_decay = o->preset->train.weight_decay;
-    adamw_init(&b->opt, model_params(b->model), ac);
-    b->loss = command_flow_loss(o->preset);
+    flow_trainer_init(&b->trainer, b->model, &o->train);
 
     Shape images = shape4(s->batch, s->in_channels, s->image, s->image);
     int32_t *labels = malloc((size_t)s->batch * sizeof *labels);
@@ -160,15 +148,15 @@ static void bench_free(Bench *b) {
     tensor_release(b->x0);
     tensor_release(b->noise);
     tensor_release(b->y);
-    adamw_free(&b->opt);
+    flow_trainer_free(&b->trainer);
     model_free(b->model);
 }
 
 void e2e_run(const E2eOptions *o, double gemm_ceiling, E2eResult results[E2E_COUNT]) {
     const DitShapes *s = o->shapes;
     int64_t n = s->batch;
-    float cfg = o->preset->sample.cfg;
-    SamplerOptions teacher = teacher_sampler(o->preset, E2E_TEACHER_STEPS);
+    float cfg = o->sample_cfg;
+    SamplerOptions teacher = teacher_sampler(cfg, E2E_TEACHER_STEPS);
     int64_t teacher_forwards = sampler_nfe(&teacher);
     double forward = dit_forward_flops(s, n);
     const double flops[E2E_COUNT] = {3.0 * forward, (double)teacher_forwards * forward, forward};
@@ -185,8 +173,9 @@ void e2e_run(const E2eOptions *o, double gemm_ceiling, E2eResult results[E2E_COU
     }
     bench_free(&b);
 
-    printf("\ntrain_step:       flow-matching loss, backward, AdamW (clip %g); useful FLOPs = 3 "
-           "forwards of GEMM and attention work\n", (double)o->preset->train.clip);
+    printf("\ntrain_step:       flow-matching loss, backward, AdamW (clip %g), EMA: the library's "
+           "flow_train_step;\n                  useful FLOPs = 3 forwards of GEMM and attention "
+           "work\n", (double)o->train.clip);
     printf("sample_teacher:   Euler, %d steps, CFG %g: %lld forwards of the batch\n",
            E2E_TEACHER_STEPS, (double)cfg, (long long)teacher_forwards);
     printf("sample_generator: x0 = x - G(x, 1, y), one forward of the batch\n");

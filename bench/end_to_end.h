@@ -1,5 +1,5 @@
-// The end-to-end half of `dmdr bench`: a whole DiT training step (flow-matching loss,
-// backward, clipped AdamW) and the two samplers distillation compares (the teacher's 50-step
+// The end-to-end half of `dmdr bench`: a whole DiT training step (the library's
+// flow_train_step: flow-matching loss, backward, clipped AdamW, EMA) and the two samplers distillation compares (the teacher's 50-step
 // Euler with classifier-free guidance, and a 1-step generator), each in images/s, with the
 // useful FLOP/s, the peak tensor memory and the allocations it made.
 #pragma once
@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bench/bench_cases.h"
+#include "diffusion/flow_trainer.h"
 
 typedef enum { E2E_TRAIN_STEP, E2E_SAMPLE_TEACHER, E2E_SAMPLE_GENERATOR, E2E_COUNT } E2eKind;
 
@@ -26,8 +27,10 @@ typedef struct {
 } E2eResult;
 
 typedef struct {
-    const DitShapes *shapes; // the model, and the batch of every measurement
-    const Config *preset;    // its training (lr, clip, weight decay) and sampler (cfg) settings
+    const DitShapes *shapes; // the batch of every measurement, and the model's FLOPs
+    ModelConfig model;       // the DiT
+    FlowTrainOptions train;  // the training step, exactly as train-teacher runs it
+    float sample_cfg;        // the teacher sampler's guidance scale
     Device device;
     bool quick;              // fewer timed calls, for a run of seconds
     bool selected[E2E_COUNT];

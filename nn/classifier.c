@@ -233,6 +233,23 @@ void classifier_apply(Classifier *c, const float *images, int64_t n, int64_t chu
     autograd_no_grad_end();
 }
 
+// ---- training ----------------------------------------------------------------------------------
+
+Tensor *smoothed_cross_entropy(Tensor *logits, Tensor *y, float eps) {
+    Tensor *ce = op_cross_entropy(logits, y);
+    if (eps == 0.0f) return ce;
+    Tensor *uniform = op_neg(op_mean_all(op_log_softmax(logits)));
+    return op_add(op_mul_scalar(ce, 1.0f - eps), op_mul_scalar(uniform, eps));
+}
+
+TrainStepStats classifier_train_step(Classifier *c, AdamW *opt, const LrSchedule *schedule,
+                                     float clip, float label_smoothing, Tensor *x, Tensor *y,
+                                     Tensor **logits) {
+    *logits = classifier_forward(c, x, NULL);
+    Tensor *loss = smoothed_cross_entropy(*logits, y, label_smoothing);
+    return optim_train_step(opt, schedule, clip, NULL, 0.0f, loss);
+}
+
 // ---- files ------------------------------------------------------------------------------------
 
 int classifier_save(const Classifier *c, const char *path, Error *err) {

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "nn/optim.h"
 #include "nn/params.h"
 #include "tensor/error.h"
 #include "tensor/rng.h"
@@ -48,6 +49,17 @@ void classifier_free(Classifier *c);
 // x (N, C, H, W) in [-1, 1] -> logits (N, num_classes); *features (N, F), the penultimate
 // layer, when features != NULL. Differentiable w.r.t. x and, unless frozen, the parameters.
 Tensor *classifier_forward(Classifier *c, Tensor *x, Tensor **features);
+
+// logits (N, C), y (N) -> (1): the cross-entropy against (1 - eps) one_hot(y) + eps / C, as
+// torch.nn.functional.cross_entropy(label_smoothing=eps): (1 - eps) CE + eps mean_c(-log p_c).
+Tensor *smoothed_cross_entropy(Tensor *logits, Tensor *y, float eps);
+
+// The judge's training step (dmdr train-classifier): x (N, C, H, W) in [-1, 1], y (N) I32 ->
+// the smoothed cross-entropy, backward, AdamW over c's parameters at the scheduled rate with
+// the gradient norm clipped (optim_train_step). *logits (N, classes) stays in the caller's scope.
+TrainStepStats classifier_train_step(Classifier *c, AdamW *opt, const LrSchedule *schedule,
+                                     float clip, float label_smoothing, Tensor *x, Tensor *y,
+                                     Tensor **logits);
 
 // Every parameter under its state_dict name.
 const ParamList *classifier_params(const Classifier *c);

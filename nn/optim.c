@@ -224,3 +224,14 @@ void ema_copy_to(const Ema *ema, const ParamList *params) {
 }
 
 void ema_swap(Ema *ema, const ParamList *params) { for_each_pair(ema, params, swap_values, 0.0f); }
+
+TrainStepStats optim_train_step(AdamW *opt, const LrSchedule *sched, float clip, Ema *ema,
+                                float ema_decay, Tensor *loss) {
+    TrainStepStats st = {.lr = lr_schedule(sched, opt->step)};
+    adamw_zero_grad(opt);
+    autograd_backward(loss, NULL);
+    st.grad_norm = adamw_step(opt, st.lr, clip);
+    if (ema) ema_update(ema, &opt->params, ema_decay);
+    st.loss = tensor_item(loss);
+    return st;
+}

@@ -100,3 +100,16 @@ void ema_copy_to(const Ema *ema, const ParamList *params);
 // Exchanges shadows and parameter values; calling it twice restores both. For evaluating
 // with the EMA weights in the middle of training.
 void ema_swap(Ema *ema, const ParamList *params);
+
+// ---- one training update ---------------------------------------------------------------------
+
+typedef struct {
+    float loss, lr;
+    double grad_norm; // before clipping
+} TrainStepStats;
+
+// What every trainer does with its loss (1): the gradients of opt's parameters dropped, the
+// backward pass, AdamW at lr_schedule(sched, opt->step) with the gradient norm clipped to
+// `clip` (<= 0: none), then the EMA at ema_decay (ema NULL: none). Reads the loss back.
+TrainStepStats optim_train_step(AdamW *opt, const LrSchedule *sched, float clip, Ema *ema,
+                                float ema_decay, Tensor *loss);

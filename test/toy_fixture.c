@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
-#include "diffusion/flow.h"
-#include "nn/optim.h"
+#include "diffusion/flow_trainer.h"
 #include "test/test_util.h"
 
 #define TOY_BATCH 128
@@ -131,11 +130,14 @@ Model *toy_train_teacher(const Dataset *data, int steps) {
     Model *m = model_create(&cfg, DEVICE_CPU, &init, &err);
     ck_assert_msg(m != NULL, "%s", err.msg);
 
-    AdamWConfig acfg = adamw_config_default();
-    acfg.weight_decay = 0.0f;
-    AdamW opt;
-    adamw_init(&opt, model_params(m), acfg);
-    LrSchedule sched = {2e-3f, 100, LR_COSINE, steps, 1e-4f};
+    FlowTrainOptions o = {.loss = flow_loss_defaults(),
+                          .adamw = adamw_config_default(),
+                          .schedule = {2e-3f, 100, LR_COSINE, steps, 1e-4f},
+                          .clip = 1.0f,
+                          .ema_decay = 0.999f};
+    o.adamw.weight_decay = 0.0f;
+    FlowTrainer trainer;
+    flow_trainer_init(&trainer, m, &o);
     DataLoader loader;
     dataloader_init(&loader, data, TOY_BATCH, test_seed_for("toy_loader"));
     double first = 0.0, last = 0.0; // mean loss of the first and last 100 steps
@@ -143,19 +145,15 @@ Model *toy_train_teacher(const Dataset *data, int steps) {
         tensor_scope_begin();
         Tensor *x, *y;
         dataloader_next(&loader, &x, &y, DEVICE_CPU);
-        Tensor *loss = flow_matching_loss(m, x, y, &noise, NULL, NULL);
-        float value = tensor_item(loss);
+        float value = flow_train_step(&trainer, x, y, &noise).loss;
         if (step < 100) first += value / 100.0;
         if (step >= steps - 100) last += value / 100.0;
-        adamw_zero_grad(&opt);
-        autograd_backward(loss, NULL);
-        adamw_step(&opt, lr_schedule(&sched, opt.step), 1.0f);
         tensor_scope_end();
     }
     ck_assert_msg(last < 0.5 * first, "loss %g over the first 100 steps, %g over the last", first,
                   last);
     dataloader_free(&loader);
-    adamw_free(&opt);
+    flow_trainer_free(&trainer);
     return m;
 }
 

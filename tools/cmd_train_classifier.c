@@ -172,15 +172,6 @@ static void augment(Trainer *t) {
     }
 }
 
-// logits (N, C), y (N) -> (1): the cross-entropy against (1 - eps) one_hot(y) + eps / C, as
-// torch.nn.functional.cross_entropy(label_smoothing=eps): (1 - eps) CE + eps mean_c(-log p_c).
-static Tensor *smoothed_cross_entropy(Tensor *logits, Tensor *y, float eps) {
-    Tensor *ce = op_cross_entropy(logits, y);
-    if (eps == 0.0f) return ce;
-    Tensor *uniform = op_neg(op_mean_all(op_log_softmax(logits)));
-    return op_add(op_mul_scalar(ce, 1.0f - eps), op_mul_scalar(uniform, eps));
-}
-
 // Correct predictions of logits (n, classes) host against labels.
 static int64_t count_correct(const float *logits, const int32_t *labels, int64_t n, int classes) {
     int64_t correct = 0;
@@ -233,13 +224,12 @@ static float train_step(Trainer *t, double *grad_norm, float *lr, int64_t *corre
     dataloader_next(&t->loader, &x, &y, c->run.device);
     augment(t);
     tensor_write(x, t->batch);
-    Tensor *logits = classifier_forward(t->net, x, NULL);
-    Tensor *loss = smoothed_cross_entropy(logits, y, c->classifier.label_smoothing);
-    adamw_zero_grad(&t->opt);
-    autograd_backward(loss, NULL);
-    *lr = lr_schedule(&t->sched, t->opt.step);
-    *grad_norm = adamw_step(&t->opt, *lr, c->classifier.clip);
-    float value = tensor_item(loss);
+    Tensor *logits;
+    TrainStepStats st = classifier_train_step(t->net, &t->opt, &t->sched, c->classifier.clip,
+                                              c->classifier.label_smoothing, x, y, &logits);
+    *lr = st.lr;
+    *grad_norm = st.grad_norm;
+    float value = st.loss;
     int classes = t->train.num_classes;
     float *host = malloc((size_t)(t->loader.batch * classes) * sizeof *host);
     DMDR_CHECK(host != NULL, "out of host memory");

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "autograd/autograd.h"
-#include "diffusion/flow.h"
+#include "diffusion/flow_trainer.h"
 #include "kernels/threads.h"
 #include "nn/checkpoint.h"
 #include "nn/guard.h"
@@ -36,10 +36,8 @@ typedef struct {
     Dataset data;
     DataLoader loader;
     Model *model;
-    AdamW opt;
-    Ema ema;
-    LrSchedule sched;
-    Rng rng; // the training draws
+    FlowTrainer flow; // the library's training step: its AdamW and EMA
+    Rng rng;          // the training draws
     int64_t step;
     DataPosition pos;
     RunDir run;
@@ -97,7 +95,7 @@ static Checkpoint trainer_checkpoint(Trainer *t) {
     t->metadata[0] = t->config_ini, t->metadata[1] = ROLE_TEACHER;
     return (Checkpoint){
         .part_count = 1,
-        .parts = {{"", model_config(t->model), model_params(t->model), &t->ema, &t->opt}},
+        .parts = {{"", model_config(t->model), model_params(t->model), &t->flow.ema, &t->flow.adamw}},
         .rng_count = 1,
         .rngs = {{"train", &t->rng}},
         .step = &t->step,
@@ -122,12 +120,12 @@ static int save_checkpoint(Trainer *t, Error *err) {
 static int save_samples(Trainer *t, Error *err) {
     char path[CONFIG_PATH_MAX + 64];
     Rng base = rng_make((uint64_t)t->cfg.run.seed);
-    ema_swap(&t->ema, model_params(t->model));
+    ema_swap(&t->flow.ema, model_params(t->model));
     SamplingModel sm = {.model = t->model};
     int rc = write_samples_png(&sm, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed,
                                rundir_step_path(&t->run, "samples", t->step, "png", path, sizeof path),
                                NULL, err);
-    ema_swap(&t->ema, model_params(t->model));
+    ema_swap(&t->flow.ema, model_params(t->model));
     return rc;
 }
 
@@ -149,13 +147,8 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
         return -1;
     t->model = model_create(&c->model, c->run.device, &init, err);
     if (!t->model) return -1;
-    AdamWConfig ac = adamw_config_default();
-    ac.weight_decay = c->train.weight_decay;
-    adamw_init(&t->opt, model_params(t->model), ac);
-    ema_init(&t->ema, model_params(t->model));
-    t->sched = (LrSchedule){.base_lr = c->train.lr, .warmup_steps = c->train.warmup,
-                            .decay = LR_COSINE, .total_steps = c->train.steps,
-                            .min_lr = c->train.min_lr};
+    FlowTrainOptions fo = command_flow_train(c);
+    flow_trainer_init(&t->flow, t->model, &fo);
     dataloader_init(&t->loader, &t->data, c->train.batch, rng_fork(&base, STREAM_DATA_ORDER).seed);
     Config stored = rundir_repeatable(c);
     t->config_ini = config_to_ini(&stored);
@@ -175,8 +168,7 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
 static void trainer_free(Trainer *t) {
     rundir_close(&t->run);
     dataloader_free(&t->loader);
-    ema_free(&t->ema);
-    adamw_free(&t->opt);
+    if (t->model) flow_trainer_free(&t->flow);
     model_free(t->model);
     dataset_free(&t->data);
     free(t->config_ini);
@@ -184,8 +176,6 @@ static void trainer_free(Trainer *t) {
 
 static int train(Trainer *t, Error *err) {
     const Config *c = &t->cfg;
-    const ParamList *params = model_params(t->model);
-    FlowLossOptions loss_opt = command_flow_loss(c);
     Progress progress;
     progress_begin(&progress, stderr, t->step, c->train.steps,
                    dataset_is_image(&t->data) ? "img/s" : "pts/s", t->elapsed_before, c->run.quiet);
@@ -197,19 +187,15 @@ static int train(Trainer *t, Error *err) {
         tensor_scope_begin();
         Tensor *x, *y;
         dataloader_next(&t->loader, &x, &y, c->run.device);
-        Tensor *loss = flow_matching_loss(t->model, x, y, &t->rng, &loss_opt, NULL);
-        adamw_zero_grad(&t->opt);
-        autograd_backward(loss, NULL);
-        float lr = lr_schedule(&t->sched, t->opt.step);
-        double grad_norm = adamw_step(&t->opt, lr, c->train.clip);
-        ema_update(&t->ema, params, c->train.ema_decay);
-        float value = tensor_item(loss);
+        TrainStepStats st = flow_train_step(&t->flow, x, y, &t->rng);
         tensor_scope_end();
+        float value = st.loss, lr = st.lr;
+        double grad_norm = st.grad_norm;
         t->step++;
         step_seconds += progress_now() - start;
         steps++;
         loss_sum += value;
-        if (training_guard_check(&t->guard, t->step, value, grad_norm, &t->opt, stderr, err)) {
+        if (training_guard_check(&t->guard, t->step, value, grad_norm, &t->flow.adamw, stderr, err)) {
             progress_end(&progress);
             return -1;
         }
@@ -271,7 +257,7 @@ int train_teacher_main(int argc, char **argv) {
     if (train(&t, &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
     } else if (checkpoint_export_weights(rundir_path(&t.run, "model.safetensors", path, sizeof path),
-                                         model_params(t.model), &t.ema, &c->model, 1,
+                                         model_params(t.model), &t.flow.ema, &c->model, 1,
                                          (const char *[]){CHECKPOINT_ROLE_KEY},
                                          (const char *[]){ROLE_TEACHER}, &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);

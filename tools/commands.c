@@ -39,11 +39,21 @@ int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **ar
     return rc;
 }
 
-FlowLossOptions command_flow_loss(const Config *cfg) {
-    return (FlowLossOptions){.time_dist = (FlowTimeDist)cfg->train.time_dist,
-                             .logit_mean = cfg->train.logit_mean,
-                             .logit_std = cfg->train.logit_std,
-                             .label_dropout = cfg->train.label_dropout};
+FlowTrainOptions command_flow_train(const Config *cfg) {
+    FlowTrainOptions o = {
+        .loss = {.time_dist = (FlowTimeDist)cfg->train.time_dist,
+                 .logit_mean = cfg->train.logit_mean,
+                 .logit_std = cfg->train.logit_std,
+                 .label_dropout = cfg->train.label_dropout},
+        .adamw = adamw_config_default(),
+        .schedule = {.base_lr = cfg->train.lr, .warmup_steps = cfg->train.warmup,
+                     .decay = LR_COSINE, .total_steps = cfg->train.steps,
+                     .min_lr = cfg->train.min_lr},
+        .clip = cfg->train.clip,
+        .ema_decay = cfg->train.ema_decay,
+    };
+    o.adamw.weight_decay = cfg->train.weight_decay;
+    return o;
 }
 
 SamplerOptions command_sampler(const Config *cfg, int64_t chunk) {

@@ -3,6 +3,7 @@
 // running (a message on stderr), 2 a bad command line.
 #pragma once
 
+#include "diffusion/flow_trainer.h"
 #include "diffusion/sampler.h"
 #include "nn/model.h"
 #include "tools/config.h"
@@ -43,9 +44,9 @@ int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **ar
 // The run configuration stored in a checkpoint: *ini is malloc'd text, or NULL when the file
 // has none. -1 with err when the file's header cannot be read.
 int read_run_config(const char *checkpoint, char **ini, Error *err);
-// The flow-matching loss settings of cfg's [train] section: what a training step of the
-// teacher uses (dmdr train-teacher, and the benchmark's training step).
-FlowLossOptions command_flow_loss(const Config *cfg);
+// The teacher's training step as cfg's [train] section sets it (dmdr train-teacher, and the
+// benchmark's training step).
+FlowTrainOptions command_flow_train(const Config *cfg);
 // The sampler of cfg's [sample] section, `chunk` samples per pass (0: all at once).
 SamplerOptions command_sampler(const Config *cfg, int64_t chunk);
 
