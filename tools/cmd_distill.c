@@ -18,6 +18,7 @@
 #include "tools/commands.h"
 #include "tools/progress.h"
 #include "tools/rundir.h"
+#include "tools/run_loop.h"
 
 const ConfigCommand distill_command = {
     .name = "distill",
@@ -39,9 +40,8 @@ typedef struct {
     RunDir run;
     TrainingGuard gen_guard, fake_guard; // stop at a non-finite number, warn of divergence
     double elapsed_before;
-    DistillStats sum; // accumulated since the last metrics line (generator turns only)
-    int64_t sum_count, inner_since;
-    double seconds_since;
+    DistillStats sum, last; // accumulated since the last metrics line (generator turns only); the last
+    int64_t sum_count;
     char steps_text[16], shift_text[32], rl_start_text[32];
 } Run;
 
@@ -112,15 +112,10 @@ static Checkpoint run_checkpoint(Run *r, const char **keys, const char **values)
     return ck;
 }
 
-static int save_checkpoint(Run *r, Error *err) {
-    char path[CONFIG_PATH_MAX + 64];
+static int save_checkpoint(void *ctx, const char *path, Error *err) {
     const char *keys[MAX_METADATA], *values[MAX_METADATA];
-    Checkpoint ck = run_checkpoint(r, keys, values);
-    if (checkpoint_save(rundir_step_path(&r->run, "checkpoints", distiller_generator_steps(&r->d),
-                                         "safetensors", path, sizeof path),
-                        &ck, err) != 0)
-        return -1;
-    return rundir_commit(&r->run, err); // the step's metrics line, held until now
+    Checkpoint ck = run_checkpoint(ctx, keys, values);
+    return checkpoint_save(path, &ck, err);
 }
 
 // The generator alone, as `dmdr sample` and `dmdr eval` read it (format dmdr.weights).
@@ -132,14 +127,11 @@ static int export_generator(Run *r, const char *path, Error *err) {
 }
 
 // A grid from the generator, always from the same noise so the grids of a run compare
-static int save_samples(Run *r, Error *err) {
-    char path[CONFIG_PATH_MAX + 64];
+static int save_samples(void *ctx, const char *path, Error *err) {
+    Run *r = ctx;
     Rng base = rng_make((uint64_t)r->cfg.run.seed);
     SamplingModel sm = {r->d.generator, r->d.opt.gen.steps, r->d.opt.gen.shift};
-    return write_samples_png(&sm, &r->cfg, rng_fork(&base, STREAM_SAMPLES).seed,
-                             rundir_step_path(&r->run, "samples", distiller_generator_steps(&r->d),
-                                              "png", path, sizeof path),
-                             NULL, err);
+    return write_samples_png(&sm, &r->cfg, rng_fork(&base, STREAM_SAMPLES).seed, path, NULL, err);
 }
 
 // The teacher's weights, or for a resume a model of the checkpoint's configuration (its
@@ -281,18 +273,19 @@ static void accumulate(Run *r, const DistillStats *st) {
     r->sum_count++;
 }
 
-static int log_metrics(Run *r, int64_t k, const DistillStats *last, double elapsed, Error *err) {
+static int log_metrics(void *ctx, RunDir *run, int64_t k, double rate, const Progress *p,
+                       Error *err) {
+    Run *r = ctx;
     double n = (double)(r->sum_count > 0 ? r->sum_count : 1);
-    double rate = (double)r->inner_since * r->d.opt.batch / (r->seconds_since > 0 ? r->seconds_since : 1e-9);
     Metric m[] = {{"dmd_loss", r->sum.dmd_loss / n},
                   {"fake_loss", r->sum.fake_loss / n},
                   {"gen_grad_norm", r->sum.gen_grad_norm / n},
                   {"fake_grad_norm", r->sum.fake_grad_norm / n},
-                  {"real_scale", last->real_scale},
+                  {"real_scale", r->last.real_scale},
                   {"renoise_t_mean", r->sum.renoise_t_mean / n},
                   {"nonfinite", (double)r->sum.nonfinite},
                   {"images_per_s", rate},
-                  {"elapsed_s", elapsed},
+                  {"elapsed_s", progress_elapsed(p)},
                   // stage 2 (NaN, written as null, where they do not apply)
                   {"reward_loss", r->sum.extra_loss / n},
                   {"reward_mean", r->sum.reward_mean / n},
@@ -301,52 +294,44 @@ static int log_metrics(Run *r, int64_t k, const DistillStats *last, double elaps
                   {"clip_fraction", r->sum.clip_fraction / n},
                   {"kl", r->sum.kl / n}};
     r->sum = (DistillStats){0};
-    r->sum_count = r->inner_since = 0;
-    r->seconds_since = 0;
+    r->sum_count = 0;
     int count = (int)(sizeof m / sizeof m[0]) - (stage2(&r->cfg) ? 0 : 6);
-    return rundir_log(&r->run, k, m, count, err);
+    return rundir_log(run, k, m, count, err);
+}
+
+// Inner steps of the library's distiller_step up to and including the next generator update
+// (the fake score's updates between them), each checked for non-finite numbers.
+static int generator_step(void *ctx, RunStep *out, Error *err) {
+    Run *r = ctx;
+    DistillStats st;
+    int64_t inner = 0, k;
+    do {
+        distiller_step(&r->d, &st);
+        inner++;
+        k = distiller_generator_steps(&r->d);
+        if (r->d.opt.dmd && training_guard_check(&r->fake_guard, k, st.fake_loss,
+                                                 st.fake_grad_norm, &r->d.fake_opt, stderr, err))
+            return -1;
+    } while (!st.generator_updated);
+    accumulate(r, &st);
+    r->last = st;
+    double gen_loss = (r->d.opt.dmd ? st.dmd_loss : 0.0) +
+                      (stage2(&r->cfg) ? r->d.extra.weight * st.extra_loss : 0.0);
+    *out = (RunStep){k, (double)inner * r->d.opt.batch, r->d.opt.dmd ? st.dmd_loss : st.extra_loss};
+    return training_guard_check(&r->gen_guard, k, gen_loss, st.gen_grad_norm, &r->d.gen_opt,
+                                stderr, err);
 }
 
 static int train(Run *r, Error *err) {
     const Config *c = &r->cfg;
-    Progress progress;
-    progress_begin(&progress, stderr, distiller_generator_steps(&r->d), r->target, "img/s",
-                   r->elapsed_before, c->run.quiet);
-    int rc = 0;
-    while (rc == 0 && distiller_generator_steps(&r->d) < r->target) {
-        double start = progress_now();
-        DistillStats st;
-        distiller_step(&r->d, &st);
-        r->seconds_since += progress_now() - start;
-        r->inner_since++;
-        int64_t k = distiller_generator_steps(&r->d);
-        if (r->d.opt.dmd && training_guard_check(&r->fake_guard, k, st.fake_loss,
-                                                 st.fake_grad_norm, &r->d.fake_opt, stderr, err)) {
-            rc = -1;
-            break;
-        }
-        if (!st.generator_updated) continue;
-        accumulate(r, &st);
-        double gen_loss = (r->d.opt.dmd ? st.dmd_loss : 0.0) +
-                          (stage2(c) ? r->d.extra.weight * st.extra_loss : 0.0);
-        if (training_guard_check(&r->gen_guard, k, gen_loss, st.gen_grad_norm, &r->d.gen_opt,
-                                 stderr, err)) {
-            rc = -1;
-            break;
-        }
-        progress_update(&progress, k, r->d.opt.dmd ? st.dmd_loss : st.extra_loss,
-                        (double)r->inner_since * c->distill.batch / r->seconds_since);
-        if (rundir_due(k, c->distill.checkpoint_every, r->target))
-            rundir_hold(&r->run); // no metrics line for a step whose checkpoint fails
-        if (rundir_due(k, c->distill.log_every, r->target))
-            rc = log_metrics(r, k, &st, progress_elapsed(&progress), err);
-        if (rc == 0 && rundir_due(k, c->distill.checkpoint_every, r->target))
-            rc = save_checkpoint(r, err);
-        if (rc == 0 && rundir_due(k, c->distill.sample_every, r->target))
-            rc = save_samples(r, err);
-    }
-    progress_end(&progress);
-    return rc;
+    RunLoopOptions o = {.first = distiller_generator_steps(&r->d), .last = r->target,
+                        .log_every = c->distill.log_every,
+                        .checkpoint_every = c->distill.checkpoint_every,
+                        .sample_every = c->distill.sample_every, .unit = "img/s",
+                        .elapsed_before = r->elapsed_before, .quiet = c->run.quiet};
+    RunHooks h = {.step = generator_step, .log = log_metrics, .checkpoint = save_checkpoint,
+                  .samples = save_samples};
+    return run_loop(&r->run, &o, &h, r, err);
 }
 
 int distill_main(int argc, char **argv) {

@@ -7,6 +7,7 @@
 // and a random translation, drawn from the "train" stream), the label-smoothed cross-entropy,
 // backward, AdamW at the warm-up + cosine learning rate with gradient clipping. A checkpoint
 // holds all of that state, so --resume continues the same run bit for bit.
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,10 @@
 #include "nn/guard.h"
 #include "nn/classifier.h"
 #include "tools/commands.h"
-#include "tools/dataset.h"
+#include "tools/data/dataset.h"
 #include "tools/progress.h"
 #include "tools/rundir.h"
+#include "tools/run_loop.h"
 
 const ConfigCommand train_classifier_command = {
     .name = "train-classifier",
@@ -47,6 +49,9 @@ typedef struct {
     DataPosition pos;
     RunDir run;
     TrainingGuard guard; // stops the run at a non-finite number, warns of divergence
+    TrainStepStats last; // of the last step
+    double loss_sum;     // since the last metrics line, as correct and steps_since
+    int64_t correct, steps_since;
     float *batch; // (batch, C, H, W) host: the augmented batch
     double elapsed_before;
     double test_accuracy, test_loss, last_rate; // of the last epoch / metrics line
@@ -199,25 +204,15 @@ static int evaluate(Trainer *t, Error *err) {
     return rc;
 }
 
-static int save_checkpoint(Trainer *t, Error *err) {
-    char path[CONFIG_PATH_MAX + 64];
-    Checkpoint ck = trainer_checkpoint(t);
-    if (checkpoint_save(rundir_step_path(&t->run, "checkpoints", t->step, "safetensors", path,
-                                         sizeof path), &ck, err) != 0)
-        return -1;
-    return rundir_commit(&t->run, err); // the step's metrics lines, held until now
+static int save_checkpoint(void *ctx, const char *path, Error *err) {
+    Checkpoint ck = trainer_checkpoint(ctx);
+    return checkpoint_save(path, &ck, err);
 }
 
-// Whether this step ends an epoch that saves a checkpoint.
-static bool checkpoint_due(const Trainer *t) {
-    const Config *c = &t->cfg;
-    return t->step % t->steps_per_epoch == 0 &&
-           rundir_due(t->step / t->steps_per_epoch, c->classifier.checkpoint_every,
-                      c->classifier.epochs);
-}
-
-// One optimiser step; returns the loss and adds the batch's correct predictions to *correct.
-static float train_step(Trainer *t, double *grad_norm, float *lr, int64_t *correct) {
+// One optimiser step of the library's classifier_train_step on the next (augmented) batch,
+// counting its correct predictions.
+static int train_step(void *ctx, RunStep *out, Error *err) {
+    Trainer *t = ctx;
     const Config *c = &t->cfg;
     tensor_scope_begin();
     Tensor *x, *y;
@@ -227,79 +222,64 @@ static float train_step(Trainer *t, double *grad_norm, float *lr, int64_t *corre
     Tensor *logits;
     TrainStepStats st = classifier_train_step(t->net, &t->opt, &t->sched, c->classifier.clip,
                                               c->classifier.label_smoothing, x, y, &logits);
-    *lr = st.lr;
-    *grad_norm = st.grad_norm;
-    float value = st.loss;
     int classes = t->train.num_classes;
     float *host = malloc((size_t)(t->loader.batch * classes) * sizeof *host);
     DMDR_CHECK(host != NULL, "out of host memory");
     tensor_read(logits, host);
-    *correct += count_correct(host, t->loader.stage_labels, t->loader.batch, classes);
+    t->correct += count_correct(host, t->loader.stage_labels, t->loader.batch, classes);
     free(host);
     tensor_scope_end();
-    return value;
+    t->step++;
+    t->loss_sum += st.loss;
+    t->steps_since++;
+    t->last = st;
+    *out = (RunStep){t->step, c->classifier.batch, t->loss_sum / (double)t->steps_since};
+    return training_guard_check(&t->guard, t->step, st.loss, st.grad_norm, &t->opt, stderr, err);
 }
 
-// The end of an epoch: the test set, its metrics line, and a checkpoint when one is due.
-static int end_epoch(Trainer *t, const Progress *progress, Error *err) {
+static int log_metrics(void *ctx, RunDir *run, int64_t step, double rate, const Progress *p,
+                       Error *err) {
+    Trainer *t = ctx;
+    double seen = (double)(t->steps_since * t->cfg.classifier.batch);
+    Metric m[] = {{"loss", t->loss_sum / (double)t->steps_since},
+                  {"train_accuracy", (double)t->correct / seen},
+                  {"lr", t->last.lr}, {"grad_norm", t->last.grad_norm}, {"images_per_s", rate},
+                  {"elapsed_s", progress_elapsed(p)}};
+    t->last_rate = rate;
+    t->loss_sum = 0;
+    t->steps_since = t->correct = 0;
+    return rundir_log(run, step, m, 6, err);
+}
+
+// The end of an epoch: the test set and its metrics line (before the epoch's checkpoint).
+static int end_epoch(void *ctx, RunDir *run, int64_t step, const Progress *p, Error *err) {
+    Trainer *t = ctx;
     const Config *c = &t->cfg;
-    int64_t epoch = t->step / t->steps_per_epoch;
+    if (step % t->steps_per_epoch != 0) return 0;
+    int64_t epoch = step / t->steps_per_epoch;
     if (evaluate(t, err) != 0) return -1;
     Metric m[] = {{"epoch", (double)epoch}, {"test_loss", t->test_loss},
-                  {"test_accuracy", t->test_accuracy}, {"elapsed_s", progress_elapsed(progress)}};
-    if (rundir_log(&t->run, t->step, m, 4, err) != 0) return -1;
+                  {"test_accuracy", t->test_accuracy}, {"elapsed_s", progress_elapsed(p)}};
+    if (rundir_log(run, step, m, 4, err) != 0) return -1;
     if (!c->run.quiet) // below the progress line, which a terminal redraws in place
         fprintf(stderr, "%sepoch %lld/%d: test accuracy %.2f%%, test loss %.4f\n",
-                progress->tty ? "\n" : "", (long long)epoch, c->classifier.epochs,
+                p->tty ? "\n" : "", (long long)epoch, c->classifier.epochs,
                 100 * t->test_accuracy, t->test_loss);
-    // end_epoch runs at epoch boundaries: the last epoch is the last step
-    if (checkpoint_due(t)) return save_checkpoint(t, err);
     return 0;
 }
 
+// Checkpoints fall on epoch ends: every checkpoint_every epochs, and the last.
 static int train(Trainer *t, Error *err) {
     const Config *c = &t->cfg;
-    Progress progress;
-    progress_begin(&progress, stderr, t->step, t->total_steps, "img/s", t->elapsed_before,
-                   c->run.quiet);
-    double loss_sum = 0, step_seconds = 0; // since the last metrics line
-    int64_t steps = 0, correct = 0;
-    while (t->step < t->total_steps) {
-        double start = progress_now(), grad_norm;
-        float lr, value = train_step(t, &grad_norm, &lr, &correct);
-        t->step++;
-        step_seconds += progress_now() - start;
-        steps++;
-        loss_sum += value;
-        if (training_guard_check(&t->guard, t->step, value, grad_norm, &t->opt, stderr, err)) {
-            progress_end(&progress);
-            return -1;
-        }
-        double rate = (double)steps * (double)c->classifier.batch / step_seconds;
-        progress_update(&progress, t->step, loss_sum / (double)steps, rate);
-        // both lines of the step (training, test set) wait for the epoch's checkpoint
-        if (checkpoint_due(t)) rundir_hold(&t->run);
-        if (rundir_due(t->step, c->classifier.log_every, t->total_steps)) {
-            double seen = (double)(steps * c->classifier.batch);
-            Metric m[] = {{"loss", loss_sum / (double)steps},
-                          {"train_accuracy", (double)correct / seen},
-                          {"lr", lr}, {"grad_norm", grad_norm}, {"images_per_s", rate},
-                          {"elapsed_s", progress_elapsed(&progress)}};
-            t->last_rate = rate;
-            if (rundir_log(&t->run, t->step, m, 6, err) != 0) {
-                progress_end(&progress);
-                return -1;
-            }
-            loss_sum = step_seconds = 0;
-            steps = correct = 0;
-        }
-        if (t->step % t->steps_per_epoch == 0 && end_epoch(t, &progress, err) != 0) {
-            progress_end(&progress);
-            return -1;
-        }
-    }
-    progress_end(&progress);
-    return 0;
+    int64_t every = (int64_t)c->classifier.checkpoint_every * t->steps_per_epoch;
+    RunLoopOptions o = {.first = t->step, .last = t->total_steps,
+                        .log_every = c->classifier.log_every,
+                        .checkpoint_every = every > INT_MAX ? INT_MAX : (int)every,
+                        .unit = "img/s", .elapsed_before = t->elapsed_before,
+                        .quiet = c->run.quiet};
+    RunHooks h = {.step = train_step, .log = log_metrics, .after_step = end_epoch,
+                  .checkpoint = save_checkpoint};
+    return run_loop(&t->run, &o, &h, t, err);
 }
 
 int train_classifier_main(int argc, char **argv) {

@@ -16,9 +16,10 @@
 #include "nn/checkpoint.h"
 #include "nn/guard.h"
 #include "tools/commands.h"
-#include "tools/dataset.h"
+#include "tools/data/dataset.h"
 #include "tools/progress.h"
 #include "tools/rundir.h"
+#include "tools/run_loop.h"
 
 const ConfigCommand train_teacher_command = {
     .name = "train-teacher",
@@ -42,6 +43,9 @@ typedef struct {
     DataPosition pos;
     RunDir run;
     TrainingGuard guard; // stops the run at a non-finite number, warns of divergence
+    TrainStepStats last; // of the last step
+    double loss_sum;     // since the last metrics line
+    int64_t steps_since;
     double elapsed_before; // seconds spent by the sessions before a resume
     double last_loss, last_rate; // of the last metrics line
 } Trainer;
@@ -106,25 +110,20 @@ static Checkpoint trainer_checkpoint(Trainer *t) {
     };
 }
 
-static int save_checkpoint(Trainer *t, Error *err) {
-    char path[CONFIG_PATH_MAX + 64];
+static int save_checkpoint(void *ctx, const char *path, Error *err) {
+    Trainer *t = ctx;
     t->pos = (DataPosition){t->loader.epoch, t->loader.position};
     Checkpoint ck = trainer_checkpoint(t);
-    if (checkpoint_save(rundir_step_path(&t->run, "checkpoints", t->step, "safetensors", path,
-                                         sizeof path), &ck, err) != 0)
-        return -1;
-    return rundir_commit(&t->run, err); // the step's metrics line, held until now
+    return checkpoint_save(path, &ck, err);
 }
 
 // A grid from the EMA weights, always from the same noise so the grids of a run compare.
-static int save_samples(Trainer *t, Error *err) {
-    char path[CONFIG_PATH_MAX + 64];
+static int save_samples(void *ctx, const char *path, Error *err) {
+    Trainer *t = ctx;
     Rng base = rng_make((uint64_t)t->cfg.run.seed);
     ema_swap(&t->flow.ema, model_params(t->model));
     SamplingModel sm = {.model = t->model};
-    int rc = write_samples_png(&sm, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed,
-                               rundir_step_path(&t->run, "samples", t->step, "png", path, sizeof path),
-                               NULL, err);
+    int rc = write_samples_png(&sm, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed, path, NULL, err);
     ema_swap(&t->flow.ema, model_params(t->model));
     return rc;
 }
@@ -174,55 +173,46 @@ static void trainer_free(Trainer *t) {
     free(t->config_ini);
 }
 
+// One optimiser step of the library's flow_train_step on the next batch.
+static int train_step(void *ctx, RunStep *out, Error *err) {
+    Trainer *t = ctx;
+    tensor_scope_begin();
+    Tensor *x, *y;
+    dataloader_next(&t->loader, &x, &y, t->cfg.run.device);
+    TrainStepStats st = flow_train_step(&t->flow, x, y, &t->rng);
+    tensor_scope_end();
+    t->step++;
+    t->loss_sum += st.loss;
+    t->steps_since++;
+    t->last = st;
+    *out = (RunStep){t->step, t->cfg.train.batch, t->loss_sum / (double)t->steps_since};
+    return training_guard_check(&t->guard, t->step, st.loss, st.grad_norm, &t->flow.adamw, stderr,
+                                err);
+}
+
+static int log_metrics(void *ctx, RunDir *run, int64_t step, double rate, const Progress *p,
+                       Error *err) {
+    Trainer *t = ctx;
+    Metric m[] = {{"loss", t->loss_sum / (double)t->steps_since}, {"lr", t->last.lr},
+                  {"grad_norm", t->last.grad_norm}, {"images_per_s", rate},
+                  {"elapsed_s", progress_elapsed(p)}};
+    t->last_loss = m[0].value;
+    t->last_rate = rate;
+    t->loss_sum = 0;
+    t->steps_since = 0;
+    return rundir_log(run, step, m, 5, err);
+}
+
 static int train(Trainer *t, Error *err) {
     const Config *c = &t->cfg;
-    Progress progress;
-    progress_begin(&progress, stderr, t->step, c->train.steps,
-                   dataset_is_image(&t->data) ? "img/s" : "pts/s", t->elapsed_before, c->run.quiet);
-    // since the last metrics line
-    double loss_sum = 0, step_seconds = 0;
-    int64_t steps = 0;
-    while (t->step < c->train.steps) {
-        double start = progress_now();
-        tensor_scope_begin();
-        Tensor *x, *y;
-        dataloader_next(&t->loader, &x, &y, c->run.device);
-        TrainStepStats st = flow_train_step(&t->flow, x, y, &t->rng);
-        tensor_scope_end();
-        float value = st.loss, lr = st.lr;
-        double grad_norm = st.grad_norm;
-        t->step++;
-        step_seconds += progress_now() - start;
-        steps++;
-        loss_sum += value;
-        if (training_guard_check(&t->guard, t->step, value, grad_norm, &t->flow.adamw, stderr, err)) {
-            progress_end(&progress);
-            return -1;
-        }
-        double rate = (double)steps * (double)c->train.batch / step_seconds;
-        progress_update(&progress, t->step, loss_sum / (double)steps, rate);
-        if (rundir_due(t->step, c->train.checkpoint_every, c->train.steps))
-            rundir_hold(&t->run); // no metrics line for a step whose checkpoint fails
-        if (rundir_due(t->step, c->train.log_every, c->train.steps)) {
-            Metric m[] = {{"loss", loss_sum / (double)steps}, {"lr", lr}, {"grad_norm", grad_norm},
-                          {"images_per_s", rate}, {"elapsed_s", progress_elapsed(&progress)}};
-            t->last_loss = m[0].value;
-            t->last_rate = rate;
-            if (rundir_log(&t->run, t->step, m, 5, err) != 0) {
-                progress_end(&progress);
-                return -1;
-            }
-            loss_sum = step_seconds = 0;
-            steps = 0;
-        }
-        if ((rundir_due(t->step, c->train.checkpoint_every, c->train.steps) && save_checkpoint(t, err)) ||
-            (rundir_due(t->step, c->train.sample_every, c->train.steps) && save_samples(t, err))) {
-            progress_end(&progress);
-            return -1;
-        }
-    }
-    progress_end(&progress);
-    return 0;
+    RunLoopOptions o = {.first = t->step, .last = c->train.steps, .log_every = c->train.log_every,
+                        .checkpoint_every = c->train.checkpoint_every,
+                        .sample_every = c->train.sample_every,
+                        .unit = dataset_is_image(&t->data) ? "img/s" : "pts/s",
+                        .elapsed_before = t->elapsed_before, .quiet = c->run.quiet};
+    RunHooks h = {.step = train_step, .log = log_metrics, .checkpoint = save_checkpoint,
+                  .samples = save_samples};
+    return run_loop(&t->run, &o, &h, t, err);
 }
 
 int train_teacher_main(int argc, char **argv) {
