@@ -2,7 +2,8 @@
 // the machine's own ceilings measured in the same run (a large sgemm for GFLOP/s, a copy far
 // beyond the last-level cache for GB/s), so each figure reads as a fraction of what this
 // machine can do; then the whole training step and the samplers (end_to_end.c). The kernel
-// cases live in bench_cases.c; this file times the kernels and reports everything.
+// cases live in bench_cases.c; this file times the kernels and reports everything. The flags
+// and the preset are the command line's (tools/cmd_bench.c).
 #include "bench/bench.h"
 
 #include <cjson/cJSON.h>
@@ -19,26 +20,12 @@
 #include "dmdr_config.h"
 #include "kernels/backend.h"
 #include "kernels/threads.h"
-#include "tools/commands.h"
 
 #define BUDGET_SECONDS 0.3
 #define BUDGET_SECONDS_QUICK 0.05
 #define BATCHES_PER_BUDGET 10 // batches long enough that clock and synchronize are noise
 #define MIN_SAMPLES 3
 #define MAX_SAMPLES 64
-
-// Under --quick the batch is the preset's divided by this (at least 1).
-#define QUICK_BATCH_DIVISOR 8
-
-typedef struct {
-    int threads; // 0: $DMDR_THREADS, else every core
-    const char *json_path;
-    const char *filter;
-    Device device;
-    const char *preset; // --shapes
-    int64_t batch;      // --batch, 0: the preset's (divided under --quick)
-    bool quick;
-} BenchOptions;
 
 typedef struct {
     const BenchCase *kernel;
@@ -48,110 +35,6 @@ typedef struct {
     double rate;     // GFLOP/s for compute-bound kernels, GB/s for memory-bound ones
     double fraction; // rate over the matching ceiling
 } BenchResult;
-
-static void print_usage(FILE *f) {
-    fprintf(f,
-            "usage: dmdr bench [--threads N] [--device cpu|cuda] [--shapes NAME] [--batch N]\n"
-            "                  [--quick] [--filter SUBSTRING] [--json FILE]\n"
-            "\n"
-            "Times every kernel of a DiT training step through the backend and reports each\n"
-            "as GFLOP/s or GB/s and as a fraction of this machine's ceilings, measured in the\n"
-            "same run: a large sgemm (GFLOP/s) and a large copy (GB/s, read + write). Then,\n"
-            "end to end: the training step (train_step), the teacher's %d-step Euler sampling\n"
-            "with CFG (sample_teacher) and 1-step generator sampling (sample_generator), in\n"
-            "images/s, useful GFLOP/s, peak tensor memory and steady-state allocations.\n"
-            "\n"
-            "  --threads N         CPU threads; 0 (default): $DMDR_THREADS, else every core\n"
-            "  --device cpu|cuda   backend to measure (default cpu)\n"
-            "  --shapes NAME       the DiT of this preset, at its training batch:",
-            E2E_TEACHER_STEPS);
-    for (int i = 0; i < dit_shape_count; i++)
-        fprintf(f, " %s%s", dit_shape_names[i], i == 0 ? " (default)" : "");
-    fprintf(f, "\n"
-               "  --batch N           images per step instead of the preset's batch\n"
-               "  --quick             batch / %d and short timing: the run takes seconds\n"
-               "  --filter SUBSTRING  only the kernels and end-to-end figures whose name\n"
-               "                      contains SUBSTRING (e.g. gemm, train_step, sample)\n"
-               "  --json FILE         also write the results to FILE as JSON\n",
-            QUICK_BATCH_DIVISOR);
-}
-
-// Reads the value after flag argv[*i] into *value; false (message printed) when missing.
-static bool flag_value(int argc, char **argv, int *i, const char **value) {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "bench: %s needs a value (see dmdr bench --help)\n", argv[*i]);
-        return false;
-    }
-    *value = argv[++*i];
-    return true;
-}
-
-// Returns 0 to run, 1 when --help was printed, 2 (message printed) on a bad command line.
-static int parse_options(BenchOptions *o, int argc, char **argv) {
-    *o = (BenchOptions){.device = DEVICE_CPU, .preset = dit_shape_names[0]};
-    for (int i = 1; i < argc; i++) {
-        const char *flag = argv[i], *value = NULL;
-        if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
-            print_usage(stdout);
-            return 1;
-        } else if (strcmp(flag, "--quick") == 0) {
-            o->quick = true;
-        } else if (strcmp(flag, "--threads") == 0) {
-            if (!flag_value(argc, argv, &i, &value)) return 2;
-            char *end;
-            errno = 0;
-            long n = strtol(value, &end, 10);
-            if (errno || end == value || *end || n < 0 || n > 4096) {
-                fprintf(stderr, "bench: --threads expects an integer in [0, 4096], got '%s'\n",
-                        value);
-                return 2;
-            }
-            o->threads = (int)n;
-        } else if (strcmp(flag, "--batch") == 0) {
-            if (!flag_value(argc, argv, &i, &value)) return 2;
-            char *end;
-            errno = 0;
-            long long n = strtoll(value, &end, 10);
-            if (errno || end == value || *end || n < 1 || n > (1 << 20)) {
-                fprintf(stderr, "bench: --batch expects an integer in [1, %d], got '%s'\n",
-                        1 << 20, value);
-                return 2;
-            }
-            o->batch = n;
-        } else if (strcmp(flag, "--device") == 0) {
-            if (!flag_value(argc, argv, &i, &value)) return 2;
-            if (strcmp(value, "cpu") == 0) {
-                o->device = DEVICE_CPU;
-            } else if (strcmp(value, "cuda") == 0) {
-                o->device = DEVICE_CUDA;
-            } else {
-                fprintf(stderr, "bench: --device expects cpu or cuda, got '%s'\n", value);
-                return 2;
-            }
-        } else if (strcmp(flag, "--shapes") == 0) {
-            if (!flag_value(argc, argv, &i, &value)) return 2;
-            o->preset = NULL;
-            for (int s = 0; s < dit_shape_count; s++)
-                if (strcmp(value, dit_shape_names[s]) == 0) o->preset = dit_shape_names[s];
-            if (!o->preset) {
-                fprintf(stderr, "bench: --shapes expects");
-                for (int s = 0; s < dit_shape_count; s++)
-                    fprintf(stderr, "%s %s", s == 0 ? "" : s + 1 < dit_shape_count ? "," : " or",
-                            dit_shape_names[s]);
-                fprintf(stderr, ", got '%s'\n", value);
-                return 2;
-            }
-        } else if (strcmp(flag, "--filter") == 0) {
-            if (!flag_value(argc, argv, &i, &o->filter)) return 2;
-        } else if (strcmp(flag, "--json") == 0) {
-            if (!flag_value(argc, argv, &i, &o->json_path)) return 2;
-        } else {
-            fprintf(stderr, "bench: unknown flag '%s' (see dmdr bench --help)\n", flag);
-            return 2;
-        }
-    }
-    return 0;
-}
 
 // The "model name" line of /proc/cpuinfo, or "unknown CPU".
 static void cpu_model(char *out, size_t size) {
@@ -174,7 +57,7 @@ static void cpu_model(char *out, size_t size) {
 static double run_batch(const Backend *be, const BenchCase *c, void *const *buf, int64_t calls) {
     be->synchronize();
     double start = bench_now_seconds();
-    for (int64_t i = 0; i < calls; i++) c->call(be, buf, c->dim);
+    for (int64_t i = 0; i < calls; i++) c->op->call(be, buf, c);
     be->synchronize();
     return bench_now_seconds() - start;
 }
@@ -198,24 +81,35 @@ static void time_case(const Backend *be, const BenchCase *c, void *const *buf, d
     r->seconds = bench_median_seconds(samples, n, &r->best);
 }
 
-// Fills a buffer as its spec says. Returns false when host staging memory is short.
-static bool fill_buffer(const Backend *be, void *buf, const BufferSpec *spec, uint64_t seed) {
-    if (spec->init == BUFFER_LABELS) {
-        int32_t *labels = malloc((size_t)spec->count * sizeof *labels);
+// Fills a buffer as its spec says (the values the test would use do not matter for timing;
+// their range does). Returns false when host staging memory is short.
+static bool fill_buffer(const Backend *be, void *buf, const CaseBuffer *spec, uint64_t seed) {
+    switch (spec->fill) {
+    case FILL_INTS: {
+        int32_t *labels = malloc((size_t)spec->words * sizeof *labels);
         if (!labels) return false;
-        for (int64_t i = 0; i < spec->count; i++) labels[i] = (int32_t)(i * 7 % spec->label_range);
-        be->copy_from_host(buf, labels, (size_t)spec->count * sizeof *labels);
+        for (int64_t i = 0; i < spec->words; i++) labels[i] = (int32_t)(i * 7 % spec->below);
+        be->copy_from_host(buf, labels, (size_t)spec->words * sizeof *labels);
         free(labels);
         return true;
     }
-    bool positive = spec->init == BUFFER_POSITIVE;
-    be->rng_uniform(buf, spec->count, seed, 0, positive ? 0.1f : -1.0f, 1.0f);
+    case FILL_LEVELS: be->rng_uniform(buf, spec->words, seed, 0, 0.0f, (float)spec->below); break;
+    case FILL_ZERO: be->fill(buf, 0.0f, spec->words); break;
+    case FILL_CONST: be->fill(buf, spec->lo, spec->words); break;
+    default: be->rng_uniform(buf, spec->words, seed, 0, spec->lo, spec->hi); break;
+    }
     return true;
+}
+
+// Whether the kernel gets buffer i of c (NULL for optional operands left out).
+static bool case_allocates(const BenchCase *c, int i) {
+    return c->buf[i].role != CASE_NULL && c->buf[i].role != CASE_HOST;
 }
 
 static double case_mib(const BenchCase *c) {
     double bytes = 0;
-    for (int i = 0; i < c->nbuffers; i++) bytes += 4.0 * (double)c->buffers[i].count;
+    for (int i = 0; i < c->nbuffers; i++)
+        if (case_allocates(c, i)) bytes += 4.0 * (double)c->buf[i].words;
     return bytes / (1 << 20);
 }
 
@@ -223,12 +117,13 @@ static double case_mib(const BenchCase *c) {
 // printed) when the memory is not there.
 static void run_case(const Backend *be, const BenchCase *c, double budget, BenchResult *r) {
     *r = (BenchResult){.kernel = c};
-    void *buf[BENCH_MAX_BUFFERS] = {0};
+    void *buf[CASE_MAX_BUFFERS] = {0};
     bool ok = true;
     for (int i = 0; i < c->nbuffers && ok; i++) {
-        size_t nbytes = (size_t)c->buffers[i].count * 4;
+        if (!case_allocates(c, i)) continue;
+        size_t nbytes = (size_t)c->buf[i].words * 4;
         buf[i] = be->alloc(nbytes);
-        ok = buf[i] && fill_buffer(be, buf[i], &c->buffers[i], (uint64_t)i + 1);
+        ok = buf[i] && fill_buffer(be, buf[i], &c->buf[i], (uint64_t)i + 1);
         if (!ok)
             fprintf(stderr,
                     "bench: %s: out of memory allocating %.1f MiB on %s (buffer %d of %d, "
@@ -237,7 +132,7 @@ static void run_case(const Backend *be, const BenchCase *c, double budget, Bench
                     case_mib(c));
     }
     if (ok) {
-        if (c->prepare) c->prepare(be, buf, c->dim);
+        if (c->op->prepare) c->op->prepare(be, buf, c);
         time_case(be, c, buf, budget, r);
         r->ok = true;
     }
@@ -307,8 +202,8 @@ static cJSON *e2e_json(const E2eResult *r, const DitShapes *s, double gemm_ceili
 
 // The whole report as JSON: machine, settings, ceilings, one object per kernel, then the
 // end-to-end figures that ran.
-static cJSON *report_json(const BenchOptions *o, const DitShapes *s, const Config *preset,
-                          const Backend *be, const char *cpu, const BenchResult ceiling[2],
+static cJSON *report_json(const BenchOptions *o, const DitShapes *s, const Backend *be,
+                          const char *cpu, const BenchResult ceiling[2],
                           const BenchResult *results, int count, const E2eResult *e2e) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", DMDR_VERSION);
@@ -342,7 +237,7 @@ static cJSON *report_json(const BenchOptions *o, const DitShapes *s, const Confi
     if (t->ran) {
         cJSON *teacher = cJSON_GetObjectItem(root, e2e_names[E2E_SAMPLE_TEACHER]);
         cJSON_AddNumberToObject(teacher, "steps", E2E_TEACHER_STEPS);
-        cJSON_AddNumberToObject(teacher, "cfg", preset->sample.cfg);
+        cJSON_AddNumberToObject(teacher, "cfg", o->sample_cfg);
     }
     if (t->ran && g->ran)
         cJSON_AddNumberToObject(root, "generator_over_teacher", g->images_per_s / t->images_per_s);
@@ -426,36 +321,16 @@ static bool selected_name(const BenchOptions *o, const char *name) {
     return !o->filter || strstr(name, o->filter);
 }
 
-// The preset's shapes at the batch of this run, and the preset itself. False (message
-// printed) when the preset cannot be read: a bug in the preset table.
-static bool run_shapes(const BenchOptions *o, DitShapes *s, Config *preset) {
-    Error err;
-    if (dit_shapes_from_preset(o->preset, s, preset, &err)) {
-        fprintf(stderr, "bench: %s\n", err.msg);
-        return false;
-    }
-    int64_t quick_batch = s->batch / QUICK_BATCH_DIVISOR > 0 ? s->batch / QUICK_BATCH_DIVISOR : 1;
-    if (o->batch) s->batch = o->batch;
-    else if (o->quick) s->batch = quick_batch;
-    return true;
-}
-
-int bench_main(int argc, char **argv) {
-    BenchOptions o;
-    int parsed = parse_options(&o, argc, argv);
-    if (parsed == 1) return 0;
-    if (parsed != 0) return parsed;
-
-    DitShapes shapes;
-    Config preset;
-    if (!run_shapes(&o, &shapes, &preset)) return 1;
+int bench_run(const BenchOptions *opt) {
+    const BenchOptions o = *opt;
+    const DitShapes shapes = o.shapes;
     BenchCase cases[BENCH_MAX_CASES];
     int total = bench_kernel_cases(cases, &shapes, o.quick), count = 0;
     const BenchCase *selected[BENCH_MAX_CASES];
     for (int i = 0; i < total; i++)
         if (selected_name(&o, cases[i].name)) selected[count++] = &cases[i];
-    E2eOptions e2e = {.shapes = &shapes, .model = preset.model, .train = command_flow_train(&preset),
-                      .sample_cfg = preset.sample.cfg, .device = o.device, .quick = o.quick};
+    E2eOptions e2e = {.shapes = &shapes, .model = o.model, .train = o.train,
+                      .sample_cfg = o.sample_cfg, .device = o.device, .quick = o.quick};
     bool any_e2e = false;
     for (int k = 0; k < E2E_COUNT; k++)
         any_e2e |= e2e.selected[k] = selected_name(&o, e2e_names[k]);
@@ -501,8 +376,7 @@ int bench_main(int argc, char **argv) {
     E2eResult e2e_results[E2E_COUNT] = {0};
     if (any_e2e) e2e_run(&e2e, ceiling[0].rate, e2e_results);
     if (json) {
-        cJSON *root = report_json(&o, &shapes, &preset, be, cpu, ceiling, results, count,
-                                  e2e_results);
+        cJSON *root = report_json(&o, &shapes, be, cpu, ceiling, results, count, e2e_results);
         if (write_json(json, o.json_path, root) != 0) rc = 1;
         cJSON_Delete(root);
     }

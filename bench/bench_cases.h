@@ -1,15 +1,18 @@
-// What `dmdr bench` measures: one BenchCase is one Backend call on buffers sized like the
-// call a DiT training step makes. bench.c allocates the buffers, times the call and reports.
+// What `dmdr bench` measures: one BenchCase is one Backend call (or a short recipe of them,
+// as conv2d) on buffers sized like the call a DiT training step makes. bench.c allocates the
+// buffers, times the call and reports.
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "kernels/backend.h"
-#include "tools/config.h"
+#include "kernels/cases/cases.h"
+#include "nn/model.h"
 
-// One DiT configuration: the image and model sizes the kernel shapes follow from, read from
-// the preset of the same name in tools/config.c, so the bench measures what training runs.
+// One DiT configuration: the image and model sizes the kernel shapes follow from. `dmdr bench`
+// (tools/cmd_bench.c) makes it from the preset of the same name, so the bench measures what
+// training runs.
 typedef struct {
     const char *name;                  // the preset: "small" or "base"
     int64_t image, in_channels, patch; // images (in_channels, image, image), square patches
@@ -18,45 +21,16 @@ typedef struct {
     int64_t classes;
 } DitShapes;
 
-// The presets `dmdr bench --shapes` accepts, the default first.
-extern const char *const dit_shape_names[];
-extern const int dit_shape_count;
+// The shapes of model m, a DiT named `name` (its preset), at `batch` images per step. Error
+// when m is not a DiT.
+int dit_shapes_from_model(const char *name, const ModelConfig *m, int64_t batch, DitShapes *s,
+                          Error *err);
 
-// The DiT of preset `name` at the batch it trains with; *config (may be NULL) receives the
-// whole preset (training and sampler settings too). Error for a preset that is unknown or
-// not a DiT.
-int dit_shapes_from_preset(const char *name, DitShapes *s, Config *config, Error *err);
-
-#define BENCH_MAX_BUFFERS 6
-#define BENCH_MAX_DIMS 8
 #define BENCH_MAX_CASES 48
 
-typedef enum {
-    BUFFER_SIGNED,   // floats uniform in [-1, 1]
-    BUFFER_POSITIVE, // floats uniform in [0.1, 1] (AdamW's second moment, under a sqrt)
-    BUFFER_LABELS,   // int32 class labels in [0, label_range)
-} BufferInit;
-
-typedef struct {
-    int64_t count; // 4-byte elements
-    BufferInit init;
-    int64_t label_range;
-} BufferSpec;
-
-// `dim` holds the call's sizes; each call function says what its entries mean.
-typedef void (*BenchCall)(const Backend *be, void *const *buf, const int64_t *dim);
-
-typedef struct {
-    const char *name;
-    char shape[72]; // the operands in PyTorch terms, for the report
-    double flops;   // floating-point work of one call: compute-bound kernels, else 0
-    double bytes;   // bytes one call must read and write: memory-bound kernels, else 0
-    int64_t dim[BENCH_MAX_DIMS];
-    int nbuffers;
-    BufferSpec buffers[BENCH_MAX_BUFFERS];
-    BenchCall prepare; // untimed, once: makes inputs that must agree (e.g. lse from forward)
-    BenchCall call;
-} BenchCase;
+// One kernel call at a training step's shapes: a case of the kernel-case registry, whose op
+// makes the call and whose operands bench.c allocates and fills.
+typedef KernelCase BenchCase;
 
 // The two ceilings every kernel is compared with: a large square sgemm (GFLOP/s) and a
 // copy far beyond the last-level cache (GB/s, bytes read + written).

@@ -41,7 +41,7 @@ int distiller_init(Distiller *d, const DistillOptions *opt, Model *teacher, uint
     d->generator = model_clone(teacher, &init, err);
     d->scores.net = d->generator ? model_clone(teacher, &init, err) : NULL;
     int rc = d->scores.net ? 0 : -1;
-    if (rc == 0 && opt->separate_fake) {
+    if (rc == 0 && opt->fake_net == FAKE_NET_SEPARATE) {
         d->scores.fake = model_clone(teacher, &init, err);
         if (!d->scores.fake) rc = -1;
         // the real score is the frozen teacher: nothing of it trains

@@ -19,6 +19,10 @@
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 
+// The fake score: the teacher's shared LoRA at scale lambda_f (DMDR), or DMD2's separate,
+// fully trained copy of the teacher.
+typedef enum { FAKE_NET_LORA, FAKE_NET_SEPARATE, FAKE_NET_COUNT } FakeNet;
+
 typedef struct {
     GeneratorOptions gen;
     bool dmd; // the DMD loss and the fake score (off only for stage 2's reward-only and KL baselines)
@@ -27,7 +31,7 @@ typedef struct {
     int lora_rank;
     float lora_alpha;
     bool lora_mlp;      // adapt the MLP layers too, not only attention
-    bool separate_fake; // DMD2's separate, fully trained fake network instead of the shared LoRA
+    FakeNet fake_net;
     float fake_scale;   // lambda_f
     float real_cfg, cfg_jitter; // real-score guidance scale (<= 1: none) and its per-sample jitter
     DynaSchedule dyna;

@@ -7,11 +7,9 @@
 #include "diffusion/sampler.h"
 #include "kernels/check.h"
 
-#define MAX_STEPS 64
-
 static void check_options(const GeneratorOptions *o) {
-    DMDR_CHECK(o->steps >= 1 && o->steps <= MAX_STEPS, "generator steps %d not in [1, %d]",
-               o->steps, MAX_STEPS);
+    DMDR_CHECK(o->steps >= 1 && o->steps <= GENERATOR_MAX_STEPS,
+               "generator steps %d not in [1, %d]", o->steps, GENERATOR_MAX_STEPS);
     DMDR_CHECK(o->shift >= 1.0f, "generator shift %g < 1", (double)o->shift);
 }
 
@@ -49,7 +47,7 @@ static Tensor *run_chain(Model *g, const float *grid, int steps, Tensor *noise, 
 // noise (N, ...), y (N) -> (N, ...)
 Tensor *generator_sample(Model *g, const GeneratorOptions *o, Tensor *noise, Tensor *y,
                          Rng *rng, Tensor **states, Tensor **x0s) {
-    float grid[MAX_STEPS + 1];
+    float grid[GENERATOR_MAX_STEPS + 1];
     generator_time_grid(o, grid);
     return run_chain(g, grid, o->steps, noise, y, rng, states, x0s);
 }
@@ -57,7 +55,7 @@ Tensor *generator_sample(Model *g, const GeneratorOptions *o, Tensor *noise, Ten
 // y (N) -> (N, ...)
 Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o, Tensor *y, Rng *rng,
                                       Tensor **x_in, Tensor **t_in) {
-    float grid[MAX_STEPS + 1];
+    float grid[GENERATOR_MAX_STEPS + 1];
     generator_time_grid(o, grid);
     int64_t n = y->shape.dim[0];
     Device device = y->device;
@@ -77,7 +75,7 @@ Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o, Tenso
     // batch ops, where a copy per row would be N small transfers on a GPU
     Tensor *start = tensor_zeros(shape, device);
     if (deepest > 0) {
-        Tensor *x0s[MAX_STEPS];
+        Tensor *x0s[GENERATOR_MAX_STEPS];
         Tensor *noise = tensor_normal(shape, rng, 0.0f, 1.0f, device);
         run_chain(g, grid, deepest, noise, y, rng, NULL, x0s);
         float *mask = malloc((size_t)n * sizeof *mask);

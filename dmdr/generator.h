@@ -7,9 +7,14 @@
 #include "nn/model.h"
 
 typedef struct {
-    int steps;   // K >= 1
+    int steps;   // K in [1, GENERATOR_MAX_STEPS]
     float shift; // time shift s_g >= 1 of the K + 1 point grid (1: uniform)
 } GeneratorOptions;
+
+// The largest K, and the largest shift that the command line's distill.gen_shift and a
+// generator file's metadata accept (the grid itself takes any shift >= 1).
+#define GENERATOR_MAX_STEPS 64
+#define GENERATOR_MAX_SHIFT 1000
 
 // -> out[0..K]: t_0 = 1 > ... > t_K = 0 (the sampler's shifted grid)
 void generator_time_grid(const GeneratorOptions *o, float *out);

@@ -7,7 +7,7 @@
 #include "kernels/check.h"
 
 const char *rl_algorithm_name(RlAlgorithm a) {
-    return a == RL_BACKPROP ? "backprop" : a == RL_PPO ? "ppo" : "unknown";
+    return a == RL_NONE ? "none" : a == RL_BACKPROP ? "backprop" : a == RL_PPO ? "ppo" : "unknown";
 }
 
 const char *rl_regularizer_name(RlRegularizer r) {
@@ -92,6 +92,8 @@ static Tensor *stage_loss(void *ctx, Tensor *x_in, Tensor *t_in, Tensor *x0, Ten
 int rl_stage_init(RlStage *s, const RlOptions *opt, Distiller *d, Reward reward, Error *err) {
     *s = (RlStage){.opt = *opt, .reward = reward, .d = d};
     if (d->extra.loss) return error_set(err, "rl: the trainer already has a stage attached");
+    if (opt->algorithm != RL_BACKPROP && opt->algorithm != RL_PPO)
+        return error_set(err, "rl: no algorithm (backprop or ppo) for stage 2");
     if (!(opt->reward_weight > 0))
         return error_set(err, "rl: reward_weight must be positive, got %g", (double)opt->reward_weight);
     if (opt->regularizer == RL_REG_KL && !(opt->ppo.explore_std > 0))

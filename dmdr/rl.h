@@ -17,7 +17,8 @@
 #include "dmdr/ppo.h"
 #include "dmdr/reward.h"
 
-typedef enum { RL_BACKPROP, RL_PPO, RL_ALGORITHM_COUNT } RlAlgorithm;
+// RL_NONE: no stage 2 (the command line's default; rl_stage_init refuses it).
+typedef enum { RL_NONE, RL_BACKPROP, RL_PPO, RL_ALGORITHM_COUNT } RlAlgorithm;
 typedef enum { RL_REG_DMD, RL_REG_KL, RL_REG_NONE, RL_REGULARIZER_COUNT } RlRegularizer;
 
 const char *rl_algorithm_name(RlAlgorithm a);   // "backprop", "ppo"

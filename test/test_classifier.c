@@ -12,8 +12,8 @@
 #include "nn/classifier.h"
 #include "nn/optim.h"
 #include "test/test_util.h"
-#include "tools/dataset.h"
-#include "tools/eval.h"
+#include "tools/data/dataset.h"
+#include "tools/eval/eval.h"
 
 // 1 channel, 8x8, 3 classes, width 4, 2 stages of 2 blocks, 2 groups. By hand:
 //   stages.0.0: conv 4*1*9 = 36, norm 2*4     stages.0.1: conv 4*4*9 = 144, norm 8

@@ -116,13 +116,13 @@ START_TEST(test_enum_names_match_library) {
         char line[64];
         snprintf(line, sizeof line, "--time-dist %s", flow_time_dist_name((FlowTimeDist)k));
         expect_ok(&train_cmd, line, &c);
-        ck_assert_int_eq(c.train.time_dist, k);
+        ck_assert_int_eq(c.train.loss.time_dist, k);
     }
     for (int k = 0; k < SAMPLER_METHOD_COUNT; k++) {
         char line[64];
         snprintf(line, sizeof line, "--method %s", sampler_method_name((SamplerMethod)k));
         expect_ok(&train_cmd, line, &c);
-        ck_assert_int_eq(c.sample.method, k);
+        ck_assert_int_eq(c.sample.opt.method, k);
     }
     for (int k = 0; k < DEVICE_COUNT; k++) {
         char line[64];
@@ -178,10 +178,10 @@ START_TEST(test_bare_names_follow_command_order) {
     Error err;
     expect_ok(&train_cmd, "--steps 11 --sample.steps 12 --per-class 3 --per_class 4", &c);
     ck_assert_int_eq(c.train.steps, 11);
-    ck_assert_int_eq(c.sample.steps, 12);
+    ck_assert_int_eq(c.sample.opt.steps, 12);
     ck_assert_int_eq(c.sample.per_class, 4);
     ck_assert_int_eq(resolve(&sample_cmd, "ckpt.safetensors --steps 13 --seed 5", &c, &a, &err), 0);
-    ck_assert_int_eq(c.sample.steps, 13);
+    ck_assert_int_eq(c.sample.opt.steps, 13);
     ck_assert_int_eq(c.run.seed, 5);
     ck_assert_int_eq(a.positional_count, 1);
     ck_assert_str_eq(a.positional[0], "ckpt.safetensors");

@@ -15,8 +15,8 @@
 #include <zlib.h>
 
 #include "test/test_util.h"
-#include "tools/dataset.h"
-#include "tools/png_image.h"
+#include "tools/data/dataset.h"
+#include "tools/data/png_image.h"
 
 // test_scratch_dir/name, made with its parent folders when `dirs` (mkdir -p of the path's folders)
 static const char *scratch_path(const char *name, char *buf, size_t buflen) {

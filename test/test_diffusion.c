@@ -21,7 +21,7 @@
 #include "nn/optim.h"
 #include "test/test_util.h"
 #include "test/toy_fixture.h"
-#include "tools/dataset.h"
+#include "tools/data/dataset.h"
 
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define NUM_CLASSES 3 // of the host fields; NUM_CLASSES is their null label

@@ -325,7 +325,7 @@ static void dmd_fixture_load(DmdFixture *fx) {
     d.lora_rank = (int)settings_number(o, "lora_rank");
     d.lora_alpha = (float)settings_number(o, "lora_alpha");
     d.lora_mlp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "lora_mlp"));
-    d.separate_fake = false;
+    d.fake_net = FAKE_NET_LORA;
     d.fake_scale = (float)settings_number(o, "fake_scale");
     d.real_cfg = (float)settings_number(o, "real_cfg");
     d.cfg_jitter = (float)settings_number(o, "cfg_jitter");

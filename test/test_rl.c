@@ -256,7 +256,7 @@ static void resume_case(RlAlgorithm algorithm, RlRegularizer reg, bool separate_
     Error err = {""};
     DistillOptions o = toy_distill_options(STAGE1_INNER / 10);
     o.batch = 16;
-    o.separate_fake = separate_fake;
+    o.fake_net = separate_fake ? FAKE_NET_SEPARATE : FAKE_NET_LORA;
     RlOptions ro = {.algorithm = algorithm, .regularizer = reg, .reward_weight = 0.5f,
                     .reward_loss = REWARD_LOSS_LINEAR, .ppo = ppo_defaults(), .kl_beta = 0.1f};
     char path[600];

@@ -7,7 +7,7 @@
 
 #include "dmdr/distill.h"
 #include "nn/model.h"
-#include "tools/dataset.h"
+#include "tools/data/dataset.h"
 
 #define TOY_COMPONENTS 8
 #define TOY_RADIUS 2.0f

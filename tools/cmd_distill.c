@@ -47,45 +47,15 @@ typedef struct {
 
 #define RL_START_KEY "rl_start_step"
 
-static bool stage2(const Config *c) { return c->rl.algorithm != 0; }
+static bool stage2(const Config *c) { return c->rl.opt.algorithm != RL_NONE; }
 
+// The table's settings, and what is not a setting: DMD on (stage 2's regulariser may turn it
+// off), the schedules' length, stage 2's own learning rates.
 static DistillOptions options_of(const Config *c) {
-    int64_t dyn = c->distill.dyn_steps > 0 ? c->distill.dyn_steps : (c->distill.steps + 1) / 2;
-    DistillOptions o = distill_defaults(dyn);
-    o.gen = (GeneratorOptions){c->distill.gen_steps, c->distill.gen_shift};
-    o.batch = c->distill.batch;
-    o.ratio = c->distill.ratio;
-    o.lora_rank = c->distill.lora_rank;
-    o.lora_alpha = c->distill.lora_alpha;
-    o.lora_mlp = c->distill.lora_mlp;
-    o.separate_fake = c->distill.fake_net == 1;
-    o.fake_scale = c->distill.fake_scale;
-    o.real_cfg = c->distill.real_cfg;
-    o.cfg_jitter = c->distill.cfg_jitter;
-    o.dyna.dynadg = c->distill.dynadg;
-    o.dyna.dynars = c->distill.dynars;
-    o.dyna.real_scale0 = c->distill.real_scale;
-    o.dyna.beta_a0 = c->distill.beta_a;
-    o.dyna.beta_b0 = c->distill.beta_b;
-    o.dyna.t_min = c->distill.t_min;
-    o.gen_lr = stage2(c) ? c->rl.gen_lr : c->distill.gen_lr;
-    o.fake_lr = stage2(c) ? c->rl.fake_lr : c->distill.fake_lr;
-    o.gen_weight_decay = c->distill.gen_weight_decay;
-    o.fake_weight_decay = c->distill.fake_weight_decay;
-    o.clip = c->distill.clip;
-    return o;
-}
-
-static RlOptions rl_options_of(const Config *c) {
-    RlOptions o = {.algorithm = c->rl.algorithm == 2 ? RL_PPO : RL_BACKPROP,
-                   .regularizer = (RlRegularizer)c->rl.regularizer,
-                   .reward_weight = c->rl.reward_weight,
-                   .reward_loss = (RewardLoss)c->rl.reward_loss,
-                   .margin = c->rl.margin,
-                   .ppo = {.group = c->rl.group, .epochs = c->rl.ppo_epochs,
-                           .clip_eps = c->rl.clip_eps, .explore_std = c->rl.explore_std,
-                           .adv_clamp = c->rl.adv_clamp},
-                   .kl_beta = c->rl.kl_beta};
+    DistillOptions o = c->distill.opt;
+    o.dmd = true;
+    o.dyna.steps = c->distill.dyn_steps > 0 ? c->distill.dyn_steps : (c->distill.steps + 1) / 2;
+    if (stage2(c)) o.gen_lr = c->rl.gen_lr, o.fake_lr = c->rl.fake_lr;
     return o;
 }
 
@@ -187,8 +157,7 @@ static int attach_stage2(Run *r, Error *err) {
                               "%s", c->eval.classifier, cc->in_channels, cc->image_size,
                          cc->image_size, cc->num_classes,
                          mc->kind == MODEL_MLP ? "vectors" : "other images");
-    RlOptions o = rl_options_of(c);
-    return rl_stage_init(&r->stage, &o, &r->d, reward_of_classifier(r->classifier), err);
+    return rl_stage_init(&r->stage, &c->rl.opt, &r->d, reward_of_classifier(r->classifier), err);
 }
 
 // resume: a checkpoint of this run; init: a stage-1 checkpoint that stage 2 starts from
@@ -198,21 +167,21 @@ static int run_setup(Run *r, const char *resume, const char *init, bool out_give
         return error_set(err, "%s backend not available", device_name(c->run.device));
     if (stage2(c) && !resume && !init)
         return error_set(err, "--rl %s starts from a stage-1 generator: give its checkpoint with "
-                              "--init CHECKPOINT", c->rl.algorithm == 2 ? "ppo" : "backprop");
+                              "--init CHECKPOINT", rl_algorithm_name(c->rl.opt.algorithm));
     if (!stage2(c) && init)
         return error_set(err, "--init starts stage 2 from %s: say which RL algorithm with --rl "
                               "backprop or --rl ppo (--resume continues a stage-1 run)", init);
     threads_set(c->run.threads);
-    snprintf(r->steps_text, sizeof r->steps_text, "%d", c->distill.gen_steps);
-    snprintf(r->shift_text, sizeof r->shift_text, "%.9g", (double)c->distill.gen_shift);
+    snprintf(r->steps_text, sizeof r->steps_text, "%d", c->distill.opt.gen.steps);
+    snprintf(r->shift_text, sizeof r->shift_text, "%.9g", (double)c->distill.opt.gen.shift);
     const char *from = resume ? resume : init;
     Model *teacher = starting_model(c, from, err);
     if (!teacher) return -1;
     // the generator and the score network train (a separate fake network is a third copy);
     // the teacher is dropped once they are made. Activations live on the device: on a GPU
     // only the host's copy of the weights counts here.
-    if (model_check_memory(model_config(teacher), c->run.device == DEVICE_CPU ? c->distill.batch : 0,
-                           true, c->distill.fake_net == 1 ? 3 : 2, "model", err) != 0) {
+    if (model_check_memory(model_config(teacher), c->run.device == DEVICE_CPU ? c->distill.opt.batch : 0,
+                           true, c->distill.opt.fake_net == FAKE_NET_SEPARATE ? 3 : 2, "model", err) != 0) {
         model_free(teacher);
         return -1;
     }
@@ -364,7 +333,7 @@ int distill_main(int argc, char **argv) {
            "%s, DynaRS %s (K_dyn %lld), generator steps %lld..%lld of batch %d, ratio %d, %s, "
            "%d thread%s\n",
            c->preset, o->gen.steps, from ? from : c->distill.teacher,
-           o->separate_fake ? "separate" : "LoRA", (double)o->real_cfg,
+           o->fake_net == FAKE_NET_SEPARATE ? "separate" : "LoRA", (double)o->real_cfg,
            o->dyna.dynadg ? "on" : "off", o->dyna.dynars ? "on" : "off", (long long)o->dyna.steps,
            (long long)distiller_generator_steps(&r.d) + 1, (long long)r.target, o->batch, o->ratio,
            device_name(c->run.device), threads_get(), threads_get() == 1 ? "" : "s");
@@ -372,7 +341,7 @@ int distill_main(int argc, char **argv) {
         printf("stage 2: %s, regulariser %s, reward log p(y|x) of %s, w_r %g, lr %g / %g\n",
                rl_algorithm_name(r.stage.opt.algorithm),
                rl_regularizer_name(r.stage.opt.regularizer), c->eval.classifier,
-               (double)c->rl.reward_weight, (double)c->rl.gen_lr, (double)c->rl.fake_lr);
+               (double)c->rl.opt.reward_weight, (double)c->rl.gen_lr, (double)c->rl.fake_lr);
     printf("run directory: %s\n", r.run.dir);
     fflush(stdout);
     char path[CONFIG_PATH_MAX + 32];

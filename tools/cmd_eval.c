@@ -1,5 +1,5 @@
 // dmdr eval CHECKPOINT --classifier FILE: per_class samples of every class from a checkpoint,
-// measured by the judge against the Fashion-MNIST test set (tools/eval.h); or, with --real,
+// measured by the judge against the Fashion-MNIST test set (tools/eval/eval.h); or, with --real,
 // the same number of real training images (the floor every generator is compared with).
 // A table on the terminal, and JSON with --json FILE.
 //
@@ -14,7 +14,7 @@
 #include "kernels/check.h"
 #include "kernels/threads.h"
 #include "tools/commands.h"
-#include "tools/eval.h"
+#include "tools/eval/eval.h"
 #include "tools/progress.h"
 
 const ConfigCommand eval_command = {

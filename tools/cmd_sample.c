@@ -9,7 +9,7 @@
 #include "kernels/threads.h"
 #include "nn/checkpoint.h"
 #include "tools/commands.h"
-#include "tools/png_image.h"
+#include "tools/data/png_image.h"
 #include "tools/progress.h"
 
 #define SAMPLE_CHUNK 128 // samples per sampler pass: bounds activation memory
@@ -112,8 +112,8 @@ int sample_main(int argc, char **argv) {
                 snprintf(how, sizeof how, "%d-step generator", sm.generator_steps);
             else
                 snprintf(how, sizeof how, "%s %d steps, cfg %g, shift %g",
-                         sampler_method_name((SamplerMethod)cfg.sample.method), cfg.sample.steps,
-                         (double)cfg.sample.cfg, (double)cfg.sample.shift);
+                         sampler_method_name(cfg.sample.opt.method), cfg.sample.opt.steps,
+                         (double)cfg.sample.opt.cfg_scale, (double)cfg.sample.opt.shift);
             printf("wrote %s: %lld samples (%d per class), %s, seed %d, %.2f s (%.1f samples/s)\n",
                    out, (long long)n, cfg.sample.per_class, how, cfg.run.seed, seconds,
                    (double)n / (seconds > 0 ? seconds : 1e-9));

@@ -7,6 +7,7 @@
 #include "diffusion/sampler.h"
 #include "nn/model.h"
 #include "tools/config.h"
+#include "tools/eval/sampling.h"
 
 int train_teacher_main(int argc, char **argv);
 int sample_main(int argc, char **argv);
@@ -15,6 +16,7 @@ int train_classifier_main(int argc, char **argv);
 int eval_main(int argc, char **argv);
 int distill_main(int argc, char **argv);
 int demo_main(int argc, char **argv);
+int bench_main(int argc, char **argv); // tools/cmd_bench.c: flags of its own, no ConfigCommand
 
 // How each reads its arguments (sections, own flags, positionals), also for `dmdr help`.
 extern const ConfigCommand train_teacher_command, sample_command, info_command,
@@ -50,29 +52,7 @@ FlowTrainOptions command_flow_train(const Config *cfg);
 // The sampler of cfg's [sample] section, `chunk` samples per pass (0: all at once).
 SamplerOptions command_sampler(const Config *cfg, int64_t chunk);
 
-// ---- models to sample from ---------------------------------------------------------------------
-
-// The metadata keys with which a few-step generator's files say what they hold.
-#define GENERATOR_STEPS_KEY "generator_steps"
-#define GENERATOR_SHIFT_KEY "generator_shift"
-
-// A model to sample from: a teacher, sampled by the ODE sampler of cfg->sample, or a K-step
-// generator (dmdr/generator.h), told apart by its file's GENERATOR_STEPS_KEY.
-typedef struct {
-    Model *model;
-    int generator_steps; // K, or 0 for a teacher
-    float generator_shift;
-} SamplingModel;
-
-// Loads the weights of a full checkpoint (a teacher's EMA, a generator's live weights) or of
-// an exported weights file, creating the model its metadata describes. -1 with err.
-int load_sampling_model(const char *path, Device device, SamplingModel *out, Error *err);
-
-// y (n) I32 on the model's device -> n samples (n, ...) from noise drawn from rng: the K-step
-// generator, or the ODE sampler with opt (its cfg and steps unused by a generator). *nfe (may
-// be NULL) receives the network evaluations per sample.
-Tensor *sample_model(const SamplingModel *sm, int64_t n, Tensor *y, Rng *rng,
-                     const SamplerOptions *opt, int64_t *nfe);
+// ---- sample grids (the models to sample from, SamplingModel: tools/eval/sampling.h) -----------
 
 // Samples cfg->sample.per_class of every class from the model with the sampler settings of
 // cfg->sample and noise from `seed`, and writes a PNG: a grid with one row per class for

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dmdr/generator.h"
 #include "kernels/check.h"
 
 // ---- the table ------------------------------------------------------------------------------
@@ -26,7 +27,10 @@ typedef struct {
 } Setting;
 
 _Static_assert(sizeof(ModelKind) == sizeof(int) && sizeof(Device) == sizeof(int) &&
-                   sizeof(DataSource) == sizeof(int),
+                   sizeof(DataSource) == sizeof(int) && sizeof(FakeNet) == sizeof(int) &&
+                   sizeof(RlAlgorithm) == sizeof(int) && sizeof(RlRegularizer) == sizeof(int) &&
+                   sizeof(RewardLoss) == sizeof(int) && sizeof(FlowTimeDist) == sizeof(int) &&
+                   sizeof(SamplerMethod) == sizeof(int),
                "enum settings are stored as int");
 
 #define AT(field) offsetof(Config, field), sizeof(((Config *)0)->field)
@@ -84,22 +88,22 @@ static const Setting settings[] = {
     FLOAT("train", "weight_decay", train.weight_decay, "0", 0, 10, "AdamW decoupled weight decay"),
     FLOAT("train", "clip", train.clip, "1", 0, 1e6, "gradient-norm clipping threshold (0: none)"),
     FLOAT("train", "ema_decay", train.ema_decay, "0.999", 0, 1, "EMA of the weights (the exported model)"),
-    FLOAT("train", "label_dropout", train.label_dropout, "0.1", 0, 1,
+    FLOAT("train", "label_dropout", train.loss.label_dropout, "0.1", 0, 1,
           "probability that a label becomes the null label (for CFG)"),
-    ENUM("train", "time_dist", train.time_dist, "logit_normal", "logit_normal|uniform",
+    ENUM("train", "time_dist", train.loss.time_dist, "logit_normal", "logit_normal|uniform",
          "distribution of the flow time t during training"),
-    FLOAT("train", "logit_mean", train.logit_mean, "0", -10, 10, "logit-normal: mean of logit(t)"),
-    FLOAT("train", "logit_std", train.logit_std, "1", 0.001, 10, "logit-normal: std of logit(t)"),
+    FLOAT("train", "logit_mean", train.loss.logit_mean, "0", -10, 10, "logit-normal: mean of logit(t)"),
+    FLOAT("train", "logit_std", train.loss.logit_std, "1", 0.001, 10, "logit-normal: std of logit(t)"),
     INT("train", "checkpoint_every", train.checkpoint_every, "1000", 0, BIG,
         "steps between checkpoints (0: only the last)"),
     INT("train", "sample_every", train.sample_every, "1000", 0, BIG,
         "steps between sample grids (0: only the last)"),
     INT("train", "log_every", train.log_every, "10", 1, BIG, "steps between metrics.jsonl lines"),
 
-    INT("sample", "steps", sample.steps, "50", 1, 100000, "sampler steps"),
-    ENUM("sample", "method", sample.method, "euler", "euler|heun", "ODE sampler"),
-    FLOAT("sample", "cfg", sample.cfg, "2", 0, 100, "classifier-free guidance scale (<= 1: none)"),
-    FLOAT("sample", "shift", sample.shift, "1", 1, 1000, "time shift of the sampler grid (1: uniform)"),
+    INT("sample", "steps", sample.opt.steps, "50", 1, 100000, "sampler steps"),
+    ENUM("sample", "method", sample.opt.method, "euler", "euler|heun", "ODE sampler"),
+    FLOAT("sample", "cfg", sample.opt.cfg_scale, "2", 0, 100, "classifier-free guidance scale (<= 1: none)"),
+    FLOAT("sample", "shift", sample.opt.shift, "1", 1, 1000, "time shift of the sampler grid (1: uniform)"),
     INT("sample", "per_class", sample.per_class, "8", 1, 10000, "samples per class in a grid"),
 
     INT("classifier", "width", classifier.width, "16", 1, 4096,
@@ -143,64 +147,66 @@ static const Setting settings[] = {
 
     STRING("distill", "teacher", distill.teacher, "",
            "the teacher's weights: a train-teacher checkpoint (its EMA) or model.safetensors"),
-    INT("distill", "gen_steps", distill.gen_steps, "1", 1, 64, "generator sampling steps K (1, 2 or 4)"),
-    FLOAT("distill", "gen_shift", distill.gen_shift, "1", 1, 1000, "time shift of the generator's grid"),
+    INT("distill", "gen_steps", distill.opt.gen.steps, "1", 1, GENERATOR_MAX_STEPS,
+        "generator sampling steps K (1, 2 or 4)"),
+    FLOAT("distill", "gen_shift", distill.opt.gen.shift, "1", 1, GENERATOR_MAX_SHIFT,
+          "time shift of the generator's grid"),
     INT("distill", "steps", distill.steps, "2000", 1, BIG, "generator updates"),
-    INT("distill", "batch", distill.batch, "32", 1, 1 << 20, "examples per inner step"),
-    INT("distill", "ratio", distill.ratio, "5", 1, 1000,
+    INT("distill", "batch", distill.opt.batch, "32", 1, 1 << 20, "examples per inner step"),
+    INT("distill", "ratio", distill.opt.ratio, "5", 1, 1000,
         "fake-score updates per generator update (two-time-scale rule)"),
-    INT("distill", "lora_rank", distill.lora_rank, "16", 1, 4096, "rank of the shared LoRA adapter"),
-    FLOAT("distill", "lora_alpha", distill.lora_alpha, "16", 0, 1e6, "LoRA alpha (scaling alpha / rank)"),
-    BOOL("distill", "lora_mlp", distill.lora_mlp, "false",
+    INT("distill", "lora_rank", distill.opt.lora_rank, "16", 1, 4096, "rank of the shared LoRA adapter"),
+    FLOAT("distill", "lora_alpha", distill.opt.lora_alpha, "16", 0, 1e6, "LoRA alpha (scaling alpha / rank)"),
+    BOOL("distill", "lora_mlp", distill.opt.lora_mlp, "false",
          "adapt the MLP layers too, not only the attention projections"),
-    ENUM("distill", "fake_net", distill.fake_net, "lora", "lora|separate",
+    ENUM("distill", "fake_net", distill.opt.fake_net, "lora", "lora|separate",
          "fake score: the teacher's LoRA at scale fake_scale (DMDR), or a separate fully trained "
          "copy of the teacher (DMD2)"),
-    FLOAT("distill", "fake_scale", distill.fake_scale, "2", 0.001, 100, "LoRA scale of the fake score (lambda_f)"),
-    FLOAT("distill", "real_scale", distill.real_scale, "0.75", 0, 100,
+    FLOAT("distill", "fake_scale", distill.opt.fake_scale, "2", 0.001, 100, "LoRA scale of the fake score (lambda_f)"),
+    FLOAT("distill", "real_scale", distill.opt.dyna.real_scale0, "0.75", 0, 100,
           "DynaDG: LoRA scale of the real score at the start (lambda_r0), annealed to 0"),
-    FLOAT("distill", "real_cfg", distill.real_cfg, "1", 0, 100, "real-score CFG scale (<= 1: none)"),
-    FLOAT("distill", "cfg_jitter", distill.cfg_jitter, "0", 0, 100,
+    FLOAT("distill", "real_cfg", distill.opt.real_cfg, "1", 0, 100, "real-score CFG scale (<= 1: none)"),
+    FLOAT("distill", "cfg_jitter", distill.opt.cfg_jitter, "0", 0, 100,
           "per-sample real-score CFG scale drawn from real_cfg +- jitter (only when real_cfg > 1)"),
-    BOOL("distill", "dynadg", distill.dynadg, "true", "dynamic distribution guidance (off: lambda_r = 0)"),
-    BOOL("distill", "dynars", distill.dynars, "true",
+    BOOL("distill", "dynadg", distill.opt.dyna.dynadg, "true", "dynamic distribution guidance (off: lambda_r = 0)"),
+    BOOL("distill", "dynars", distill.opt.dyna.dynars, "true",
          "dynamic renoise sampling (off: renoise times uniform on [t_min, 1))"),
     INT("distill", "dyn_steps", distill.dyn_steps, "0", 0, BIG,
         "generator steps over which DynaDG and DynaRS anneal (0: half of steps)"),
-    FLOAT("distill", "beta_a", distill.beta_a, "4", 1, 1000, "DynaRS: Beta a at the start"),
-    FLOAT("distill", "beta_b", distill.beta_b, "1.5", 1, 1000, "DynaRS: Beta b at the start"),
-    FLOAT("distill", "t_min", distill.t_min, "0.001", 0, 0.5, "smallest renoise time"),
-    FLOAT("distill", "gen_lr", distill.gen_lr, "0.00002", 0, 10, "generator learning rate (AdamW)"),
-    FLOAT("distill", "fake_lr", distill.fake_lr, "0.00002", 0, 10, "fake-score learning rate (AdamW)"),
-    FLOAT("distill", "gen_weight_decay", distill.gen_weight_decay, "0.01", 0, 10, "generator weight decay"),
-    FLOAT("distill", "fake_weight_decay", distill.fake_weight_decay, "0", 0, 10, "fake-score weight decay"),
-    FLOAT("distill", "clip", distill.clip, "1", 0, 1e6, "gradient-norm clipping of both (0: none)"),
+    FLOAT("distill", "beta_a", distill.opt.dyna.beta_a0, "4", 1, 1000, "DynaRS: Beta a at the start"),
+    FLOAT("distill", "beta_b", distill.opt.dyna.beta_b0, "1.5", 1, 1000, "DynaRS: Beta b at the start"),
+    FLOAT("distill", "t_min", distill.opt.dyna.t_min, "0.001", 0, 0.5, "smallest renoise time"),
+    FLOAT("distill", "gen_lr", distill.opt.gen_lr, "0.00002", 0, 10, "generator learning rate (AdamW)"),
+    FLOAT("distill", "fake_lr", distill.opt.fake_lr, "0.00002", 0, 10, "fake-score learning rate (AdamW)"),
+    FLOAT("distill", "gen_weight_decay", distill.opt.gen_weight_decay, "0.01", 0, 10, "generator weight decay"),
+    FLOAT("distill", "fake_weight_decay", distill.opt.fake_weight_decay, "0", 0, 10, "fake-score weight decay"),
+    FLOAT("distill", "clip", distill.opt.clip, "1", 0, 1e6, "gradient-norm clipping of both (0: none)"),
     INT("distill", "checkpoint_every", distill.checkpoint_every, "500", 0, BIG,
         "generator steps between checkpoints (0: only the last)"),
     INT("distill", "sample_every", distill.sample_every, "250", 0, BIG,
         "generator steps between sample grids (0: only the last)"),
     INT("distill", "log_every", distill.log_every, "10", 1, BIG, "generator steps between metrics.jsonl lines"),
 
-    ENUM("rl", "rl", rl.algorithm, "none", "none|backprop|ppo",
+    ENUM("rl", "rl", rl.opt.algorithm, "none", "none|backprop|ppo",
          "stage 2 of DMDR: the RL algorithm (none: stage 1 only); needs --init and --classifier"),
-    ENUM("rl", "regularizer", rl.regularizer, "dmd", "dmd|kl|none",
+    ENUM("rl", "regularizer", rl.opt.regularizer, "dmd", "dmd|kl|none",
          "what keeps stage 2 on the data: the DMD loss (DMDR), a KL to the starting generator, "
          "or nothing (reward only)"),
     INT("rl", "steps", rl.steps, "200", 1, BIG, "generator updates of stage 2"),
-    FLOAT("rl", "reward_weight", rl.reward_weight, "0.05", 0, 1e6, "w_r in L_DMD + w_r L_reward"),
+    FLOAT("rl", "reward_weight", rl.opt.reward_weight, "0.05", 0, 1e6, "w_r in L_DMD + w_r L_reward"),
     FLOAT("rl", "gen_lr", rl.gen_lr, "0.00001", 0, 10, "stage-2 generator learning rate"),
     FLOAT("rl", "fake_lr", rl.fake_lr, "0.00001", 0, 10, "stage-2 fake-score learning rate"),
-    ENUM("rl", "reward_loss", rl.reward_loss, "linear", "linear|hinge",
+    ENUM("rl", "reward_loss", rl.opt.reward_loss, "linear", "linear|hinge",
          "reward backprop: -mean(log p(y|x)) (the cross-entropy), or mean(relu(margin - log p))"),
-    FLOAT("rl", "margin", rl.margin, "-0.105", -1e6, 1e6,
+    FLOAT("rl", "margin", rl.opt.margin, "-0.105", -1e6, 1e6,
           "the hinge's target log p(y|x): no push once p >= exp(margin) (default 0.9)"),
-    INT("rl", "group", rl.group, "8", 1, 1 << 20, "PPO: samples per label sharing a baseline"),
-    INT("rl", "ppo_epochs", rl.ppo_epochs, "2", 1, 1000, "PPO: updates per batch of rollouts"),
-    FLOAT("rl", "clip_eps", rl.clip_eps, "0.001", 0, 1, "PPO: ratio clip range"),
-    FLOAT("rl", "explore_std", rl.explore_std, "0.05", 0.0001, 10,
+    INT("rl", "group", rl.opt.ppo.group, "8", 1, 1 << 20, "PPO: samples per label sharing a baseline"),
+    INT("rl", "ppo_epochs", rl.opt.ppo.epochs, "2", 1, 1000, "PPO: updates per batch of rollouts"),
+    FLOAT("rl", "clip_eps", rl.opt.ppo.clip_eps, "0.001", 0, 1, "PPO: ratio clip range"),
+    FLOAT("rl", "explore_std", rl.opt.ppo.explore_std, "0.05", 0.0001, 10,
           "PPO: std of the last step's exploration noise (and of the KL baseline)"),
-    FLOAT("rl", "adv_clamp", rl.adv_clamp, "5", 0, 1e6, "PPO: advantages clamped to +- this"),
-    FLOAT("rl", "kl_beta", rl.kl_beta, "0.1", 0, 1e6, "KL regulariser weight beta"),
+    FLOAT("rl", "adv_clamp", rl.opt.ppo.adv_clamp, "5", 0, 1e6, "PPO: advantages clamped to +- this"),
+    FLOAT("rl", "kl_beta", rl.opt.kl_beta, "0.1", 0, 1e6, "KL regulariser weight beta"),
 
     STRING("run", "out", run.out, "",
            "output: the run directory of a training command (default "
@@ -365,12 +371,36 @@ static Range setting_range(const Setting *s) {
     return r;
 }
 
+// A text setting must come back unchanged from the INI files that store it (config.ini, a
+// checkpoint's run configuration): Debian's inih reads lines of at most INI_LINE_MAX
+// characters, strips spaces around a value, ends it at " ;" (an inline comment) and knows no
+// escapes, so such values, and control characters, are refused when set.
+#define INI_LINE_MAX 198
+static size_t string_max(const Setting *s) {
+    size_t line = INI_LINE_MAX - strlen(s->name) - 3; // "name = value"
+    return line < s->size - 1 ? line : s->size - 1;
+}
+
+static bool string_fits(const Setting *s, const char *text) {
+    size_t n = strlen(text);
+    if (n > string_max(s)) return false;
+    if (n > 0 && (text[0] == ' ' || text[n - 1] == ' ')) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x20 || c == 0x7f || (c == ';' && i > 0 && text[i - 1] == ' ')) return false;
+    }
+    return true;
+}
+
 static void describe_expected(const Setting *s, char *buf, size_t n) {
     Range r = setting_range(s);
     switch (s->type) {
     case T_INT: snprintf(buf, n, "an integer in [%.0f, %.0f]", r.min, r.max); break;
     case T_FLOAT: snprintf(buf, n, "a number in [%g, %g]", r.min, r.max); break;
-    case T_STRING: snprintf(buf, n, "a text of at most %zu characters", s->size - 1); break;
+    case T_STRING:
+        snprintf(buf, n, "a text of at most %zu characters, without control characters, spaces "
+                 "at either end or \" ;\"", string_max(s));
+        break;
     case T_BOOL: snprintf(buf, n, "true or false"); break;
     case T_ENUM: snprintf(buf, n, "one of %s", s->choices); break;
     case T_INTS:
@@ -420,7 +450,7 @@ static bool parse_value(const Setting *s, const char *text, Config *cfg) {
         return true;
     }
     case T_STRING:
-        if (strlen(text) >= s->size || strchr(text, '\n')) return false;
+        if (!string_fits(s, text)) return false;
         memset(field, 0, s->size);
         memcpy(field, text, strlen(text));
         return true;

@@ -17,6 +17,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "diffusion/flow.h"
+#include "diffusion/sampler.h"
+#include "dmdr/distill.h"
+#include "dmdr/rl.h"
 #include "nn/model.h"
 #include "tensor/error.h"
 
@@ -24,8 +28,9 @@
 #define CONFIG_FILE_MAX (1 << 20) // bytes of a --config file (the full table is ~7 KB)
 #define CONFIG_DEFAULT_PRESET "small"
 
-// Enumerations in the order of their `choices` in the table; the time distribution and the
-// sampler use the library's own enums (FlowTimeDist, SamplerMethod), whose names they share.
+// Enumerations in the order of their `choices` in the table: the library's own (FlowTimeDist,
+// SamplerMethod, FakeNet, RlAlgorithm, RlRegularizer, RewardLoss), whose names they share,
+// and the command line's data source.
 typedef enum { DATA_FASHION_MNIST, DATA_PNG, DATA_TOY2D } DataSource;
 
 typedef struct {
@@ -39,15 +44,12 @@ typedef struct {
     } data;
     struct {
         int steps, batch, warmup;
-        float lr, min_lr, weight_decay, clip, ema_decay, label_dropout;
-        int time_dist; // FlowTimeDist
-        float logit_mean, logit_std;
+        float lr, min_lr, weight_decay, clip, ema_decay;
+        FlowLossOptions loss; // the library's loss settings, one table row each
         int checkpoint_every, sample_every, log_every;
     } train;
     struct {
-        int steps;
-        int method; // SamplerMethod
-        float cfg, shift;
+        SamplerOptions opt; // the library's sampler, one table row each (opt.chunk: the command's)
         int per_class;
     } sample;
     struct { // the judge classifier and its training (dmdr train-classifier)
@@ -66,29 +68,17 @@ typedef struct {
     } eval;
     struct { // DMD distillation (dmdr distill), docs/algorithm.md sections 2 to 5
         char teacher[CONFIG_PATH_MAX]; // the teacher's weights
-        int gen_steps;                 // K
-        float gen_shift;
-        int steps, batch, ratio;       // generator updates, batch, fake updates per generator update
-        int lora_rank;
-        float lora_alpha;
-        bool lora_mlp;
-        int fake_net; // 0 lora (one adapter at two scales), 1 separate (DMD2's fake network)
-        float fake_scale, real_scale, real_cfg, cfg_jitter;
-        bool dynadg, dynars;
-        int dyn_steps; // K_dyn (0: half of steps)
-        float beta_a, beta_b, t_min;
-        float gen_lr, fake_lr, gen_weight_decay, fake_weight_decay, clip;
+        int steps;                     // generator updates
+        int dyn_steps;                 // K_dyn (0: half of steps)
+        // The library's own settings, one table row each; what is not a setting (opt.dmd,
+        // opt.dyna.steps, stage 2's learning rates) the command fills in.
+        DistillOptions opt;
         int checkpoint_every, sample_every, log_every;
     } distill;
     struct { // stage 2 of DMDR (dmdr distill --init STAGE1_CHECKPOINT), docs/algorithm.md section 6
-        int algorithm;   // 0 none (stage 1), 1 backprop, 2 ppo
-        int regularizer; // RlRegularizer: dmd, kl, none
-        int steps;       // generator updates of stage 2
-        float reward_weight, gen_lr, fake_lr;
-        int reward_loss; // RewardLoss
-        float margin;
-        int group, ppo_epochs;
-        float clip_eps, explore_std, adv_clamp, kl_beta;
+        RlOptions opt;         // opt.algorithm RL_NONE: stage 1 only
+        int steps;             // generator updates of stage 2
+        float gen_lr, fake_lr; // replace distill's in stage 2
     } rl;
     struct {
         char out[CONFIG_PATH_MAX]; // run directory, or the output file of `dmdr sample`

@@ -4,7 +4,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bench/bench.h"
 #include "dmdr_config.h"
 #include "tools/commands.h"
 

@@ -1,11 +1,11 @@
 // The CPU backend: memory, fill, random numbers and strided copies, and the table that puts
 // every CPU kernel behind the Backend interface.
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/layout.h"
 #include "kernels/philox.h"
 
 // Below this many bytes (or elements) the work runs on the calling thread.
@@ -52,8 +52,8 @@ void cpu_fill(float *y, float value, int64_t n) {
 }
 
 // Fills y (n) from Philox counter blocks offset + i / 4, word i % 4 of each (see backend.h).
-// `transform` turns one block's four words into four values. Each block is computed whole
-// by one thread, so the result never depends on the thread count.
+// `transform` turns one block's four words into four values (kernels/philox.h). Each block
+// is computed whole by one thread, so the result never depends on the thread count.
 typedef void (*BlockTransform)(float out[4], PhiloxBlock block, float a, float b);
 
 static void rng_fill(float *y, int64_t n, uint64_t seed, uint64_t offset, float a, float b,
@@ -68,78 +68,39 @@ static void rng_fill(float *y, int64_t n, uint64_t seed, uint64_t offset, float 
     }
 }
 
-// four values uniform in (lo, hi]
-static void uniform_block(float out[4], PhiloxBlock block, float lo, float hi) {
-    for (int j = 0; j < 4; j++) out[j] = lo + (hi - lo) * philox_to_unit(block.v[j]);
-}
-
-// four values N(mean, std^2): Box-Muller on the word pairs (0, 1) and (2, 3); the even word
-// of a pair gets the cosine, the odd one the sine.
-static void normal_block(float out[4], PhiloxBlock block, float mean, float std) {
-    for (int j = 0; j < 4; j += 2) {
-        float radius = sqrtf(-2.0f * logf(philox_to_unit(block.v[j]))); // unit is never 0
-        float angle = 6.28318530717958648f * philox_to_unit(block.v[j + 1]);
-        out[j] = mean + std * radius * cosf(angle);
-        out[j + 1] = mean + std * radius * sinf(angle);
-    }
-}
-
 void cpu_rng_uniform(float *y, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
-    rng_fill(y, n, seed, offset, lo, hi, uniform_block);
+    rng_fill(y, n, seed, offset, lo, hi, philox_uniform4);
 }
 
 void cpu_rng_normal(float *y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) {
-    rng_fill(y, n, seed, offset, mean, std, normal_block);
+    rng_fill(y, n, seed, offset, mean, std, philox_normal4);
 }
 
 // ---- strided copy ------------------------------------------------------------------------
 
-// dst[i . dst_stride] = src[i . src_stride] for i < shape, in 32-bit words. Size-1 dims are
-// dropped and neighbours merged where both sides are contiguous across them; then a fully
-// contiguous copy is one memcpy, and anything else is a loop over the last merged dim,
-// parallel over the rest.
+// dst[i . dst_stride] = src[i . src_stride] for i < shape, in 32-bit words. Dims are merged
+// first (kernels/layout.h); then a fully contiguous copy is one memcpy, and anything else is
+// a loop over the last merged dim, parallel over the rest.
 void cpu_copy_strided(void *dst, const int64_t dst_stride[KERNEL_MAX_DIMS], const void *src,
                       const int64_t src_stride[KERNEL_MAX_DIMS],
                       const int64_t shape[KERNEL_MAX_DIMS]) {
-    int ndim = 0;
-    int64_t size[KERNEL_MAX_DIMS], ds[KERNEL_MAX_DIMS], ss[KERNEL_MAX_DIMS];
-    for (int d = 0; d < KERNEL_MAX_DIMS; d++) {
-        if (shape[d] == 0) return;
-        if (shape[d] == 1) continue;
-        int last = ndim - 1;
-        if (last >= 0 && ds[last] == dst_stride[d] * shape[d] &&
-            ss[last] == src_stride[d] * shape[d]) {
-            size[last] *= shape[d];
-            ds[last] = dst_stride[d];
-            ss[last] = src_stride[d];
-            continue;
-        }
-        size[ndim] = shape[d], ds[ndim] = dst_stride[d], ss[ndim] = src_stride[d];
-        ndim++;
-    }
+    MergedDims m = merge_dims(shape, dst_stride, src_stride);
+    int64_t n = merged_numel(&m);
     uint32_t *out = dst;
     const uint32_t *in = src;
-    if (ndim == 0) { // a single element
-        out[0] = in[0];
+    if (n == 0) return;
+    if (merged_contiguous(&m)) {
+        cpu_copy_bytes(out, in, (size_t)n * sizeof(uint32_t));
         return;
     }
-    int last = ndim - 1;
-    int64_t row_len = size[last], dsl = ds[last], ssl = ss[last];
-    if (ndim == 1 && dsl == 1 && ssl == 1) {
-        cpu_copy_bytes(out, in, (size_t)row_len * sizeof(uint32_t));
-        return;
-    }
-    int64_t rows = 1;
-    for (int d = 0; d < last; d++) rows *= size[d];
-#pragma omp parallel for schedule(static) if (rows * row_len > PARALLEL_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t out_off = 0, in_off = 0;
-        for (int64_t d = last - 1, rest = r; d >= 0; d--) {
-            int64_t i = rest % size[d];
-            rest /= size[d];
-            out_off += i * ds[d];
-            in_off += i * ss[d];
-        }
+    int last = m.ndim - 1;
+    int64_t row_len = m.shape[last], dsl = m.stride[0][last], ssl = m.stride[1][last];
+    MergedDims rows = merged_rows(&m);
+    int64_t row_count = n / row_len;
+#pragma omp parallel for schedule(static) if (n > PARALLEL_MIN)
+    for (int64_t r = 0; r < row_count; r++) {
+        int64_t out_off, in_off;
+        merged_offsets(&rows, r, &out_off, &in_off);
         uint32_t *o = out + out_off;
         const uint32_t *s = in + in_off;
         if (dsl == 1 && ssl == 1) {

@@ -13,6 +13,7 @@
 #include "kernels/check.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/fastmath.h"
+#include "kernels/layout.h"
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -261,45 +262,10 @@ void cpu_scalar_backward(ScalarOp op, float *dx, const float *x, float s, const 
 
 // ---- binary ops: broadcast walk ------------------------------------------------------------
 
-// A broadcast with size-1 dims dropped and neighbouring dims merged wherever both inputs (and
-// the contiguous output) are contiguous across them: ndim >= 1, shape[ndim - 1] is the row.
-typedef struct {
-    int ndim;
-    int64_t shape[KERNEL_MAX_DIMS];
-    int64_t a_stride[KERNEL_MAX_DIMS];
-    int64_t b_stride[KERNEL_MAX_DIMS];
-} MergedBroadcast;
-
-static MergedBroadcast merge_broadcast(const Broadcast *bc) {
-    MergedBroadcast m = {.ndim = 0};
-    for (int d = 0; d < KERNEL_MAX_DIMS; d++) {
-        int64_t n = bc->shape[d];
-        if (n == 1) continue;
-        int last = m.ndim - 1;
-        if (last >= 0 && m.a_stride[last] == bc->a_stride[d] * n &&
-            m.b_stride[last] == bc->b_stride[d] * n) {
-            m.shape[last] *= n;
-            m.a_stride[last] = bc->a_stride[d];
-            m.b_stride[last] = bc->b_stride[d];
-            continue;
-        }
-        m.shape[m.ndim] = n;
-        m.a_stride[m.ndim] = bc->a_stride[d];
-        m.b_stride[m.ndim] = bc->b_stride[d];
-        m.ndim++;
-    }
-    if (m.ndim == 0) { // every dim 1: a single element
-        m.ndim = 1;
-        m.shape[0] = 1;
-        m.a_stride[0] = m.b_stride[0] = 0;
-    }
-    return m;
-}
-
 typedef struct {
     BinaryOp op;
     bool backward;
-    MergedBroadcast mb;
+    MergedDims mb; // a in stride[0], b in stride[1] (the output is contiguous)
     float *y, *da, *db;
     const float *a, *b, *dy;
 } BinaryJob;
@@ -334,20 +300,18 @@ static ALWAYS_INLINE void binary_strides(BinaryOp op, bool backward, float *y, f
 // longer than a block), so the loops need no variant per missing output.
 static void binary_block(const void *job_, int64_t begin, int64_t end) {
     const BinaryJob *job = job_;
-    const MergedBroadcast *mb = &job->mb;
+    const MergedDims *mb = &job->mb;
     int last = mb->ndim - 1;
-    int64_t row_len = mb->shape[last], sa = mb->a_stride[last], sb = mb->b_stride[last];
+    int64_t row_len = mb->shape[last], sa = mb->stride[0][last], sb = mb->stride[1][last];
+    MergedDims rows = merged_rows(mb);
     float scratch[BLOCK];
     while (begin < end) {
         int64_t row = begin / row_len, col = begin % row_len;
         int64_t n = row_len - col < end - begin ? row_len - col : end - begin;
-        int64_t a_off = col * sa, b_off = col * sb;
-        for (int d = last - 1; d >= 0; d--) {
-            int64_t i = row % mb->shape[d];
-            row /= mb->shape[d];
-            a_off += i * mb->a_stride[d];
-            b_off += i * mb->b_stride[d];
-        }
+        int64_t a_off, b_off;
+        merged_offsets(&rows, row, &a_off, &b_off);
+        a_off += col * sa;
+        b_off += col * sb;
         float *y = job->y ? job->y + begin : NULL;
         float *da = job->da ? job->da + begin : scratch;
         float *db = job->db ? job->db + begin : scratch;
@@ -367,23 +331,19 @@ static void binary_block(const void *job_, int64_t begin, int64_t end) {
     }
 }
 
-static int64_t broadcast_numel(const MergedBroadcast *mb) {
-    int64_t n = 1;
-    for (int d = 0; d < mb->ndim; d++) n *= mb->shape[d];
-    return n;
-}
-
 // a (bc.a_stride), b (bc.b_stride) -> y (bc.shape) = a op b
 void cpu_binary(BinaryOp op, float *y, const float *a, const float *b, const Broadcast *bc) {
-    BinaryJob job = {.op = op, .mb = merge_broadcast(bc), .y = y, .a = a, .b = b};
-    for_each_block(broadcast_numel(&job.mb), binary_block, &job);
+    BinaryJob job = {.op = op, .mb = merge_dims(bc->shape, bc->a_stride, bc->b_stride),
+                     .y = y, .a = a, .b = b};
+    for_each_block(merged_numel(&job.mb), binary_block, &job);
 }
 
 // a, b (broadcast as in bc), dy (bc.shape) -> da, db (bc.shape, either may be NULL)
 void cpu_binary_backward(BinaryOp op, float *da, float *db, const float *a, const float *b,
                          const float *dy, const Broadcast *bc) {
     if (da == NULL && db == NULL) return;
-    BinaryJob job = {.op = op, .backward = true, .mb = merge_broadcast(bc),
+    BinaryJob job = {.op = op, .backward = true,
+                     .mb = merge_dims(bc->shape, bc->a_stride, bc->b_stride),
                      .da = da, .db = db, .a = a, .b = b, .dy = dy};
-    for_each_block(broadcast_numel(&job.mb), binary_block, &job);
+    for_each_block(merged_numel(&job.mb), binary_block, &job);
 }

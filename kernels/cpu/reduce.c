@@ -5,7 +5,7 @@
 // Any reduction of a 4-d shape is one of a few patterns once size-1 dims are dropped and
 // neighbouring dims with the same role are merged: x is viewed as (outer, r1, k1, r2, k2)
 // and y as (outer, k1, k2), where the r dims are reduced and the k dims kept (unused dims
-// are 1). Two loop shapes cover every pattern:
+// are 1; kernels/layout.h, shared with the CUDA backend). Two loop shapes cover every pattern:
 // - k2 == 1, "rows": each output reduces r1 contiguous runs of r2 elements (row sums,
 //   full reductions, the per-channel sums of (n, c, hw)).
 // - k2 > 1, "columns": each output chunk accumulates r1 * r2 contiguous rows of k2 elements
@@ -16,6 +16,7 @@
 
 #include "kernels/check.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/layout.h"
 
 // Below this many input elements a reduction runs on the calling thread.
 #define PARALLEL_MIN 32768
@@ -25,39 +26,6 @@
 // the stack and stay in L1; rows no wider than this are read whole, front to back, which
 // streams several times faster than reading column chunks of wider rows.
 #define COLUMNS 2048
-
-typedef struct {
-    int64_t outer, r1, k1, r2, k2;
-} ReduceLayout;
-
-static ReduceLayout reduce_layout(const int64_t shape[KERNEL_MAX_DIMS], unsigned dims_mask) {
-    // merge neighbouring dims with the same role; size-1 dims fit either role, so skip them
-    int64_t size[KERNEL_MAX_DIMS];
-    bool reduced[KERNEL_MAX_DIMS];
-    int groups = 0;
-    for (int d = 0; d < KERNEL_MAX_DIMS; d++) {
-        if (shape[d] == 1) continue;
-        bool r = (dims_mask >> d) & 1u;
-        if (groups > 0 && reduced[groups - 1] == r) {
-            size[groups - 1] *= shape[d];
-        } else {
-            size[groups] = shape[d];
-            reduced[groups] = r;
-            groups++;
-        }
-    }
-    // Fill the slots (outer, r1, k1, r2, k2) from the end; odd slots are the reduced ones.
-    // Groups alternate roles, so only the last group may need to skip a slot.
-    int64_t slot[5] = {1, 1, 1, 1, 1};
-    int s = 4;
-    for (int g = groups - 1; g >= 0; g--) {
-        if ((s % 2 == 1) != reduced[g]) s--;
-        DMDR_CHECK(s >= 0, "reduce layout of %d groups", groups);
-        slot[s--] = size[g];
-    }
-    ReduceLayout l = {slot[0], slot[1], slot[2], slot[3], slot[4]};
-    return l;
-}
 
 static double combine(ReduceOp op, double acc, double v) {
     return op == REDUCE_MAX ? (v > acc ? v : acc) : acc + v;
@@ -111,24 +79,19 @@ static double reduce_runs_parallel(ReduceOp op, const float *x, int64_t runs, in
     return op == REDUCE_MAX ? max : sum;
 }
 
-// x offset of row item `it` = output (o, k1): its first run
-static int64_t row_item_offset(const ReduceLayout *l, int64_t it) {
-    return ((it / l->k1) * l->r1 * l->k1 + it % l->k1) * l->r2;
-}
-
-static void reduce_rows(ReduceOp op, float *y, const float *x, const ReduceLayout *l) {
+static void reduce_rows(ReduceOp op, float *y, const float *x, const ReduceShape *l) {
     int64_t items = l->outer * l->k1, runs = l->r1, len = l->r2, stride = l->k1 * l->r2;
     int64_t count = runs * len;
     if (items < omp_get_max_threads()) {
         for (int64_t it = 0; it < items; it++) {
-            const float *xi = x + row_item_offset(l, it);
+            const float *xi = x + reduce_item_offset(l, it);
             y[it] = reduce_finish(op, reduce_runs_parallel(op, xi, runs, stride, len), count);
         }
         return;
     }
 #pragma omp parallel for schedule(static) if (items * count > PARALLEL_MIN)
     for (int64_t it = 0; it < items; it++) {
-        const float *xi = x + row_item_offset(l, it);
+        const float *xi = x + reduce_item_offset(l, it);
         y[it] = reduce_finish(op, reduce_runs(op, xi, runs, stride, len), count);
     }
 }
@@ -142,31 +105,25 @@ typedef struct {
     int64_t width;
 } ColumnItem;
 
-static int64_t column_chunks(const ReduceLayout *l) { return (l->k2 + COLUMNS - 1) / COLUMNS; }
+static int64_t column_chunks(const ReduceShape *l) { return (l->k2 + COLUMNS - 1) / COLUMNS; }
 
-static ColumnItem column_item(const ReduceLayout *l, int64_t index) {
+static ColumnItem column_item(const ReduceShape *l, int64_t index) {
     int64_t chunks = column_chunks(l);
     int64_t c = (index % chunks) * COLUMNS, out = index / chunks;
-    int64_t o = out / l->k1, k = out % l->k1;
     ColumnItem item = {
-        .x_offset = ((o * l->r1 * l->k1 + k) * l->r2) * l->k2 + c,
+        .x_offset = reduce_item_offset(l, out) + c,
         .y_offset = out * l->k2 + c,
         .width = l->k2 - c < COLUMNS ? l->k2 - c : COLUMNS,
     };
     return item;
 }
 
-// x row q (of the r1 * r2 rows a column item accumulates), relative to its x_offset
-static int64_t column_row(const ReduceLayout *l, int64_t q) {
-    return ((q / l->r2) * l->k1 * l->r2 + q % l->r2) * l->k2;
-}
-
 // acc (width) = the reduction of rows [begin, end) of a column item
-static void accumulate_rows(ReduceOp op, double *acc, const float *x, const ReduceLayout *l,
+static void accumulate_rows(ReduceOp op, double *acc, const float *x, const ReduceShape *l,
                             ColumnItem item, int64_t begin, int64_t end) {
     for (int64_t j = 0; j < item.width; j++) acc[j] = reduce_identity(op);
     for (int64_t q = begin; q < end; q++) {
-        const float *row = x + item.x_offset + column_row(l, q);
+        const float *row = x + item.x_offset + reduce_row_offset(l, q);
         if (op == REDUCE_MAX) {
 #pragma omp simd
             for (int64_t j = 0; j < item.width; j++) acc[j] = row[j] > acc[j] ? row[j] : acc[j];
@@ -183,7 +140,7 @@ static void finish_columns(ReduceOp op, float *y, const double *acc, int64_t wid
 }
 
 // Each column item reduced whole by one thread.
-static void reduce_column_items(ReduceOp op, float *y, const float *x, const ReduceLayout *l,
+static void reduce_column_items(ReduceOp op, float *y, const float *x, const ReduceShape *l,
                                 int64_t items, bool parallel) {
     int64_t rows = l->r1 * l->r2;
 #pragma omp parallel for schedule(static) if (parallel)
@@ -197,7 +154,7 @@ static void reduce_column_items(ReduceOp op, float *y, const float *x, const Red
 
 // Each column item's rows split into `parts`, reduced in parallel into partial accumulators
 // that are combined after. False when the partials cannot be allocated.
-static bool reduce_column_parts(ReduceOp op, float *y, const float *x, const ReduceLayout *l,
+static bool reduce_column_parts(ReduceOp op, float *y, const float *x, const ReduceShape *l,
                                 int64_t items, int64_t parts) {
     int64_t rows = l->r1 * l->r2;
     double *partial = malloc((size_t)(items * parts * COLUMNS) * sizeof(double));
@@ -223,7 +180,7 @@ static bool reduce_column_parts(ReduceOp op, float *y, const float *x, const Red
 // Parallel over column items when there are enough to go round the threads; otherwise (a
 // plain column sum of a (rows, c) matrix is one item per COLUMNS columns) over parts of the
 // rows as well.
-static void reduce_columns(ReduceOp op, float *y, const float *x, const ReduceLayout *l) {
+static void reduce_columns(ReduceOp op, float *y, const float *x, const ReduceShape *l) {
     int64_t items = l->outer * l->k1 * column_chunks(l), rows = l->r1 * l->r2;
     int64_t threads = omp_get_max_threads();
     bool parallel = l->outer * l->k1 * l->k2 * rows > PARALLEL_MIN;
@@ -237,7 +194,7 @@ static void reduce_columns(ReduceOp op, float *y, const float *x, const ReduceLa
 // x (shape) -> y (shape with the dims in dims_mask set to 1)
 void cpu_reduce(ReduceOp op, float *y, const float *x, const int64_t shape[KERNEL_MAX_DIMS],
                 unsigned dims_mask) {
-    ReduceLayout l = reduce_layout(shape, dims_mask);
+    ReduceShape l = reduce_shape_of(shape, dims_mask);
     if (l.k2 == 1) reduce_rows(op, y, x, &l);
     else reduce_columns(op, y, x, &l);
 }
@@ -260,11 +217,11 @@ static void route_to_ties(float *dx, const float *x, int64_t n, float max, float
 }
 
 static void max_backward_rows(float *dx, const float *x, const float *y, const float *dy,
-                              const ReduceLayout *l) {
+                              const ReduceShape *l) {
     int64_t items = l->outer * l->k1, runs = l->r1, len = l->r2, stride = l->k1 * l->r2;
 #pragma omp parallel for schedule(static) if (items * runs * len > PARALLEL_MIN)
     for (int64_t it = 0; it < items; it++) {
-        int64_t base = row_item_offset(l, it);
+        int64_t base = reduce_item_offset(l, it);
         int64_t ties = 0;
         for (int64_t r = 0; r < runs; r++) ties += count_ties(x + base + r * stride, len, y[it]);
         float share = ties > 0 ? dy[it] / (float)ties : 0.0f;
@@ -274,7 +231,7 @@ static void max_backward_rows(float *dx, const float *x, const float *y, const f
 }
 
 static void max_backward_columns(float *dx, const float *x, const float *y, const float *dy,
-                                 const ReduceLayout *l) {
+                                 const ReduceShape *l) {
     int64_t items = l->outer * l->k1 * column_chunks(l), rows = l->r1 * l->r2;
 #pragma omp parallel for schedule(static) if (l->outer * l->k1 * l->k2 * rows > PARALLEL_MIN)
     for (int64_t i = 0; i < items; i++) {
@@ -282,14 +239,14 @@ static void max_backward_columns(float *dx, const float *x, const float *y, cons
         const float *max = y + item.y_offset;
         float share[COLUMNS] = {0};
         for (int64_t q = 0; q < rows; q++) {
-            const float *row = x + item.x_offset + column_row(l, q);
+            const float *row = x + item.x_offset + reduce_row_offset(l, q);
 #pragma omp simd
             for (int64_t j = 0; j < item.width; j++) share[j] += row[j] == max[j];
         }
         for (int64_t j = 0; j < item.width; j++)
             share[j] = share[j] > 0.0f ? dy[item.y_offset + j] / share[j] : 0.0f;
         for (int64_t q = 0; q < rows; q++) {
-            int64_t offset = item.x_offset + column_row(l, q);
+            int64_t offset = item.x_offset + reduce_row_offset(l, q);
 #pragma omp simd
             for (int64_t j = 0; j < item.width; j++)
                 dx[offset + j] = x[offset + j] == max[j] ? share[j] : 0.0f;
@@ -300,7 +257,7 @@ static void max_backward_columns(float *dx, const float *x, const float *y, cons
 // x, dx (shape); y = max of x, dy (reduced shape)
 void cpu_reduce_max_backward(float *dx, const float *x, const float *y, const float *dy,
                              const int64_t shape[KERNEL_MAX_DIMS], unsigned dims_mask) {
-    ReduceLayout l = reduce_layout(shape, dims_mask);
+    ReduceShape l = reduce_shape_of(shape, dims_mask);
     if (l.k2 == 1) max_backward_rows(dx, x, y, dy, &l);
     else max_backward_columns(dx, x, y, dy, &l);
 }

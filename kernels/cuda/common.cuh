@@ -21,7 +21,7 @@
 
 #include "kernels/check.h"
 #include "kernels/cuda/cuda_kernels.h"
-#include "kernels/cuda/layout.h"
+#include "kernels/layout.h"
 
 // A CUDA runtime call that must succeed; on failure: file:line, the error and the call.
 #define CUDA_CHECK(call)                                                                 \
@@ -112,29 +112,36 @@ struct SteppedIndex {
     }
 };
 
-// The offsets, under the two stride sets of m, of the element with row-major index `flat`
-// in m's shape. I is uint32_t when every offset and index fits in 31 bits (a 32-bit
-// division costs a fraction of a 64-bit one), else int64_t.
-template <typename I>
-__device__ __forceinline__ void merged_offsets(const MergedDims &m, I flat, I *off0, I *off1) {
-    I o0 = 0, o1 = 0;
-    if (m.ndim == 1) {
-        o0 = flat * (I)m.stride[0][0];
-        o1 = flat * (I)m.stride[1][0];
-    } else {
-        for (int d = m.ndim - 1; d >= 0; d--) {
-            I size = (I)m.shape[d], index = flat % size;
-            flat /= size;
-            o0 += index * (I)m.stride[0][d];
-            o1 += index * (I)m.stride[1][d];
-        }
-    }
-    *off0 = o0;
-    *off1 = o1;
+// merged_offsets (kernels/layout.h) in the index type I of the kernel: uint32_t when
+// merged_fits_32, else int64_t.
+static __device__ __forceinline__ void merged_offsets_of(const MergedDims &m, uint32_t flat,
+                                                         uint32_t *off0, uint32_t *off1) {
+    merged_offsets32(&m, flat, off0, off1);
+}
+static __device__ __forceinline__ void merged_offsets_of(const MergedDims &m, int64_t flat,
+                                                         int64_t *off0, int64_t *off1) {
+    merged_offsets(&m, flat, off0, off1);
 }
 
-// Whether the walk of m (n elements) can use 32-bit index arithmetic.
-static inline bool merged_fits_32(const MergedDims *m, int64_t n) {
-    const int64_t limit = INT32_MAX;
-    return n <= limit && merged_max_offset(m, 0) <= limit && merged_max_offset(m, 1) <= limit;
+// How a reduction over `reduced` elements for each of `items` independent outputs is split
+// into parallel pieces: `splits` consecutive chunks of `chunk` elements (the last may be
+// shorter), each reduced by one block into a partial result. `blocks_wanted` is how many
+// blocks fill the device; a chunk is never shorter than `min_chunk` unless the whole
+// reduction is. splits is at least 1 and at most max_splits.
+typedef struct {
+    int64_t splits, chunk;
+} ReduceSplit;
+
+static inline ReduceSplit reduce_split(int64_t items, int64_t reduced, int64_t blocks_wanted,
+                                       int64_t min_chunk, int64_t max_splits) {
+    ReduceSplit sp = {1, reduced};
+    if (reduced <= 0 || items <= 0) return sp;
+    int64_t splits = (blocks_wanted + items - 1) / items;
+    int64_t by_length = (reduced + min_chunk - 1) / min_chunk;
+    if (splits > by_length) splits = by_length;
+    if (splits > max_splits) splits = max_splits;
+    if (splits < 1) splits = 1;
+    sp.chunk = (reduced + splits - 1) / splits;
+    sp.splits = (reduced + sp.chunk - 1) / sp.chunk; // no empty chunk at the end
+    return sp;
 }

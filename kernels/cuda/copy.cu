@@ -1,6 +1,6 @@
 // The strided copy behind permute, transpose, expand, concat and slicing: 32-bit words
 // moved from one 4-d strided view to another. Dims are merged on the host first
-// (layout.c), so a copy that is contiguous after all is one cudaMemcpyAsync, and any other
+// (kernels/layout.h), so a copy that is contiguous after all is one cudaMemcpyAsync, and any other
 // pays one division per merged dim and element.
 #include "kernels/cuda/common.cuh"
 
@@ -8,7 +8,7 @@ template <typename I>
 __global__ void copy_strided_kernel(uint32_t *dst, const uint32_t *src, MergedDims m, int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         I out, in;
-        merged_offsets<I>(m, (I)i, &out, &in);
+        merged_offsets_of(m, (I)i, &out, &in);
         dst[out] = src[in];
     }
 }
@@ -18,10 +18,9 @@ void cuda_copy_strided(void *dst, const int64_t dst_stride[KERNEL_MAX_DIMS], con
                        const int64_t src_stride[KERNEL_MAX_DIMS],
                        const int64_t shape[KERNEL_MAX_DIMS]) {
     MergedDims m = merge_dims(shape, dst_stride, src_stride);
-    int64_t n = 1;
-    for (int d = 0; d < m.ndim; d++) n *= m.shape[d];
+    int64_t n = merged_numel(&m);
     if (n == 0) return;
-    if (m.ndim == 1 && (n == 1 || (m.stride[0][0] == 1 && m.stride[1][0] == 1))) {
+    if (merged_contiguous(&m)) {
         cuda_copy(dst, src, (size_t)n * sizeof(uint32_t));
         return;
     }

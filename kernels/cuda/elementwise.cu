@@ -238,7 +238,7 @@ __global__ void broadcast_kernel(MergedDims m, int64_t n, float *y, float *da, f
                                  const float *a, const float *b, const float *dy) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
         I ao, bo;
-        merged_offsets<I>(m, (I)i, &ao, &bo);
+        merged_offsets_of(m, (I)i, &ao, &bo);
         if (BACKWARD) {
             float ga, gb;
             binary_derivatives<OP>(a[ao], b[bo], dy[i], &ga, &gb);
@@ -266,9 +266,8 @@ static void launch_broadcast(const MergedDims &m, int64_t n, float *y, float *da
 // *contiguous when both inputs are plain arrays of the output's shape.
 static MergedDims merge_broadcast(const Broadcast *bc, int64_t *n, bool *contiguous) {
     MergedDims m = merge_dims(bc->shape, bc->a_stride, bc->b_stride);
-    *n = 1;
-    for (int d = 0; d < m.ndim; d++) *n *= m.shape[d];
-    *contiguous = m.ndim == 1 && (*n == 1 || (m.stride[0][0] == 1 && m.stride[1][0] == 1));
+    *n = merged_numel(&m);
+    *contiguous = merged_contiguous(&m);
     return m;
 }
 

@@ -1,9 +1,8 @@
-// Fill and random numbers. The generators compute exactly what the CPU backend computes
-// (kernels/philox.h, the mapping in backend.h): one thread per Philox counter block, the
-// same words to the same elements, and the same float operations in the same order. The
-// _rn intrinsics keep nvcc from fusing a multiply and an add into one FMA (the CPU build
-// never fuses), so uniform numbers are bit for bit those of the CPU; normal numbers differ
-// only where the device's logf/cosf/sinf round differently from glibc's (an ulp or two).
+// Fill and random numbers. The generators compute exactly what the CPU backend computes:
+// one thread per Philox counter block, the same words to the same elements, through the same
+// mapping functions (kernels/philox.h). Uniform numbers are bit for bit those of the CPU;
+// normal numbers differ only where the device's logf/cosf/sinf round differently from
+// glibc's (an ulp or two).
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/map.cuh"
 #include "kernels/philox.h"
@@ -19,24 +18,16 @@ void cuda_fill(float *y, float value, int64_t n) {
     launch_map(args, Fill{value}, n);
 }
 
-// four values uniform in (lo, hi]
+// The mappings of kernels/philox.h, the CPU backend's own.
 struct UniformBlock {
     __device__ void operator()(float out[4], PhiloxBlock block, float lo, float hi) const {
-        for (int j = 0; j < 4; j++)
-            out[j] = __fadd_rn(lo, __fmul_rn(hi - lo, philox_to_unit(block.v[j])));
+        philox_uniform4(out, block, lo, hi);
     }
 };
 
-// four values N(mean, std^2): Box-Muller on the word pairs (0, 1) and (2, 3); the even word
-// of a pair gives the radius and takes the cosine, the odd word the angle and the sine.
 struct NormalBlock {
     __device__ void operator()(float out[4], PhiloxBlock block, float mean, float std) const {
-        for (int j = 0; j < 4; j += 2) {
-            float radius = sqrtf(-2.0f * logf(philox_to_unit(block.v[j]))); // unit is never 0
-            float angle = 6.28318530717958648f * philox_to_unit(block.v[j + 1]);
-            out[j] = __fadd_rn(mean, __fmul_rn(__fmul_rn(std, radius), cosf(angle)));
-            out[j + 1] = __fadd_rn(mean, __fmul_rn(__fmul_rn(std, radius), sinf(angle)));
-        }
+        philox_normal4(out, block, mean, std);
     }
 };
 

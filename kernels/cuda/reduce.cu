@@ -1,7 +1,7 @@
 // Reductions: sum, mean and max over any set of dims, the max backward, and sums of squares
 // (the global gradient norm). Sums accumulate in double, as on the CPU.
 //
-// Any reduction is x (outer, r1, k1, r2, k2) -> y (outer, k1, k2) (layout.c), run by one of
+// Any reduction is x (outer, r1, k1, r2, k2) -> y (outer, k1, k2) (kernels/layout.h), run by one of
 // two kernels:
 // - rows (k2 == 1): a block per output reduces its r1 runs of r2 contiguous elements;
 // - columns (k2 > 1): a block per 32 neighbouring outputs, a warp-wide row of k2 read at a
@@ -72,7 +72,7 @@ template <int MODE> __global__ void reduce_rows_kernel(ReduceJob j) {
     const ReduceShape &s = j.s;
     int64_t item = blockIdx.x, split = blockIdx.y, reduced = s.r1 * s.r2;
     int64_t begin = split * j.chunk, end = begin + j.chunk < reduced ? begin + j.chunk : reduced;
-    const float *x = j.x + ((item / s.k1) * s.r1 * s.k1 + item % s.k1) * s.r2; // run 0
+    const float *x = j.x + reduce_item_offset(&s, item); // run 0
     int64_t run_stride = s.k1 * s.r2;
     float max = MODE == MODE_TIES ? j.max[item] : 0.0f;
     double acc = reduce_identity<MODE>();
@@ -94,7 +94,7 @@ template <int MODE> __global__ void reduce_columns_kernel(ReduceJob j, int64_t t
     int64_t split = blockIdx.y, reduced = s.r1 * s.r2, out = item * s.k2 + column;
     int64_t begin = split * j.chunk, end = begin + j.chunk < reduced ? begin + j.chunk : reduced;
     bool active = column < s.k2;
-    const float *x = j.x + ((item / s.k1) * s.r1 * s.k1 + item % s.k1) * s.r2 * s.k2 + column;
+    const float *x = j.x + reduce_item_offset(&s, item) + column;
     int64_t run_stride = s.k1 * s.r2 * s.k2;
     double acc = reduce_identity<MODE>();
     if (active && begin + threadIdx.y < end) {
@@ -194,9 +194,7 @@ void cuda_reduce(ReduceOp op, float *y, const float *x, const int64_t shape[KERN
 __global__ void route_to_maxima_kernel(float *dx, const float *x, const float *max,
                                        const float *share, ReduceShape s, int64_t n) {
     for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-        int64_t j2 = i % s.k2, rest = i / s.k2 / s.r2;
-        int64_t j1 = rest % s.k1, o = rest / s.k1 / s.r1;
-        int64_t out = (o * s.k1 + j1) * s.k2 + j2;
+        int64_t out = reduce_output_of(&s, i);
         dx[i] = x[i] == max[out] ? share[out] : 0.0f;
     }
 }

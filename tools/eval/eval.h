@@ -18,7 +18,7 @@
 
 #include "dmdr/metrics.h"
 #include "nn/classifier.h"
-#include "tools/dataset.h"
+#include "tools/data/dataset.h"
 
 #define EVAL_NEIGHBOURS 3 // k of precision and recall
 

@@ -1,10 +1,10 @@
-// The toy 2D Gaussian mixture on a ring (see tools/dataset.h): small enough to train in
+// The toy 2D Gaussian mixture on a ring (see tools/data/dataset.h): small enough to train in
 // seconds, and a scatter plot shows at a glance which modes a sampler covers or drops.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "tools/dataset.h"
+#include "tools/data/dataset.h"
 
 void toy2d_component_mean(int k, int components, float radius, float mean[2]) {
     double angle = 2.0 * M_PI * k / components;

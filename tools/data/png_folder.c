@@ -1,4 +1,4 @@
-// A folder of PNGs, one sub-folder per class, as a Dataset (see tools/dataset.h).
+// A folder of PNGs, one sub-folder per class, as a Dataset (see tools/data/dataset.h).
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 
 #include "kernels/check.h"
-#include "tools/dataset.h"
-#include "tools/png_image.h"
+#include "tools/data/dataset.h"
+#include "tools/data/png_image.h"
 
 typedef struct {
     char **names;

@@ -15,7 +15,12 @@ typedef struct {
     uint8_t *rgba;     // (height, width, 4), malloc'd; 16-bit samples are rounded to 8 bits
 } PngImage;
 
+// The most pixels a file may declare (an 8192 x 8192 image: 256 MiB decoded): a header that
+// promises more is refused before anything is allocated.
+#define PNG_MAX_PIXELS (1 << 26)
+
 // (pngimage_, not png_: libpng owns that prefix and already has a png_image_free.)
+// Palette indices past the PLTE are refused, as are images over PNG_MAX_PIXELS.
 int pngimage_read(const char *path, PngImage *out, Error *err);
 void pngimage_free(PngImage *img);
 

@@ -1,9 +1,9 @@
-// PNG reading and writing through libpng (see tools/png_image.h).
+// PNG reading and writing through libpng (see tools/data/png_image.h).
 //
 // libpng reports errors by longjmp: every libpng call sits below a setjmp whose handler frees
 // what was allocated and turns the message into an Error. Warnings (odd colour profiles and
 // the like) do not stop a read, so they are dropped instead of printed.
-#include "tools/png_image.h"
+#include "tools/data/png_image.h"
 
 #include <errno.h>
 #include <math.h>
@@ -106,18 +106,26 @@ int pngimage_read(const char *path, PngImage *out, Error *err) {
     // Assigned after setjmp, read in its handler: volatile, so the handler sees the values.
     uint8_t *volatile pixels = NULL;
     png_bytep *volatile rows = NULL;
+    volatile bool too_large = false;
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, &info, NULL);
         free(pixels);
         free(rows);
         fclose(f);
-        return error_set(err, "%s: corrupt PNG: %s", path, text.msg);
+        return error_set(err, "%s: %s%s", path, too_large ? "" : "corrupt PNG: ", text.msg);
     }
     png_init_io(png, f);
     png_set_sig_bytes(png, sizeof signature);
     png_read_info(png, info);
     int width = (int)png_get_image_width(png, info);
     int height = (int)png_get_image_height(png, info);
+    // decoded before it is resized: refused from its header, before the pixels are allocated
+    if ((uint64_t)width * (uint64_t)height > PNG_MAX_PIXELS) {
+        too_large = true;
+        snprintf(text.msg, sizeof text.msg, "%d x %d pixels, more than the %d this reader "
+                 "decodes (resize it first)", width, height, PNG_MAX_PIXELS);
+        png_longjmp(png, 1);
+    }
     int file_channels = channels_of_file(png, info);
     int bit_depth = png_get_bit_depth(png, info);
     bool palette = png_get_color_type(png, info) == PNG_COLOR_TYPE_PALETTE;

@@ -1,5 +1,5 @@
-// The Dataset container and the seeded, resumable batcher (see tools/dataset.h).
-#include "tools/dataset.h"
+// The Dataset container and the seeded, resumable batcher (see tools/data/dataset.h).
+#include "tools/data/dataset.h"
 
 #include <stdlib.h>
 #include <string.h>

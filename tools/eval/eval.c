@@ -1,5 +1,5 @@
 // eval_measure: images -> classifier features and logits -> the metrics of dmdr/metrics.h.
-#include "tools/eval.h"
+#include "tools/eval/eval.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
 #include <zlib.h>
 
 #include "kernels/check.h"
-#include "tools/dataset.h"
+#include "tools/data/dataset.h"
 
 enum { IDX_IMAGES_MAGIC = 0x00000803, IDX_LABELS_MAGIC = 0x00000801 };
 
@@ -18,10 +18,11 @@ static const char *const fashion_class_names[10] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-// Reads exactly n bytes of `what`. Distinguishes a short file (truncated) from a damaged
-// gzip stream, and says how much was there.
+// Reads exactly n bytes of `what`, the part of it that starts `offset` bytes into its `total`.
+// Distinguishes a short file (truncated) from a damaged gzip stream, and says how much was
+// there.
 static int read_exact(gzFile f, const char *path, void *buf, size_t n, const char *what,
-                      Error *err) {
+                      size_t offset, size_t total, Error *err) {
     size_t got = 0;
     while (got < n) {
         size_t chunk = n - got < (1u << 30) ? n - got : (1u << 30);
@@ -38,8 +39,9 @@ static int read_exact(gzFile f, const char *path, void *buf, size_t n, const cha
     if (got < n) {
         int errnum;
         gzerror(f, &errnum);
-        return error_set(err, "%s: truncated: expected %zu bytes of %s, found %zu%s", path, n,
-                         what, got, errnum == Z_BUF_ERROR ? " (the gzip stream ends early)" : "");
+        return error_set(err, "%s: truncated: expected %zu bytes of %s, found %zu%s", path,
+                         total, what, offset + got,
+                         errnum == Z_BUF_ERROR ? " (the gzip stream ends early)" : "");
     }
     return 0;
 }
@@ -69,7 +71,7 @@ static uint32_t be32(const unsigned char *p) {
 static int read_idx_header(gzFile f, const char *path, uint32_t magic, int ndim, uint32_t *dims,
                            Error *err) {
     unsigned char bytes[4 * 3];
-    if (read_exact(f, path, bytes, 4, "IDX magic number", err)) return -1;
+    if (read_exact(f, path, bytes, 4, "IDX magic number", 0, 4, err)) return -1;
     uint32_t found = be32(bytes);
     if (found != magic) {
         const char *kind = found == IDX_IMAGES_MAGIC   ? " (an image file)"
@@ -81,7 +83,8 @@ static int read_idx_header(gzFile f, const char *path, uint32_t magic, int ndim,
                          "dimension%s)",
                          path, found, kind, magic, ndim, ndim == 1 ? "" : "s");
     }
-    if (read_exact(f, path, bytes, 4 * (size_t)ndim, "IDX sizes", err)) return -1;
+    if (read_exact(f, path, bytes, 4 * (size_t)ndim, "IDX sizes", 0, 4 * (size_t)ndim, err))
+        return -1;
     for (int i = 0; i < ndim; i++) dims[i] = be32(bytes + 4 * i);
     return 0;
 }
@@ -102,14 +105,29 @@ static gzFile open_idx(const char *path, uint32_t magic, int ndim, uint32_t *dim
     return f;
 }
 
-// Reads the n bytes of data that follow the header and checks the file ends there.
+// Reads the n bytes of data that follow the header and checks the file ends there. The
+// buffer grows as the data arrives (from 1 MiB, doubling), so a header that promises more than
+// the file holds is reported as truncated without first allocating all it promised.
 static int read_body(gzFile f, const char *path, size_t n, size_t header_len, const char *what,
                      uint8_t **out, Error *err) {
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf)
-        return error_set(err, "%s: cannot allocate %zu bytes for the %s the header promises",
-                         path, n, what);
-    if (read_exact(f, path, buf, n, what, err) || expect_end(f, path, header_len + n, err)) {
+    size_t got = 0, cap = n < ((size_t)1 << 20) ? n : ((size_t)1 << 20);
+    uint8_t *buf = NULL;
+    int rc = 0;
+    for (;;) {
+        uint8_t *bigger = realloc(buf, cap ? cap : 1);
+        if (!bigger) {
+            rc = error_set(err, "%s: cannot allocate %zu bytes for the %s the header promises",
+                           path, cap, what);
+            break;
+        }
+        buf = bigger;
+        rc = read_exact(f, path, buf + got, cap - got, what, got, n, err);
+        if (rc || cap == n) break;
+        got = cap;
+        cap = cap > n / 2 ? n : 2 * cap;
+    }
+    if (rc == 0) rc = expect_end(f, path, header_len + n, err);
+    if (rc) {
         free(buf);
         return -1;
     }
