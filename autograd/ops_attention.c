@@ -26,8 +26,9 @@ static Tensor *attention_forward(const char *name, BackwardFn backward, Tensor *
     Device device = inputs[0]->device;
     Tensor *out = tensor_empty(out_shape, DTYPE_F32, device);
     Tensor *lse = tensor_empty(shape3(l.b, l.heads, l.t), DTYPE_F32, device);
-    tensor_backend(inputs[0])->attention(tensor_f32(out), tensor_f32(lse), q, k, v, l.ld, l.b,
-                                         l.t, l.heads, l.d, attention_scale(l));
+    const Backend *be = tensor_backend(inputs[0]);
+    be->attention(be, tensor_f32(out), tensor_f32(lse), q, k, v, l.ld, l.b, l.t, l.heads, l.d,
+                  attention_scale(l));
     AutogradNode *node = autograd_record(out, name, backward, input_count, inputs);
     if (node) {
         int64_t fields[5] = {l.ld, l.b, l.t, l.heads, l.d};
@@ -43,10 +44,10 @@ static void attention_gradients(const AutogradNode *node, Tensor *dy, float *dq,
                                 float *dv, const float *q, const float *k, const float *v) {
     AttentionLayout l = {node->iarg[0], node->iarg[1], node->iarg[2], node->iarg[3],
                          node->iarg[4]};
-    tensor_backend(dy)->attention_backward(dq, dk, dv, tensor_f32(dy),
-                                           tensor_f32(node->saved[0]),
-                                           tensor_f32(node->saved[1]), q, k, v, l.ld, l.b, l.t,
-                                           l.heads, l.d, attention_scale(l));
+    const Backend *be = tensor_backend(dy);
+    be->attention_backward(be, dq, dk, dv, tensor_f32(dy), tensor_f32(node->saved[0]),
+                           tensor_f32(node->saved[1]), q, k, v, l.ld, l.b, l.t, l.heads, l.d,
+                           attention_scale(l));
 }
 
 // dy (B, H, T, D) -> dq, dk, dv (B, H, T, D)

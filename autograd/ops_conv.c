@@ -34,7 +34,7 @@ static void permute_chunk(const Backend *be, float *dst, const float *src, int64
     const int64_t shape[KERNEL_MAX_DIMS] = {1, n, oc, l};
     const int64_t gemm_stride[KERNEL_MAX_DIMS] = {0, l, n * l, 1};
     const int64_t tensor_stride[KERNEL_MAX_DIMS] = {0, oc * l, l, 1};
-    be->copy_strided(dst, to_tensor ? tensor_stride : gemm_stride, src,
+    be->copy_strided(be, dst, to_tensor ? tensor_stride : gemm_stride, src,
                      to_tensor ? gemm_stride : tensor_stride, shape);
 }
 
@@ -59,14 +59,14 @@ static void conv2d_backward(AutogradNode *node, Tensor *dy) {
             int64_t n = images - i0 < chunk ? images - i0 : chunk;
             permute_chunk(be, tensor_f32(dyp), tensor_f32(dy) + i0 * oc * l, n, oc, l, false);
             if (need_w) { // dW (oc, ckk) += dY' (oc, n*L) @ col^T
-                be->im2col(tensor_f32(col), tensor_f32(x) + i0 * image_size, n, &g);
-                be->matmul(tensor_f32(dw), tensor_f32(dyp), tensor_f32(col), 1, oc, ckk, n * l,
+                be->im2col(be, tensor_f32(col), tensor_f32(x) + i0 * image_size, n, &g);
+                be->matmul(be, tensor_f32(dw), tensor_f32(dyp), tensor_f32(col), 1, oc, ckk, n * l,
                            false, true, 1.0f, 1.0f, 0, 0, 0);
             }
             if (need_x) { // dcol (ckk, n*L) = W^T @ dY', folded back onto the images
-                be->matmul(tensor_f32(dcol), tensor_f32(weight), tensor_f32(dyp), 1, ckk, n * l,
+                be->matmul(be, tensor_f32(dcol), tensor_f32(weight), tensor_f32(dyp), 1, ckk, n * l,
                            oc, true, false, 1.0f, 0.0f, 0, 0, 0);
-                be->col2im(tensor_f32(dx) + i0 * image_size, tensor_f32(dcol), n, &g);
+                be->col2im(be, tensor_f32(dx) + i0 * image_size, tensor_f32(dcol), n, &g);
             }
         }
         tensor_scope_end();
@@ -76,7 +76,7 @@ static void conv2d_backward(AutogradNode *node, Tensor *dy) {
     if (autograd_needs_grad(node, 2)) { // dbias = dy summed over images and positions
         Tensor *db = ops_empty_like(bias);
         int64_t shape[KERNEL_MAX_DIMS] = {1, images, oc, l};
-        be->reduce(REDUCE_SUM, tensor_f32(db), tensor_f32(dy), shape, (1u << 1) | (1u << 3));
+        be->reduce(be, REDUCE_SUM, tensor_f32(db), tensor_f32(dy), shape, (1u << 1) | (1u << 3));
         autograd_accumulate(bias, db);
     }
 }
@@ -107,9 +107,9 @@ Tensor *op_conv2d(Tensor *x, Tensor *weight, Tensor *bias, int stride, int pad) 
     Tensor *yp = tensor_empty(shape2(oc, chunk * l), DTYPE_F32, x->device);
     for (int64_t i0 = 0; i0 < images; i0 += chunk) {
         int64_t n = images - i0 < chunk ? images - i0 : chunk;
-        be->im2col(tensor_f32(col), tensor_f32(x) + i0 * image_size, n, &g);
-        be->matmul(tensor_f32(yp), tensor_f32(weight), tensor_f32(col), 1, oc, n * l, ckk, false,
-                   false, 1.0f, 0.0f, 0, 0, 0);
+        be->im2col(be, tensor_f32(col), tensor_f32(x) + i0 * image_size, n, &g);
+        be->matmul(be, tensor_f32(yp), tensor_f32(weight), tensor_f32(col), 1, oc, n * l, ckk,
+                   false, false, 1.0f, 0.0f, 0, 0, 0);
         permute_chunk(be, tensor_f32(y) + i0 * oc * l, tensor_f32(yp), n, oc, l, true);
     }
     tensor_scope_end();
@@ -117,7 +117,7 @@ Tensor *op_conv2d(Tensor *x, Tensor *weight, Tensor *bias, int stride, int pad) 
     if (bias) { // in place: the binary kernel allows y to alias its full-shaped input
         Shape planes = shape3(images, oc, l);
         Broadcast bc = ops_broadcast(planes, planes, shape2(oc, 1));
-        be->binary(BINARY_ADD, tensor_f32(y), tensor_f32(y), tensor_f32(bias), &bc);
+        be->binary(be, BINARY_ADD, tensor_f32(y), tensor_f32(y), tensor_f32(bias), &bc);
     }
     AutogradNode *node = autograd_record(y, "conv2d", conv2d_backward, 3, in);
     if (node) {
@@ -131,8 +131,8 @@ Tensor *op_conv2d(Tensor *x, Tensor *weight, Tensor *bias, int stride, int pad) 
 // Nearest upsampling and average pooling share one node type: each of their four kernels
 // takes the input's (planes, h, w) and the factor.
 
-typedef void (*PlaneKernel)(float *y, const float *x, int64_t planes, int64_t h, int64_t w,
-                            int64_t f);
+typedef void (*PlaneKernel)(const Backend *be, float *y, const float *x, int64_t planes, int64_t h,
+                            int64_t w, int64_t f);
 
 // dy (n, c, h*f, w*f) or (n, c, h/k, w/k) -> dx (n, c, h, w)
 static void resample_backward(AutogradNode *node, Tensor *dy) {
@@ -141,7 +141,7 @@ static void resample_backward(AutogradNode *node, Tensor *dy) {
     PlaneKernel kernel = node->iarg[1] ? be->upsample_nearest_backward : be->avgpool_backward;
     Tensor *dx = ops_empty_like(x);
     const int64_t *dim = x->shape.dim;
-    kernel(tensor_f32(dx), tensor_f32(dy), dim[0] * dim[1], dim[2], dim[3], node->iarg[0]);
+    kernel(be, tensor_f32(dx), tensor_f32(dy), dim[0] * dim[1], dim[2], dim[3], node->iarg[0]);
     autograd_accumulate(x, dx);
 }
 
@@ -161,7 +161,7 @@ static Tensor *resample(const char *name, Tensor *x, int factor, bool upsample) 
     Tensor *y = tensor_empty(out, DTYPE_F32, x->device);
     const Backend *be = tensor_backend(x);
     PlaneKernel kernel = upsample ? be->upsample_nearest : be->avgpool;
-    kernel(tensor_f32(y), tensor_f32(x), dim[0] * dim[1], dim[2], dim[3], factor);
+    kernel(be, tensor_f32(y), tensor_f32(x), dim[0] * dim[1], dim[2], dim[3], factor);
     AutogradNode *node = autograd_record(y, name, resample_backward, 1, &x);
     if (node) {
         node->iarg[0] = factor;

@@ -20,8 +20,9 @@ static void binary_backward(AutogradNode *node, Tensor *dy) {
     Tensor *da = need_a ? ops_empty_like(dy) : NULL;
     Tensor *db = need_b ? ops_empty_like(dy) : NULL;
     Broadcast bc = ops_broadcast(dy->shape, a->shape, b->shape);
-    tensor_backend(dy)->binary_backward(op, da ? tensor_f32(da) : NULL, db ? tensor_f32(db) : NULL,
-                                        tensor_f32(a), tensor_f32(b), tensor_f32(dy), &bc);
+    const Backend *be = tensor_backend(dy);
+    be->binary_backward(be, op, da ? tensor_f32(da) : NULL, db ? tensor_f32(db) : NULL,
+                        tensor_f32(a), tensor_f32(b), tensor_f32(dy), &bc);
     if (need_a) autograd_accumulate(a, ops_sum_to_shape(da, a->shape));
     if (need_b) autograd_accumulate(b, ops_sum_to_shape(db, b->shape));
 }
@@ -34,7 +35,8 @@ static Tensor *binary(BinaryOp op, const char *name, Tensor *a, Tensor *b) {
     OPS_CHECK_SHAPES(shape_broadcast(a->shape, b->shape, &out_shape), name, a, b);
     Tensor *y = tensor_empty(out_shape, DTYPE_F32, a->device);
     Broadcast bc = ops_broadcast(out_shape, a->shape, b->shape);
-    tensor_backend(a)->binary(op, tensor_f32(y), tensor_f32(a), tensor_f32(b), &bc);
+    const Backend *be = tensor_backend(a);
+    be->binary(be, op, tensor_f32(y), tensor_f32(a), tensor_f32(b), &bc);
     AutogradNode *node = autograd_record(y, name, binary_backward, 2, in);
     if (node) node->iarg[0] = op;
     return y;
@@ -52,8 +54,9 @@ Tensor *op_minimum(Tensor *a, Tensor *b) { return binary(BINARY_MIN, "minimum", 
 static void unary_backward(AutogradNode *node, Tensor *dy) {
     Tensor *x = node->inputs[0], *y = node->saved[0];
     Tensor *dx = ops_empty_like(x);
-    tensor_backend(x)->unary_backward((UnaryOp)node->iarg[0], tensor_f32(dx), tensor_f32(x),
-                                      tensor_f32(y), tensor_f32(dy), tensor_numel(x));
+    const Backend *be = tensor_backend(x);
+    be->unary_backward(be, (UnaryOp)node->iarg[0], tensor_f32(dx), tensor_f32(x), tensor_f32(y),
+                       tensor_f32(dy), tensor_numel(x));
     autograd_accumulate(x, dx);
 }
 
@@ -61,7 +64,8 @@ static void unary_backward(AutogradNode *node, Tensor *dy) {
 static Tensor *unary(UnaryOp op, const char *name, Tensor *x) {
     ops_check_f32(name, 1, &x);
     Tensor *y = ops_empty_like(x);
-    tensor_backend(x)->unary(op, tensor_f32(y), tensor_f32(x), tensor_numel(x));
+    const Backend *be = tensor_backend(x);
+    be->unary(be, op, tensor_f32(y), tensor_f32(x), tensor_numel(x));
     AutogradNode *node = autograd_record(y, name, unary_backward, 1, &x);
     if (node) {
         node->iarg[0] = op;
@@ -87,8 +91,9 @@ Tensor *op_abs(Tensor *x) { return unary(UNARY_ABS, "abs", x); }
 static void scalar_backward(AutogradNode *node, Tensor *dy) {
     Tensor *x = node->inputs[0];
     Tensor *dx = ops_empty_like(x);
-    tensor_backend(x)->scalar_backward((ScalarOp)node->iarg[0], tensor_f32(dx), tensor_f32(x),
-                                       node->farg[0], tensor_f32(dy), tensor_numel(x));
+    const Backend *be = tensor_backend(x);
+    be->scalar_backward(be, (ScalarOp)node->iarg[0], tensor_f32(dx), tensor_f32(x), node->farg[0],
+                        tensor_f32(dy), tensor_numel(x));
     autograd_accumulate(x, dx);
 }
 
@@ -96,7 +101,8 @@ static void scalar_backward(AutogradNode *node, Tensor *dy) {
 static Tensor *scalar(ScalarOp op, const char *name, Tensor *x, float s) {
     ops_check_f32(name, 1, &x);
     Tensor *y = ops_empty_like(x);
-    tensor_backend(x)->scalar(op, tensor_f32(y), tensor_f32(x), s, tensor_numel(x));
+    const Backend *be = tensor_backend(x);
+    be->scalar(be, op, tensor_f32(y), tensor_f32(x), s, tensor_numel(x));
     AutogradNode *node = autograd_record(y, name, scalar_backward, 1, &x);
     if (node) {
         node->iarg[0] = op;

@@ -28,9 +28,9 @@ static Gemm gemm_load(const AutogradNode *node) {
 
 // y (batch, m, n) = a (batch, m, k) op(b) (batch, k, n)
 static void gemm_forward(Tensor *y, Tensor *a, Tensor *b, Gemm g) {
-    tensor_backend(a)->matmul(tensor_f32(y), tensor_f32(a), tensor_f32(b), g.batch, g.m, g.n,
-                              g.k, false, g.trans_b, 1.0f, 0.0f, g.m * g.k, g.k * g.n,
-                              g.m * g.n);
+    const Backend *be = tensor_backend(a);
+    be->matmul(be, tensor_f32(y), tensor_f32(a), tensor_f32(b), g.batch, g.m, g.n, g.k, false,
+               g.trans_b, 1.0f, 0.0f, g.m * g.k, g.k * g.n, g.m * g.n);
 }
 
 // dy (batch, m, n) -> da (batch, m, k) = dy op(b)^T; db = a^T dy (k, n), or dy^T a (n, k)
@@ -42,17 +42,17 @@ static void gemm_backward(AutogradNode *node, Tensor *dy) {
     int64_t sa = g.m * g.k, sb = g.k * g.n, sy = g.m * g.n;
     if (autograd_needs_grad(node, 0)) {
         Tensor *da = ops_empty_like(a);
-        be->matmul(tensor_f32(da), tensor_f32(dy), tensor_f32(b), g.batch, g.m, g.k, g.n, false,
+        be->matmul(be, tensor_f32(da), tensor_f32(dy), tensor_f32(b), g.batch, g.m, g.k, g.n, false,
                    !g.trans_b, 1.0f, 0.0f, sy, sb, sa);
         autograd_accumulate(a, da);
     }
     if (autograd_needs_grad(node, 1)) {
         Tensor *db = ops_empty_like(b);
         if (g.trans_b)
-            be->matmul(tensor_f32(db), tensor_f32(dy), tensor_f32(a), g.batch, g.n, g.k, g.m,
+            be->matmul(be, tensor_f32(db), tensor_f32(dy), tensor_f32(a), g.batch, g.n, g.k, g.m,
                        true, false, 1.0f, 0.0f, sy, sa, sb);
         else
-            be->matmul(tensor_f32(db), tensor_f32(a), tensor_f32(dy), g.batch, g.k, g.n, g.m,
+            be->matmul(be, tensor_f32(db), tensor_f32(a), tensor_f32(dy), g.batch, g.k, g.n, g.m,
                        true, false, 1.0f, 0.0f, sa, sy, sb);
         autograd_accumulate(b, db);
     }
@@ -90,7 +90,8 @@ static void linear_backward(AutogradNode *node, Tensor *dy) {
     Tensor *bias = node->inputs[2];
     Tensor *db = ops_empty_like(bias);
     int64_t shape[KERNEL_MAX_DIMS] = {1, 1, g.m, g.n};
-    tensor_backend(dy)->reduce(REDUCE_SUM, tensor_f32(db), tensor_f32(dy), shape, 1u << 2);
+    const Backend *be = tensor_backend(dy);
+    be->reduce(be, REDUCE_SUM, tensor_f32(db), tensor_f32(dy), shape, 1u << 2);
     autograd_accumulate(bias, db);
 }
 
@@ -118,8 +119,8 @@ Tensor *op_linear(Tensor *x, Tensor *weight, Tensor *bias) {
     if (bias) { // in place: the binary kernel allows y to alias its full-shaped input
         Shape rows_shape = shape2(rows, features_out);
         Broadcast bc = ops_broadcast(rows_shape, rows_shape, bias->shape);
-        tensor_backend(x)->binary(BINARY_ADD, tensor_f32(y), tensor_f32(y), tensor_f32(bias),
-                                  &bc);
+        const Backend *be = tensor_backend(x);
+        be->binary(be, BINARY_ADD, tensor_f32(y), tensor_f32(y), tensor_f32(bias), &bc);
     }
     AutogradNode *node = autograd_record(y, "linear", linear_backward, 3, in);
     if (node) gemm_store(node, g);

@@ -23,9 +23,9 @@ static int64_t last_dim(const char *op, const Tensor *x) {
 static void softmax_backward(AutogradNode *node, Tensor *dy) {
     Tensor *x = node->inputs[0], *y = node->saved[0];
     Tensor *dx = ops_empty_like(x);
-    tensor_backend(dy)->softmax_backward(tensor_f32(dx), tensor_f32(y), tensor_f32(dy),
-                                         leading_rows(x), last_dim(node->name, x),
-                                         node->iarg[0] != 0);
+    const Backend *be = tensor_backend(dy);
+    be->softmax_backward(be, tensor_f32(dx), tensor_f32(y), tensor_f32(dy), leading_rows(x),
+                         last_dim(node->name, x), node->iarg[0] != 0);
     autograd_accumulate(x, dx);
 }
 
@@ -34,7 +34,8 @@ static Tensor *softmax(const char *name, Tensor *x, bool log) {
     ops_check_f32(name, 1, &x);
     int64_t cols = last_dim(name, x);
     Tensor *y = ops_empty_like(x);
-    tensor_backend(x)->softmax(tensor_f32(y), tensor_f32(x), leading_rows(x), cols, log);
+    const Backend *be = tensor_backend(x);
+    be->softmax(be, tensor_f32(y), tensor_f32(x), leading_rows(x), cols, log);
     AutogradNode *node = autograd_record(y, name, softmax_backward, 1, &x);
     if (node) {
         node->iarg[0] = log;
@@ -93,10 +94,11 @@ static AutogradNode *norm_record(Tensor *y, const char *name, BackwardFn backwar
 static void layernorm_backward(AutogradNode *node, Tensor *dy) {
     Tensor *x = node->inputs[0];
     NormGrads g = norm_grads_new(node);
-    tensor_backend(dy)->layernorm_backward(
-        tensor_f32(g.dx), f32_or_null(g.dweight), f32_or_null(g.dbias), tensor_f32(dy),
-        tensor_f32(x), tensor_f32(node->saved[0]), tensor_f32(node->saved[1]),
-        f32_or_null(node->inputs[1]), leading_rows(x), last_dim(node->name, x));
+    const Backend *be = tensor_backend(dy);
+    be->layernorm_backward(be, tensor_f32(g.dx), f32_or_null(g.dweight), f32_or_null(g.dbias),
+                           tensor_f32(dy), tensor_f32(x), tensor_f32(node->saved[0]),
+                           tensor_f32(node->saved[1]), f32_or_null(node->inputs[1]),
+                           leading_rows(x), last_dim(node->name, x));
     norm_grads_accumulate(node, g);
 }
 
@@ -107,8 +109,9 @@ Tensor *op_layernorm(Tensor *x, Tensor *weight, Tensor *bias, float eps) {
     Tensor *y = ops_empty_like(x);
     Tensor *mean = tensor_empty(shape1(rows), DTYPE_F32, x->device);
     Tensor *rstd = tensor_empty(shape1(rows), DTYPE_F32, x->device);
-    tensor_backend(x)->layernorm(tensor_f32(y), tensor_f32(mean), tensor_f32(rstd), tensor_f32(x),
-                                 f32_or_null(weight), f32_or_null(bias), rows, c, eps);
+    const Backend *be = tensor_backend(x);
+    be->layernorm(be, tensor_f32(y), tensor_f32(mean), tensor_f32(rstd), tensor_f32(x),
+                  f32_or_null(weight), f32_or_null(bias), rows, c, eps);
     norm_record(y, "layernorm", layernorm_backward, x, weight, bias, mean, rstd);
     return y;
 }
@@ -118,10 +121,11 @@ static void groupnorm_backward(AutogradNode *node, Tensor *dy) {
     Tensor *x = node->inputs[0];
     const int64_t *dim = x->shape.dim;
     NormGrads g = norm_grads_new(node);
-    tensor_backend(dy)->groupnorm_backward(
-        tensor_f32(g.dx), f32_or_null(g.dweight), f32_or_null(g.dbias), tensor_f32(dy),
-        tensor_f32(x), tensor_f32(node->saved[0]), tensor_f32(node->saved[1]),
-        f32_or_null(node->inputs[1]), dim[0], dim[1], dim[2] * dim[3], node->iarg[0]);
+    const Backend *be = tensor_backend(dy);
+    be->groupnorm_backward(be, tensor_f32(g.dx), f32_or_null(g.dweight), f32_or_null(g.dbias),
+                           tensor_f32(dy), tensor_f32(x), tensor_f32(node->saved[0]),
+                           tensor_f32(node->saved[1]), f32_or_null(node->inputs[1]), dim[0], dim[1],
+                           dim[2] * dim[3], node->iarg[0]);
     norm_grads_accumulate(node, g);
 }
 
@@ -136,9 +140,10 @@ Tensor *op_groupnorm(Tensor *x, int groups, Tensor *weight, Tensor *bias, float 
     Tensor *y = ops_empty_like(x);
     Tensor *mean = tensor_empty(shape2(dim[0], groups), DTYPE_F32, x->device);
     Tensor *rstd = tensor_empty(shape2(dim[0], groups), DTYPE_F32, x->device);
-    tensor_backend(x)->groupnorm(tensor_f32(y), tensor_f32(mean), tensor_f32(rstd), tensor_f32(x),
-                                 f32_or_null(weight), f32_or_null(bias), dim[0], dim[1],
-                                 dim[2] * dim[3], groups, eps);
+    const Backend *be = tensor_backend(x);
+    be->groupnorm(be, tensor_f32(y), tensor_f32(mean), tensor_f32(rstd), tensor_f32(x),
+                  f32_or_null(weight), f32_or_null(bias), dim[0], dim[1], dim[2] * dim[3], groups,
+                  eps);
     AutogradNode *node = norm_record(y, "groupnorm", groupnorm_backward, x, weight, bias, mean,
                                      rstd);
     if (node) node->iarg[0] = groups;
@@ -173,9 +178,9 @@ static void check_indexed(const char *op, Tensor *data, Tensor *index, int bound
 static void embedding_backward(AutogradNode *node, Tensor *dy) {
     Tensor *table = node->inputs[0], *index = node->inputs[1];
     Tensor *dtable = ops_empty_like(table);
-    tensor_backend(dy)->embedding_backward(tensor_f32(dtable), tensor_f32(dy), tensor_i32(index),
-                                           index->shape.dim[0], table->shape.dim[0],
-                                           table->shape.dim[1]);
+    const Backend *be = tensor_backend(dy);
+    be->embedding_backward(be, tensor_f32(dtable), tensor_f32(dy), tensor_i32(index),
+                           index->shape.dim[0], table->shape.dim[0], table->shape.dim[1]);
     autograd_accumulate(table, dtable);
 }
 
@@ -184,7 +189,8 @@ Tensor *op_embedding(Tensor *table, Tensor *index) {
     check_indexed("embedding", table, index, 0);
     int64_t n = index->shape.dim[0], dim = table->shape.dim[1];
     Tensor *y = tensor_empty(shape2(n, dim), DTYPE_F32, table->device);
-    tensor_backend(table)->embedding(tensor_f32(y), tensor_f32(table), tensor_i32(index), n, dim);
+    const Backend *be = tensor_backend(table);
+    be->embedding(be, tensor_f32(y), tensor_f32(table), tensor_i32(index), n, dim);
     Tensor *in[2] = {table, index}; // the index rides along for the backward
     autograd_record(y, "embedding", embedding_backward, 2, in);
     return y;
@@ -199,9 +205,9 @@ static void cross_entropy_backward(AutogradNode *node, Tensor *dy) {
     // d mean / d loss_r = dy / rows for every row, built on the device from the (1) dy
     Tensor *dloss = op_expand(op_mul_scalar(dy, 1.0f / (float)rows), shape1(rows));
     Tensor *dlogits = ops_empty_like(logits);
-    tensor_backend(dy)->cross_entropy_backward(tensor_f32(dlogits), tensor_f32(dloss),
-                                               tensor_f32(logits), tensor_i32(target), rows,
-                                               logits->shape.dim[1]);
+    const Backend *be = tensor_backend(dy);
+    be->cross_entropy_backward(be, tensor_f32(dlogits), tensor_f32(dloss), tensor_f32(logits),
+                               tensor_i32(target), rows, logits->shape.dim[1]);
     autograd_accumulate(logits, dlogits);
 }
 
@@ -212,11 +218,11 @@ Tensor *op_cross_entropy(Tensor *logits, Tensor *target) {
     OPS_CHECK_SHAPES(target->shape.dim[0] == rows, "cross_entropy", logits, target);
     const Backend *be = tensor_backend(logits);
     Tensor *loss = tensor_empty(shape1(rows), DTYPE_F32, logits->device);
-    be->cross_entropy(tensor_f32(loss), tensor_f32(logits), tensor_i32(target), rows,
+    be->cross_entropy(be, tensor_f32(loss), tensor_f32(logits), tensor_i32(target), rows,
                       logits->shape.dim[1]);
     Tensor *y = tensor_empty(shape1(1), DTYPE_F32, logits->device);
     int64_t shape[KERNEL_MAX_DIMS] = {1, 1, 1, rows};
-    be->reduce(REDUCE_MEAN, tensor_f32(y), tensor_f32(loss), shape, 1u << 3);
+    be->reduce(be, REDUCE_MEAN, tensor_f32(y), tensor_f32(loss), shape, 1u << 3);
     Tensor *in[2] = {logits, target};
     autograd_record(y, "cross_entropy", cross_entropy_backward, 2, in);
     return y;
@@ -228,8 +234,9 @@ static void mse_backward(AutogradNode *node, Tensor *dy) {
     int64_t n = tensor_numel(a);
     Tensor *da = autograd_needs_grad(node, 0) ? ops_empty_like(a) : NULL;
     Tensor *db = autograd_needs_grad(node, 1) ? ops_empty_like(b) : NULL;
-    tensor_backend(dy)->squared_error_backward(f32_or_null(da), f32_or_null(db), tensor_f32(dy),
-                                               tensor_f32(a), tensor_f32(b), 2.0f / (float)n, n);
+    const Backend *be = tensor_backend(dy);
+    be->squared_error_backward(be, f32_or_null(da), f32_or_null(db), tensor_f32(dy), tensor_f32(a),
+                               tensor_f32(b), 2.0f / (float)n, n);
     autograd_accumulate(a, da);
     autograd_accumulate(b, db);
 }
@@ -242,9 +249,9 @@ Tensor *op_mse(Tensor *a, Tensor *b) {
     int64_t n = tensor_numel(a);
     const Backend *be = tensor_backend(a);
     Tensor *sum = tensor_empty(shape1(1), DTYPE_F32, a->device);
-    be->squared_error(tensor_f32(sum), tensor_f32(a), tensor_f32(b), n);
+    be->squared_error(be, tensor_f32(sum), tensor_f32(a), tensor_f32(b), n);
     Tensor *y = tensor_empty(shape1(1), DTYPE_F32, a->device);
-    be->scalar(SCALAR_MUL, tensor_f32(y), tensor_f32(sum), 1.0f / (float)n, 1);
+    be->scalar(be, SCALAR_MUL, tensor_f32(y), tensor_f32(sum), 1.0f / (float)n, 1);
     autograd_record(y, "mse", mse_backward, 2, in);
     return y;
 }

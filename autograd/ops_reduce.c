@@ -24,9 +24,9 @@ static void reduce_backward(AutogradNode *node, Tensor *dy) {
         int64_t x4[KERNEL_MAX_DIMS];
         shape_to4(x->shape, x4);
         dx = ops_empty_like(x);
-        tensor_backend(x)->reduce_max_backward(tensor_f32(dx), tensor_f32(x),
-                                               tensor_f32(node->saved[0]), tensor_f32(dy_keep),
-                                               x4, mask4(x->shape, mask));
+        const Backend *be = tensor_backend(x);
+        be->reduce_max_backward(be, tensor_f32(dx), tensor_f32(x), tensor_f32(node->saved[0]),
+                                tensor_f32(dy_keep), x4, mask4(x->shape, mask));
     } else {
         dx = op_expand(dy_keep, x->shape);
         if (op == REDUCE_MEAN)
@@ -44,8 +44,8 @@ static Tensor *reduce(ReduceOp op, const char *name, Tensor *x, unsigned dims_ma
     int64_t x4[KERNEL_MAX_DIMS];
     shape_to4(x->shape, x4);
     Tensor *y_keep = tensor_empty(reduced_shape(x->shape, dims_mask, true), DTYPE_F32, x->device);
-    tensor_backend(x)->reduce(op, tensor_f32(y_keep), tensor_f32(x), x4,
-                              mask4(x->shape, dims_mask));
+    const Backend *be = tensor_backend(x);
+    be->reduce(be, op, tensor_f32(y_keep), tensor_f32(x), x4, mask4(x->shape, dims_mask));
     // The result is a view so that the kept-dims buffer can be saved for max's backward
     // without the output owning its own node.
     Tensor *y = tensor_view(y_keep, reduced_shape(x->shape, dims_mask, keepdim));

@@ -9,8 +9,9 @@ static void *element_at(Tensor *t, int64_t index) {
 static void copy_strided(Tensor *dst, int64_t dst_offset, const int64_t dst_stride[4],
                          Tensor *src, int64_t src_offset, const int64_t src_stride[4],
                          const int64_t shape[4]) {
-    tensor_backend(dst)->copy_strided(element_at(dst, dst_offset), dst_stride,
-                                      element_at(src, src_offset), src_stride, shape);
+    const Backend *be = tensor_backend(dst);
+    be->copy_strided(be, element_at(dst, dst_offset), dst_stride, element_at(src, src_offset),
+                     src_stride, shape);
 }
 
 // ---- reshape ----------------------------------------------------------------------------------

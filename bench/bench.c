@@ -55,10 +55,10 @@ static void cpu_model(char *out, size_t size) {
 
 // Seconds for `calls` back-to-back calls, device work included.
 static double run_batch(const Backend *be, const BenchCase *c, void *const *buf, int64_t calls) {
-    be->synchronize();
+    be->synchronize(be);
     double start = bench_now_seconds();
     for (int64_t i = 0; i < calls; i++) c->op->call(be, buf, c);
-    be->synchronize();
+    be->synchronize(be);
     return bench_now_seconds() - start;
 }
 
@@ -89,14 +89,15 @@ static bool fill_buffer(const Backend *be, void *buf, const CaseBuffer *spec, ui
         int32_t *labels = malloc((size_t)spec->words * sizeof *labels);
         if (!labels) return false;
         for (int64_t i = 0; i < spec->words; i++) labels[i] = (int32_t)(i * 7 % spec->below);
-        be->copy_from_host(buf, labels, (size_t)spec->words * sizeof *labels);
+        be->copy_from_host(be, buf, labels, (size_t)spec->words * sizeof *labels);
         free(labels);
         return true;
     }
-    case FILL_LEVELS: be->rng_uniform(buf, spec->words, seed, 0, 0.0f, (float)spec->below); break;
-    case FILL_ZERO: be->fill(buf, 0.0f, spec->words); break;
-    case FILL_CONST: be->fill(buf, spec->lo, spec->words); break;
-    default: be->rng_uniform(buf, spec->words, seed, 0, spec->lo, spec->hi); break;
+    case FILL_LEVELS: be->rng_uniform(be, buf, spec->words, seed, 0, 0.0f,
+                                      (float)spec->below); break;
+    case FILL_ZERO: be->fill(be, buf, 0.0f, spec->words); break;
+    case FILL_CONST: be->fill(be, buf, spec->lo, spec->words); break;
+    default: be->rng_uniform(be, buf, spec->words, seed, 0, spec->lo, spec->hi); break;
     }
     return true;
 }
@@ -122,7 +123,7 @@ static void run_case(const Backend *be, const BenchCase *c, double budget, Bench
     for (int i = 0; i < c->nbuffers && ok; i++) {
         if (!case_allocates(c, i)) continue;
         size_t nbytes = (size_t)c->buf[i].words * 4;
-        buf[i] = be->alloc(nbytes);
+        buf[i] = be->alloc(be, nbytes);
         ok = buf[i] && fill_buffer(be, buf[i], &c->buf[i], (uint64_t)i + 1);
         if (!ok)
             fprintf(stderr,
@@ -137,7 +138,7 @@ static void run_case(const Backend *be, const BenchCase *c, double budget, Bench
         r->ok = true;
     }
     for (int i = 0; i < c->nbuffers; i++)
-        if (buf[i]) be->free(buf[i]);
+        if (buf[i]) be->free(be, buf[i]);
 }
 
 static double result_rate(const BenchResult *r) {

@@ -87,7 +87,7 @@ static void run_call(Bench *b, E2eKind kind, bool warmup) {
     default: DMDR_FATAL("end-to-end measurement %d", (int)kind);
     }
     tensor_scope_end();
-    b->be->synchronize();
+    b->be->synchronize(b->be);
 }
 
 static void measure(Bench *b, E2eKind kind, const Timing *tm, Device device, E2eResult *r) {

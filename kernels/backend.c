@@ -10,7 +10,7 @@ const Backend *backend_get(Device device) {
     switch (device) {
     case DEVICE_CPU: return &cpu_backend;
 #ifdef DMDR_HAVE_CUDA
-    case DEVICE_CUDA: return cuda_available() ? &cuda_backend : NULL; // compiled, maybe no GPU
+    case DEVICE_CUDA: return cuda_backend(); // compiled in; NULL without a usable GPU
 #endif
     default: return NULL; // not compiled into this build
     }

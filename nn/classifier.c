@@ -48,6 +48,15 @@ static const ConfigField fields[] = {
 };
 #define FIELD_COUNT ((int)(sizeof fields / sizeof fields[0]))
 
+bool classifier_config_range(const char *key, double *min, double *max) {
+    for (int i = 0; i < FIELD_COUNT; i++)
+        if (strcmp(key, fields[i].key) == 0) {
+            *min = fields[i].min, *max = fields[i].max;
+            return true;
+        }
+    return false;
+}
+
 static int get_field(const ClassifierConfig *cfg, const ConfigField *f) {
     return *(const int *)((const char *)cfg + f->offset);
 }

@@ -41,6 +41,10 @@ typedef struct {
 
 typedef struct Classifier Classifier;
 
+// The inclusive range of a configuration field ("width", "hidden", ...); false for a key that
+// is no field. The command line's settings table takes its ranges here.
+bool classifier_config_range(const char *key, double *min, double *max);
+
 // Creates the network with PyTorch's default initialisation. NULL with err naming the field
 // when the configuration is inconsistent.
 Classifier *classifier_create(const ClassifierConfig *cfg, Device device, Rng *rng, Error *err);

@@ -130,8 +130,8 @@ void init_xavier_uniform(Tensor *t, int64_t fan_in, int64_t fan_out, Rng *rng) {
                (long long)tensor_numel(t), (long long)fan_in, (long long)fan_out);
     float bound = (float)sqrt(6.0 / (double)(fan_in + fan_out));
     int64_t n = tensor_numel(t);
-    tensor_backend(t)->rng_uniform(tensor_f32(t), n, rng->seed, rng_reserve(rng, n), -bound,
-                                   bound);
+    const Backend *be = tensor_backend(t);
+    be->rng_uniform(be, tensor_f32(t), n, rng->seed, rng_reserve(rng, n), -bound, bound);
 }
 
 // t (n) -> (n, dim), untracked: [cos(t f_0..f_{half-1}), sin(..)], a zero column when dim is

@@ -72,7 +72,8 @@ double tensors_sum_squares(Tensor *const *ts, int count) {
             xs[n] = tensor_f32(ts[i]);
             ns[n++] = tensor_numel(ts[i]);
         }
-        if (n) total += backend_get((Device)d)->sum_squares(xs, ns, n);
+        const Backend *be = backend_get((Device)d);
+        if (n) total += be->sum_squares(be, xs, ns, n);
     }
     free(xs);
     free(ns);
@@ -121,8 +122,9 @@ double adamw_step(AdamW *opt, float lr, float clip_norm) {
             .bias_correction2 = (float)(1.0 - pow((double)c->beta2, (double)step)),
             .grad_scale = grad_scale,
         };
-        tensor_backend(p)->adamw(tensor_f32(p), tensor_f32(g), tensor_f32(opt->m[i]),
-                                 tensor_f32(opt->v[i]), tensor_numel(p), &s);
+        const Backend *be = tensor_backend(p);
+        be->adamw(be, tensor_f32(p), tensor_f32(g), tensor_f32(opt->m[i]), tensor_f32(opt->v[i]),
+                  tensor_numel(p), &s);
     }
     opt->step++;
     return norm;
@@ -193,10 +195,10 @@ static void ema_blend(Tensor *shadow, Tensor *param, float decay) {
     tensor_scope_begin();
     Tensor *scaled = tensor_empty(shadow->shape, DTYPE_F32, shadow->device);
     // 1 - decay is exact in float for decay >= 0.5 (Sterbenz's lemma)
-    be->scalar(SCALAR_MUL, tensor_f32(scaled), tensor_f32(param), 1.0f - decay, n);
-    be->scalar(SCALAR_MUL, tensor_f32(shadow), tensor_f32(shadow), decay, n);
+    be->scalar(be, SCALAR_MUL, tensor_f32(scaled), tensor_f32(param), 1.0f - decay, n);
+    be->scalar(be, SCALAR_MUL, tensor_f32(shadow), tensor_f32(shadow), decay, n);
     Broadcast flat = {{1, 1, 1, n}, {n, n, n, 1}, {n, n, n, 1}};
-    be->binary(BINARY_ADD, tensor_f32(shadow), tensor_f32(shadow), tensor_f32(scaled), &flat);
+    be->binary(be, BINARY_ADD, tensor_f32(shadow), tensor_f32(shadow), tensor_f32(scaled), &flat);
     tensor_scope_end();
 }
 

@@ -45,7 +45,7 @@ static void *cache_take(DeviceCache *c, size_t nbytes) {
 static void cache_clear_device(Device d) {
     DeviceCache *c = &caches[d];
     const Backend *be = backend_get(d);
-    for (int i = 0; i < c->count; i++) be->free(c->blocks[i].ptr);
+    for (int i = 0; i < c->count; i++) be->free(be, c->blocks[i].ptr);
     c->count = 0;
     c->stats.bytes_cached = 0;
 }
@@ -57,10 +57,10 @@ Storage *storage_new(Device device, size_t nbytes) {
     size_t cls = size_class(nbytes);
     void *p = cache_take(c, cls);
     if (!p) {
-        p = be->alloc(cls);
+        p = be->alloc(be, cls);
         if (!p) {
             cache_clear_device(device);
-            p = be->alloc(cls);
+            p = be->alloc(be, cls);
         }
         DMDR_CHECK(p != NULL, "out of %s memory allocating %zu bytes (%zu in use)",
                    device_name(device), cls, c->stats.bytes_in_use);

@@ -139,14 +139,16 @@ Tensor *tensor_from_ints(Shape shape, const int32_t *data, Device device) {
 Tensor *tensor_uniform(Shape shape, Rng *rng, float lo, float hi, Device device) {
     Tensor *t = tensor_empty(shape, DTYPE_F32, device);
     int64_t n = tensor_numel(t);
-    tensor_backend(t)->rng_uniform(tensor_f32(t), n, rng->seed, rng_reserve(rng, n), lo, hi);
+    const Backend *be = tensor_backend(t);
+    be->rng_uniform(be, tensor_f32(t), n, rng->seed, rng_reserve(rng, n), lo, hi);
     return t;
 }
 
 Tensor *tensor_normal(Shape shape, Rng *rng, float mean, float std, Device device) {
     Tensor *t = tensor_empty(shape, DTYPE_F32, device);
     int64_t n = tensor_numel(t);
-    tensor_backend(t)->rng_normal(tensor_f32(t), n, rng->seed, rng_reserve(rng, n), mean, std);
+    const Backend *be = tensor_backend(t);
+    be->rng_normal(be, tensor_f32(t), n, rng->seed, rng_reserve(rng, n), mean, std);
     return t;
 }
 
@@ -184,7 +186,8 @@ static size_t tensor_nbytes(const Tensor *t) {
 
 Tensor *tensor_clone(const Tensor *t) {
     Tensor *c = tensor_empty(t->shape, t->dtype, t->device);
-    tensor_backend(t)->copy(tensor_data(c), tensor_data(t), tensor_nbytes(t));
+    const Backend *be = tensor_backend(t);
+    be->copy(be, tensor_data(c), tensor_data(t), tensor_nbytes(t));
     return c;
 }
 
@@ -202,27 +205,30 @@ void tensor_copy_into(Tensor *dst, const Tensor *src) {
                tensor_shape_str(src, a, sizeof a), dtype_name(dst->dtype),
                tensor_shape_str(dst, b, sizeof b));
     size_t nbytes = tensor_nbytes(src);
+    const Backend *to = tensor_backend(dst), *from = tensor_backend(src);
     if (dst->device == src->device) {
-        tensor_backend(dst)->copy(tensor_data(dst), tensor_data(src), nbytes);
+        to->copy(to, tensor_data(dst), tensor_data(src), nbytes);
     } else if (src->device == DEVICE_CPU) {
-        tensor_backend(dst)->copy_from_host(tensor_data(dst), tensor_data(src), nbytes);
+        to->copy_from_host(to, tensor_data(dst), tensor_data(src), nbytes);
     } else if (dst->device == DEVICE_CPU) {
-        tensor_backend(src)->copy_to_host(tensor_data(dst), tensor_data(src), nbytes);
+        from->copy_to_host(from, tensor_data(dst), tensor_data(src), nbytes);
     } else { // between two accelerators: through the host
         void *host = malloc(nbytes ? nbytes : 1);
         DMDR_CHECK(host != NULL, "out of host memory");
-        tensor_backend(src)->copy_to_host(host, tensor_data(src), nbytes);
-        tensor_backend(dst)->copy_from_host(tensor_data(dst), host, nbytes);
+        from->copy_to_host(from, host, tensor_data(src), nbytes);
+        to->copy_from_host(to, tensor_data(dst), host, nbytes);
         free(host);
     }
 }
 
 void tensor_read(const Tensor *t, void *host_dst) {
-    tensor_backend(t)->copy_to_host(host_dst, tensor_data(t), tensor_nbytes(t));
+    const Backend *be = tensor_backend(t);
+    be->copy_to_host(be, host_dst, tensor_data(t), tensor_nbytes(t));
 }
 
 void tensor_write(Tensor *t, const void *host_src) {
-    tensor_backend(t)->copy_from_host(tensor_data(t), host_src, tensor_nbytes(t));
+    const Backend *be = tensor_backend(t);
+    be->copy_from_host(be, tensor_data(t), host_src, tensor_nbytes(t));
 }
 
 float tensor_item(const Tensor *t) {
@@ -236,7 +242,8 @@ float tensor_item(const Tensor *t) {
 
 void tensor_fill(Tensor *t, float value) {
     DMDR_CHECK(t->dtype == DTYPE_F32, "fill of a %s tensor", dtype_name(t->dtype));
-    tensor_backend(t)->fill(tensor_f32(t), value, tensor_numel(t));
+    const Backend *be = tensor_backend(t);
+    be->fill(be, tensor_f32(t), value, tensor_numel(t));
 }
 
 // ---- access ----------------------------------------------------------------------------------

@@ -116,7 +116,7 @@ START_TEST(test_enum_names_match_library) {
         char line[64];
         snprintf(line, sizeof line, "--time-dist %s", flow_time_dist_name((FlowTimeDist)k));
         expect_ok(&train_cmd, line, &c);
-        ck_assert_int_eq(c.train.loss.time_dist, k);
+        ck_assert_int_eq(c.train.opt.loss.time_dist, k);
     }
     for (int k = 0; k < SAMPLER_METHOD_COUNT; k++) {
         char line[64];
@@ -142,7 +142,7 @@ START_TEST(test_file_overrides_preset_and_flags_override_file) {
     expect_ok(&train_cmd, line, &c);
     ck_assert_int_eq(c.model.hidden, 96);      // file over preset (tiny: 64)
     ck_assert_int_eq(c.train.steps, 200);      // flag over file
-    ck_assert_float_eq(c.train.lr, 0.002f);    // file over preset
+    ck_assert_float_eq(c.train.opt.schedule.base_lr, 0.002f);    // file over preset
     ck_assert_int_eq(c.model.depth, 2);        // preset over table default
     snprintf(line, sizeof line, "--config %s --preset tiny --steps=300", path);
     expect_ok(&train_cmd, line, &c);
@@ -360,15 +360,6 @@ END_TEST
 
 // ---- run directories ---------------------------------------------------------------------------
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    return text;
-}
 
 static void remove_tree(const char *dir) {
     char command[600];
@@ -402,7 +393,7 @@ START_TEST(test_rundir_layout_and_metrics) {
         Metric m[] = {{"loss", 1.0 / step}, {"lr", step == 30 ? NAN : 0.001}, {"elapsed_s", step}};
         ck_assert(rundir_log(&rd, step, m, 3, &err) == 0);
     }
-    char *text = read_text(rundir_path(&rd, "metrics.jsonl", path, sizeof path));
+    char *text = test_read_text(rundir_path(&rd, "metrics.jsonl", path, sizeof path));
     int lines = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"), lines++) {
         cJSON *o = cJSON_Parse(line);
@@ -428,7 +419,7 @@ START_TEST(test_rundir_layout_and_metrics) {
     Metric m = {"loss", 0.5};
     ck_assert(rundir_log(&rd, 30, &m, 1, &err) == 0);
     rundir_close(&rd);
-    text = read_text(rundir_path(&rd, "metrics.jsonl", path, sizeof path));
+    text = test_read_text(rundir_path(&rd, "metrics.jsonl", path, sizeof path));
     ck_assert_msg(strstr(text, "\"step\": 20") && strstr(text, "\"step\": 30, \"loss\": 0.5}") &&
                       !strstr(text, "\"step\": 40"), "%s", text);
     // the run directory of one of its checkpoints

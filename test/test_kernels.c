@@ -51,7 +51,8 @@ static void *remember(const Backend *be, void *ptr) {
 static void scratch_release(void) {
     while (scratch_count > 0) {
         scratch_count--;
-        if (scratch[scratch_count].be) scratch[scratch_count].be->free(scratch[scratch_count].ptr);
+        const Backend *be = scratch[scratch_count].be;
+        if (be) be->free(be, scratch[scratch_count].ptr);
         else free(scratch[scratch_count].ptr);
     }
     free(scratch);
@@ -75,8 +76,8 @@ static float *host_random(int64_t n, const char *label, float lo, float hi) {
 // (optional inputs such as a norm's weight)
 static void *dev_upload(const Backend *be, const void *host, int64_t words) {
     if (!host) return NULL;
-    void *dev = remember(be, be->alloc((size_t)words * 4));
-    be->copy_from_host(dev, host, (size_t)words * 4);
+    void *dev = remember(be, be->alloc(be, (size_t)words * 4));
+    be->copy_from_host(be, dev, host, (size_t)words * 4);
     return dev;
 }
 
@@ -90,7 +91,7 @@ static float *dev_poison(const Backend *be, int64_t n) {
 // device (n) -> host (n)
 static float *dev_download(const Backend *be, const float *dev, int64_t n) {
     float *host = host_floats(n);
-    be->copy_to_host(host, dev, (size_t)n * sizeof(float));
+    be->copy_to_host(be, host, dev, (size_t)n * sizeof(float));
     return host;
 }
 
@@ -185,7 +186,7 @@ static void expect_dev_f64(const Backend *be, const void *dev, const double *wan
                            Tol tol, const char *what) {
     int64_t n = words / 2;
     double *got = host_alloc((size_t)n * sizeof(double));
-    be->copy_to_host(got, dev, (size_t)n * sizeof(double));
+    be->copy_to_host(be, got, dev, (size_t)n * sizeof(double));
     for (int64_t i = 0; i < n; i++)
         ck_assert_msg(fabs(got[i] - want[i]) <= tol.atol + tol.rtol * fabs(want[i]),
                       "%s: %s: element %lld: got %.12g, want %.12g (atol %g, rtol %g)", be->name,
@@ -288,8 +289,8 @@ KERNEL_TEST(col2im_adjoint) {
         const float *x = host_random(nx, "conv x", -1, 1);
         const float *c = host_random(ncol, "conv col", -1, 1);
         float *col_dev = dev_poison(be, ncol), *dx_dev = dev_poison(be, nx);
-        be->im2col(col_dev, dev_upload(be, x, nx), p->images, &p->g);
-        be->col2im(dx_dev, dev_upload(be, c, ncol), p->images, &p->g);
+        be->im2col(be, col_dev, dev_upload(be, x, nx), p->images, &p->g);
+        be->col2im(be, dx_dev, dev_upload(be, c, ncol), p->images, &p->g);
         const float *col_of_x = dev_download(be, col_dev, ncol);
         const float *dx_of_c = dev_download(be, dx_dev, nx);
         double lhs = 0, rhs = 0, scale = 0;
@@ -386,8 +387,8 @@ END_TEST
 
 enum { RNG_SAMPLE = 1000000 }; // draws for the moment checks
 
-typedef void (*RngKernel)(float *y, int64_t n, uint64_t seed, uint64_t offset, float p0,
-                          float p1);
+typedef void (*RngKernel)(const Backend *be, float *y, int64_t n, uint64_t seed, uint64_t offset,
+                          float p0, float p1);
 
 // What the shared RNG checks need to know about one of the two generators.
 typedef struct {
@@ -406,7 +407,7 @@ static RngKernel rng_kernel(const Backend *be, const RngSpec *rs) {
 static float *rng_run(const Backend *be, const RngSpec *rs, int64_t n, uint64_t seed,
                       uint64_t offset) {
     float *y = dev_poison(be, n);
-    rng_kernel(be, rs)(y, n, seed, offset, rs->p0, rs->p1);
+    rng_kernel(be, rs)(be, y, n, seed, offset, rs->p0, rs->p1);
     return y;
 }
 
@@ -439,7 +440,7 @@ static const float *check_rng_contract(const Backend *be, const RngSpec *rs) {
     // The same numbers on every device.
     if (be != &cpu_backend) {
         float *cpu = host_floats(LARGE);
-        rng_kernel(&cpu_backend, rs)(cpu, LARGE, seed, offset, rs->p0, rs->p1);
+        rng_kernel(&cpu_backend, rs)(&cpu_backend, cpu, LARGE, seed, offset, rs->p0, rs->p1);
         expect_dev(be, two_threads, cpu, LARGE, rs->cross_device, "%s vs the cpu backend",
                    rs->name);
     }
@@ -481,7 +482,7 @@ KERNEL_TEST(rng_uniform) {
         unit[j] = philox_to_unit(words[j]);
     }
     float *y = dev_poison(be, 4);
-    be->rng_uniform(y, 4, 0, 0, 0.0f, 1.0f);
+    be->rng_uniform(be, y, 4, 0, 0, 0.0f, 1.0f);
     expect_dev(be, y, unit, 4, EXACT, "rng_uniform seed 0 offset 0 in [0, 1]");
 
     // Against the reference mapping on [lo, hi]: two roundings, rtol 1e-6 (atol 1e-6 where
@@ -496,7 +497,7 @@ KERNEL_TEST(rng_uniform) {
             int64_t n = sizes[si];
             float *want = host_floats(n), *got = dev_poison(be, n);
             ref_rng_uniform(want, n, seed, offsets[oi], lo, hi);
-            be->rng_uniform(got, n, seed, offsets[oi], lo, hi);
+            be->rng_uniform(be, got, n, seed, offsets[oi], lo, hi);
             expect_dev(be, got, want, n, (Tol){1e-6, 1e-6}, "rng_uniform n=%lld offset %llu",
                        (long long)n, (unsigned long long)offsets[oi]);
         }
@@ -529,7 +530,7 @@ KERNEL_TEST(rng_normal) {
     const int64_t blocks = 257;
     const uint64_t seed = test_seed_for("rng_normal box-muller"), offset = 7;
     float *z_dev = dev_poison(be, 4 * blocks);
-    be->rng_normal(z_dev, 4 * blocks, seed, offset, 0.0f, 1.0f);
+    be->rng_normal(be, z_dev, 4 * blocks, seed, offset, 0.0f, 1.0f);
     const float *z = dev_download(be, z_dev, 4 * blocks);
     for (int64_t b = 0; b < blocks; b++) {
         PhiloxBlock block = philox4x32_10(seed, offset + (uint64_t)b);
@@ -562,8 +563,8 @@ KERNEL_TEST(rng_shared_mapping) {
             else philox_uniform4(out, block, -2.0f, 3.0f);
             for (int64_t j = 0; j < 4 && 4 * b + j < n; j++) want[4 * b + j] = out[j];
         }
-        if (normal) be->rng_normal(y, n, seed, offset, 0.5f, 2.0f);
-        else be->rng_uniform(y, n, seed, offset, -2.0f, 3.0f);
+        if (normal) be->rng_normal(be, y, n, seed, offset, 0.5f, 2.0f);
+        else be->rng_uniform(be, y, n, seed, offset, -2.0f, 3.0f);
         Tol tol = normal && be != &cpu_backend ? (Tol){1e-5, 1e-5} : EXACT;
         expect_dev(be, y, want, n, tol, "%s against philox_%s4", normal ? "rng_normal" :
                    "rng_uniform", normal ? "normal" : "uniform");

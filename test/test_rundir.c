@@ -38,15 +38,6 @@ static void touch(const char *path) {
     ck_assert_int_eq(fclose(f), 0);
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    return text;
-}
 
 // A new run directory at test_scratch_dir/name, closed again.
 static void make_run(const char *name, char *dir, size_t size) {
@@ -89,7 +80,7 @@ static char *stderr_of(void (*fn)(void *), void *arg) {
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
-    return read_text(path);
+    return test_read_text(path);
 }
 
 typedef struct {
@@ -232,7 +223,7 @@ START_TEST(test_full_disk_metrics_rewrite) {
     ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, strerror(ENOSPC)), "message: %s",
                   err.msg);
     ck_assert_msg(count_tmp_files(dir) == 0, "a temporary file is left in %s", dir);
-    ck_assert_str_eq(read_text(path), "{\"step\": 1, \"loss\": 0.5}\n");
+    ck_assert_str_eq(test_read_text(path), "{\"step\": 1, \"loss\": 0.5}\n");
 }
 END_TEST
 
@@ -261,7 +252,7 @@ START_TEST(test_held_lines_wait_for_checkpoint) {
     ck_assert(rundir_log(&rd, 2, &m, 1, &err) == 0);
     ck_assert(rundir_log(&rd, 2, &m, 1, &err) == 0); // a second line of the step (an epoch's)
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    ck_assert_str_eq(read_text(path), "{\"step\": 1, \"loss\": 0.25}\n");
+    ck_assert_str_eq(test_read_text(path), "{\"step\": 1, \"loss\": 0.25}\n");
     ck_assert_msg(save_tensor(rundir_step_path(&rd, "checkpoints", 2, "safetensors", path,
                                                sizeof path), &err) == 0, "%s", err.msg);
     ck_assert_msg(rundir_commit(&rd, &err) == 0, "%s", err.msg);
@@ -274,7 +265,7 @@ START_TEST(test_held_lines_wait_for_checkpoint) {
     ck_assert_int_eq(save_tensor(path, &err), -1);
     rundir_close(&rd);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    ck_assert_str_eq(read_text(path), "{\"step\": 1, \"loss\": 0.25}\n"
+    ck_assert_str_eq(test_read_text(path), "{\"step\": 1, \"loss\": 0.25}\n"
                                       "{\"step\": 2, \"loss\": 0.25}\n"
                                       "{\"step\": 2, \"loss\": 0.25}\n");
     snprintf(path, sizeof path, "%s/checkpoints", dir);
@@ -312,7 +303,7 @@ static void expect_run(const char *args, int status, const char *needle) {
 static int metrics_steps(const char *dir, int *steps, int max) {
     char path[1200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    char *text = read_text(path);
+    char *text = test_read_text(path);
     int n = 0;
     for (char *line = strtok(text, "\n"); line && n < max; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);

@@ -185,3 +185,13 @@ void test_remove_tree(const char *path) {
 }
 
 void test_scratch_teardown(void) { test_remove_tree(test_scratch_dir); }
+
+char *test_read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}

@@ -39,16 +39,11 @@ int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **ar
 }
 
 FlowTrainOptions command_flow_train(const Config *cfg) {
-    FlowTrainOptions o = {
-        .loss = cfg->train.loss,
-        .adamw = adamw_config_default(),
-        .schedule = {.base_lr = cfg->train.lr, .warmup_steps = cfg->train.warmup,
-                     .decay = LR_COSINE, .total_steps = cfg->train.steps,
-                     .min_lr = cfg->train.min_lr},
-        .clip = cfg->train.clip,
-        .ema_decay = cfg->train.ema_decay,
-    };
-    o.adamw.weight_decay = cfg->train.weight_decay;
+    FlowTrainOptions o = cfg->train.opt;
+    AdamWConfig defaults = adamw_config_default();
+    o.adamw.beta1 = defaults.beta1, o.adamw.beta2 = defaults.beta2, o.adamw.eps = defaults.eps;
+    o.schedule.decay = LR_COSINE;
+    o.schedule.total_steps = cfg->train.steps;
     return o;
 }
 

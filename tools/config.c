@@ -11,6 +11,7 @@
 
 #include "dmdr/generator.h"
 #include "kernels/check.h"
+#include "nn/classifier.h"
 
 // ---- the table ------------------------------------------------------------------------------
 
@@ -34,7 +35,7 @@ _Static_assert(sizeof(ModelKind) == sizeof(int) && sizeof(Device) == sizeof(int)
                "enum settings are stored as int");
 
 #define AT(field) offsetof(Config, field), sizeof(((Config *)0)->field)
-// (INT and FLOAT expand their arguments first, so that MODEL_RANGE counts as two)
+// (INT and FLOAT expand their arguments first, so that LIBRARY_RANGE counts as two)
 #define INT(...) INT_ROW(__VA_ARGS__)
 #define FLOAT(...) FLOAT_ROW(__VA_ARGS__)
 #define INT_ROW(sec, name, field, def, lo, hi, help) {sec, name, T_INT, AT(field), def, lo, hi, NULL, help}
@@ -43,30 +44,31 @@ _Static_assert(sizeof(ModelKind) == sizeof(int) && sizeof(Device) == sizeof(int)
 #define STRING(sec, name, field, def, help) {sec, name, T_STRING, AT(field), def, 0, 0, NULL, help}
 #define BOOL(sec, name, field, def, help) {sec, name, T_BOOL, AT(field), def, 0, 0, NULL, help}
 #define BIG 1e9
-// The model's ranges are the model layer's (model_config_range), which also checks every
-// configuration read from a file: setting_range looks them up, these zeros are never read.
-#define MODEL_RANGE 0, 0
+// The ranges of the model's and the judge's architecture are the library's (model_config_range,
+// classifier_config_range), which also check every configuration read from a file:
+// setting_range looks them up, and these zeros are never read.
+#define LIBRARY_RANGE 0, 0
 
 static const Setting settings[] = {
     ENUM("model", "kind", model.kind, "dit", "dit|unet|mlp", "velocity network architecture"),
-    INT("model", "num_classes", model.num_classes, "10", MODEL_RANGE,
+    INT("model", "num_classes", model.num_classes, "10", LIBRARY_RANGE,
         "class labels 0..N-1 (N is the null label of CFG); must match the data"),
-    INT("model", "in_channels", model.in_channels, "1", MODEL_RANGE, "image channels (DiT, UNet)"),
-    INT("model", "image_size", model.image_size, "28", MODEL_RANGE, "image side in pixels (DiT, UNet)"),
-    INT("model", "data_dim", model.data_dim, "2", MODEL_RANGE, "vector length (MLP)"),
-    INT("model", "patch", model.patch, "4", MODEL_RANGE, "DiT patch size"),
-    INT("model", "hidden", model.hidden, "192", MODEL_RANGE, "DiT hidden size"),
-    INT("model", "depth", model.depth, "6", MODEL_RANGE, "DiT blocks"),
-    INT("model", "heads", model.heads, "3", MODEL_RANGE, "DiT attention heads (dividing hidden)"),
-    FLOAT("model", "mlp_ratio", model.mlp_ratio, "4", MODEL_RANGE, "DiT MLP width / hidden"),
-    INT("model", "channels", model.channels, "32", MODEL_RANGE, "UNet base channels"),
-    INT("model", "levels", model.levels, "3", MODEL_RANGE, "UNet resolutions (image_size divisible by 2^(levels-1))"),
-    {"model", "channel_mult", T_INTS, AT(model.channel_mult), "1,2,2", MODEL_RANGE, NULL,
+    INT("model", "in_channels", model.in_channels, "1", LIBRARY_RANGE, "image channels (DiT, UNet)"),
+    INT("model", "image_size", model.image_size, "28", LIBRARY_RANGE, "image side in pixels (DiT, UNet)"),
+    INT("model", "data_dim", model.data_dim, "2", LIBRARY_RANGE, "vector length (MLP)"),
+    INT("model", "patch", model.patch, "4", LIBRARY_RANGE, "DiT patch size"),
+    INT("model", "hidden", model.hidden, "192", LIBRARY_RANGE, "DiT hidden size"),
+    INT("model", "depth", model.depth, "6", LIBRARY_RANGE, "DiT blocks"),
+    INT("model", "heads", model.heads, "3", LIBRARY_RANGE, "DiT attention heads (dividing hidden)"),
+    FLOAT("model", "mlp_ratio", model.mlp_ratio, "4", LIBRARY_RANGE, "DiT MLP width / hidden"),
+    INT("model", "channels", model.channels, "32", LIBRARY_RANGE, "UNet base channels"),
+    INT("model", "levels", model.levels, "3", LIBRARY_RANGE, "UNet resolutions (image_size divisible by 2^(levels-1))"),
+    {"model", "channel_mult", T_INTS, AT(model.channel_mult), "1,2,2", LIBRARY_RANGE, NULL,
      "UNet channel multiplier per level, comma-separated"},
-    INT("model", "res_blocks", model.res_blocks, "1", MODEL_RANGE, "UNet residual blocks per level"),
-    INT("model", "groups", model.groups, "8", MODEL_RANGE, "UNet GroupNorm groups"),
-    INT("model", "mlp_width", model.mlp_width, "128", MODEL_RANGE, "MLP score network width"),
-    INT("model", "mlp_layers", model.mlp_layers, "3", MODEL_RANGE, "MLP score network hidden layers"),
+    INT("model", "res_blocks", model.res_blocks, "1", LIBRARY_RANGE, "UNet residual blocks per level"),
+    INT("model", "groups", model.groups, "8", LIBRARY_RANGE, "UNet GroupNorm groups"),
+    INT("model", "mlp_width", model.mlp_width, "128", LIBRARY_RANGE, "MLP score network width"),
+    INT("model", "mlp_layers", model.mlp_layers, "3", LIBRARY_RANGE, "MLP score network hidden layers"),
 
     ENUM("data", "dataset", data.source, "fashion-mnist", "fashion-mnist|png|toy2d",
          "training data: Fashion-MNIST IDX files, a folder of PNGs (one sub-folder per class), "
@@ -82,18 +84,18 @@ static const Setting settings[] = {
 
     INT("train", "steps", train.steps, "20000", 1, BIG, "optimiser steps"),
     INT("train", "batch", train.batch, "64", 1, 1 << 20, "examples per step"),
-    FLOAT("train", "lr", train.lr, "0.0003", 0, 10, "peak learning rate (AdamW)"),
-    INT("train", "warmup", train.warmup, "500", 0, BIG, "steps of linear warm-up to lr"),
-    FLOAT("train", "min_lr", train.min_lr, "0.00003", 0, 10, "learning rate at the end of the cosine decay"),
-    FLOAT("train", "weight_decay", train.weight_decay, "0", 0, 10, "AdamW decoupled weight decay"),
-    FLOAT("train", "clip", train.clip, "1", 0, 1e6, "gradient-norm clipping threshold (0: none)"),
-    FLOAT("train", "ema_decay", train.ema_decay, "0.999", 0, 1, "EMA of the weights (the exported model)"),
-    FLOAT("train", "label_dropout", train.loss.label_dropout, "0.1", 0, 1,
+    FLOAT("train", "lr", train.opt.schedule.base_lr, "0.0003", 0, 10, "peak learning rate (AdamW)"),
+    INT("train", "warmup", train.opt.schedule.warmup_steps, "500", 0, BIG, "steps of linear warm-up to lr"),
+    FLOAT("train", "min_lr", train.opt.schedule.min_lr, "0.00003", 0, 10, "learning rate at the end of the cosine decay"),
+    FLOAT("train", "weight_decay", train.opt.adamw.weight_decay, "0", 0, 10, "AdamW decoupled weight decay"),
+    FLOAT("train", "clip", train.opt.clip, "1", 0, 1e6, "gradient-norm clipping threshold (0: none)"),
+    FLOAT("train", "ema_decay", train.opt.ema_decay, "0.999", 0, 1, "EMA of the weights (the exported model)"),
+    FLOAT("train", "label_dropout", train.opt.loss.label_dropout, "0.1", 0, 1,
           "probability that a label becomes the null label (for CFG)"),
-    ENUM("train", "time_dist", train.loss.time_dist, "logit_normal", "logit_normal|uniform",
+    ENUM("train", "time_dist", train.opt.loss.time_dist, "logit_normal", "logit_normal|uniform",
          "distribution of the flow time t during training"),
-    FLOAT("train", "logit_mean", train.loss.logit_mean, "0", -10, 10, "logit-normal: mean of logit(t)"),
-    FLOAT("train", "logit_std", train.loss.logit_std, "1", 0.001, 10, "logit-normal: std of logit(t)"),
+    FLOAT("train", "logit_mean", train.opt.loss.logit_mean, "0", -10, 10, "logit-normal: mean of logit(t)"),
+    FLOAT("train", "logit_std", train.opt.loss.logit_std, "1", 0.001, 10, "logit-normal: std of logit(t)"),
     INT("train", "checkpoint_every", train.checkpoint_every, "1000", 0, BIG,
         "steps between checkpoints (0: only the last)"),
     INT("train", "sample_every", train.sample_every, "1000", 0, BIG,
@@ -106,13 +108,13 @@ static const Setting settings[] = {
     FLOAT("sample", "shift", sample.opt.shift, "1", 1, 1000, "time shift of the sampler grid (1: uniform)"),
     INT("sample", "per_class", sample.per_class, "8", 1, 10000, "samples per class in a grid"),
 
-    INT("classifier", "width", classifier.width, "16", 1, 4096,
+    INT("classifier", "width", classifier.width, "16", LIBRARY_RANGE,
         "channels of the first stage; each later stage doubles them"),
-    INT("classifier", "stages", classifier.stages, "3", 1, 8,
+    INT("classifier", "stages", classifier.stages, "3", LIBRARY_RANGE,
         "resolutions (a 2x2 average pool between stages)"),
-    INT("classifier", "blocks", classifier.blocks, "2", 1, 16, "conv/GroupNorm/SiLU blocks per stage"),
-    INT("classifier", "groups", classifier.groups, "8", 1, 4096, "GroupNorm groups (dividing width)"),
-    INT("classifier", "hidden", classifier.hidden, "128", 0, 65536,
+    INT("classifier", "blocks", classifier.blocks, "2", LIBRARY_RANGE, "conv/GroupNorm/SiLU blocks per stage"),
+    INT("classifier", "groups", classifier.groups, "8", LIBRARY_RANGE, "GroupNorm groups (dividing width)"),
+    INT("classifier", "hidden", classifier.hidden, "128", LIBRARY_RANGE,
         "features: a layer of this width over the flattened last stage (0: its global mean)"),
     INT("classifier", "epochs", classifier.epochs, "8", 1, 100000, "passes over the training set"),
     INT("classifier", "batch", classifier.batch, "64", 1, 1 << 20, "examples per step"),
@@ -368,6 +370,7 @@ typedef struct {
 static Range setting_range(const Setting *s) {
     Range r = {s->min, s->max};
     if (strcmp(s->section, "model") == 0) model_config_range(s->name, &r.min, &r.max);
+    if (strcmp(s->section, "classifier") == 0) classifier_config_range(s->name, &r.min, &r.max);
     return r;
 }
 
@@ -438,7 +441,8 @@ static bool parse_value(const Setting *s, const char *text, Config *cfg) {
     case T_INT: {
         long v;
         if (!parse_long(text, r.min, r.max, &v)) return false;
-        *(int *)field = (int)v;
+        if (s->size == sizeof(int64_t)) *(int64_t *)field = v; // a library count (warm-up steps)
+        else *(int *)field = (int)v;
         return true;
     }
     case T_FLOAT: {
@@ -492,7 +496,10 @@ static bool parse_value(const Setting *s, const char *text, Config *cfg) {
 static void format_value(const Setting *s, const Config *cfg, char *buf, size_t n) {
     const char *field = (const char *)cfg + s->offset;
     switch (s->type) {
-    case T_INT: snprintf(buf, n, "%d", *(const int *)field); break;
+    case T_INT:
+        if (s->size == sizeof(int64_t)) snprintf(buf, n, "%lld", (long long)*(const int64_t *)field);
+        else snprintf(buf, n, "%d", *(const int *)field);
+        break;
     case T_FLOAT: {
         // the shortest text that reads back to the same float (9 digits always do)
         float v = *(const float *)field;

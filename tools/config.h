@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "diffusion/flow.h"
+#include "diffusion/flow_trainer.h"
 #include "diffusion/sampler.h"
 #include "dmdr/distill.h"
 #include "dmdr/rl.h"
@@ -43,9 +43,11 @@ typedef struct {
         float toy_radius, toy_std;
     } data;
     struct {
-        int steps, batch, warmup;
-        float lr, min_lr, weight_decay, clip, ema_decay;
-        FlowLossOptions loss; // the library's loss settings, one table row each
+        int steps, batch;
+        // The library's training step, one table row per setting (loss, weight decay, base and
+        // final learning rate, warm-up, clip, EMA decay); what is not a setting (AdamW's betas
+        // and eps, the cosine decay over `steps`) command_flow_train fills in.
+        FlowTrainOptions opt;
         int checkpoint_every, sample_every, log_every;
     } train;
     struct {

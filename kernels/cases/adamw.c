@@ -21,7 +21,7 @@ static void call_adamw(const Backend *be, void *const *buf, const KernelCase *c)
     const AdamWParams *p = &c->p.adamw;
     for (int i = 0; i < p->steps; i++) {
         AdamWStep s = adamw_step(p, p->first_step + i);
-        be->adamw(buf[ADAM_P], buf[ADAM_G + i], buf[ADAM_M], buf[ADAM_V], p->n, &s);
+        be->adamw(be, buf[ADAM_P], buf[ADAM_G + i], buf[ADAM_M], buf[ADAM_V], p->n, &s);
     }
 }
 

@@ -105,7 +105,7 @@ enum { ATT_QKV, ATT_OUT, ATT_LSE, ATT_DOUT, ATT_DQKV };
 static void call_attention(const Backend *be, void *const *buf, const KernelCase *c) {
     const AttentionParams *p = &c->p.attention;
     const float *qkv = buf[ATT_QKV];
-    be->attention(buf[ATT_OUT], buf[ATT_LSE], qkv + attention_part(p, 0),
+    be->attention(be, buf[ATT_OUT], buf[ATT_LSE], qkv + attention_part(p, 0),
                   qkv + attention_part(p, 1), qkv + attention_part(p, 2), attention_ld(p), p->b,
                   p->t, p->heads, p->d, attention_scale(p));
 }
@@ -122,11 +122,11 @@ static void call_attention_backward(const Backend *be, void *const *buf, const K
     const AttentionParams *p = &c->p.attention;
     const float *qkv = buf[ATT_QKV];
     float *dqkv = buf[ATT_DQKV];
-    be->attention_backward(dqkv + attention_part(p, 0), dqkv + attention_part(p, 1),
-                           dqkv + attention_part(p, 2), buf[ATT_DOUT], buf[ATT_OUT],
-                           buf[ATT_LSE], qkv + attention_part(p, 0), qkv + attention_part(p, 1),
-                           qkv + attention_part(p, 2), attention_ld(p), p->b, p->t, p->heads,
-                           p->d, attention_scale(p));
+    be->attention_backward(be, dqkv + attention_part(p, 0), dqkv + attention_part(p, 1),
+                           dqkv + attention_part(p, 2), buf[ATT_DOUT], buf[ATT_OUT], buf[ATT_LSE],
+                           qkv + attention_part(p, 0), qkv + attention_part(p, 1),
+                           qkv + attention_part(p, 2), attention_ld(p), p->b, p->t, p->heads, p->d,
+                           attention_scale(p));
 }
 
 static void ref_attention_backward(void *const *host, const KernelCase *c) {

@@ -26,7 +26,7 @@ static int64_t conv_col_size(const ConvParams *p) {
 }
 
 static void call_im2col(const Backend *be, void *const *buf, const KernelCase *c) {
-    be->im2col(buf[1], buf[0], c->p.conv.images, &c->p.conv.g);
+    be->im2col(be, buf[1], buf[0], c->p.conv.images, &c->p.conv.g);
 }
 
 // col (c kh kw, n oh ow) = the x each reads, 0 in the padding
@@ -44,7 +44,7 @@ static void ref_im2col(void *const *host, const KernelCase *c) {
 const KernelOp kop_im2col = {"im2col", FAMILY, call_im2col, ref_im2col, NULL, NULL};
 
 static void call_col2im(const Backend *be, void *const *buf, const KernelCase *c) {
-    be->col2im(buf[1], buf[0], c->p.conv.images, &c->p.conv.g);
+    be->col2im(be, buf[1], buf[0], c->p.conv.images, &c->p.conv.g);
 }
 
 // dx (n, c, h, w) = the sum of the col entries that read each x
@@ -88,8 +88,8 @@ static void case_im2col(CaseList *list, int64_t images, ConvGeometry g, bool adj
 // ---- resampling -------------------------------------------------------------------------------
 
 // The four kernels map a small side (planes, h, w) and a large side (planes, h f, w f).
-typedef void (*ResampleKernel)(float *out, const float *in, int64_t planes, int64_t h,
-                               int64_t w, int64_t f);
+typedef void (*ResampleKernel)(const Backend *be, float *out, const float *in, int64_t planes,
+                               int64_t h, int64_t w, int64_t f);
 
 static ResampleKernel resample_kernel(const Backend *be, const KernelOp *op) {
     if (op == &kop_upsample_nearest) return be->upsample_nearest;
@@ -109,7 +109,7 @@ static bool resample_pools(const KernelOp *op) {
 
 static void call_resample(const Backend *be, void *const *buf, const KernelCase *c) {
     const ResampleParams *p = &c->p.resample;
-    resample_kernel(be, c->op)(buf[1], buf[0], p->planes, p->h, p->w, p->f);
+    resample_kernel(be, c->op)(be, buf[1], buf[0], p->planes, p->h, p->w, p->f);
 }
 
 static void ref_resample(void *const *host, const KernelCase *c) {
@@ -169,7 +169,7 @@ enum { EMB_TABLE, EMB_INDEX, EMB_Y };          // forward
 enum { EMB_DY = EMB_TABLE, EMB_DTABLE = EMB_Y }; // backward: dy, index, dtable
 
 static void call_embedding(const Backend *be, void *const *buf, const KernelCase *c) {
-    be->embedding(buf[EMB_Y], buf[EMB_TABLE], buf[EMB_INDEX], c->p.embedding.n,
+    be->embedding(be, buf[EMB_Y], buf[EMB_TABLE], buf[EMB_INDEX], c->p.embedding.n,
                   c->p.embedding.dim);
 }
 
@@ -186,7 +186,8 @@ const KernelOp kop_embedding = {"embedding", FAMILY, call_embedding, ref_embeddi
 
 static void call_embedding_backward(const Backend *be, void *const *buf, const KernelCase *c) {
     const EmbeddingParams *p = &c->p.embedding;
-    be->embedding_backward(buf[EMB_DTABLE], buf[EMB_DY], buf[EMB_INDEX], p->n, p->vocab, p->dim);
+    be->embedding_backward(be, buf[EMB_DTABLE], buf[EMB_DY], buf[EMB_INDEX], p->n, p->vocab,
+                           p->dim);
 }
 
 // dtable (vocab, dim) = the sum of the dy rows that looked each row up

@@ -57,7 +57,7 @@ static float *binary_output(void *const *buf, const BinaryParams *p) {
 
 static void call_binary(const Backend *be, void *const *buf, const KernelCase *c) {
     const BinaryParams *p = &c->p.binary;
-    be->binary(p->op, binary_output(buf, p), buf[BIN_A], buf[BIN_B], &p->bc);
+    be->binary(be, p->op, binary_output(buf, p), buf[BIN_A], buf[BIN_B], &p->bc);
 }
 
 // y (bc.shape) = a op b, inputs read through bc's strides
@@ -83,7 +83,7 @@ const KernelOp kop_binary = {"binary", FAMILY, call_binary, ref_binary, binary_t
 
 static void call_binary_backward(const Backend *be, void *const *buf, const KernelCase *c) {
     const BinaryParams *p = &c->p.binary;
-    be->binary_backward(p->op, buf[BIN_DA], buf[BIN_DB], buf[BIN_A], buf[BIN_B], buf[BIN_DY],
+    be->binary_backward(be, p->op, buf[BIN_DA], buf[BIN_DB], buf[BIN_A], buf[BIN_B], buf[BIN_DY],
                         &p->bc);
 }
 
@@ -217,7 +217,7 @@ enum { UN_FX = UN_Y, UN_DY, UN_DX };       // backward: fx = f(x), the kernel ma
 
 static void call_unary(const Backend *be, void *const *buf, const KernelCase *c) {
     const ElementwiseParams *p = &c->p.elementwise;
-    be->unary((UnaryOp)p->op, buf[UN_Y], buf[UN_X], p->n);
+    be->unary(be, (UnaryOp)p->op, buf[UN_Y], buf[UN_X], p->n);
 }
 
 static void ref_unary(void *const *host, const KernelCase *c) {
@@ -231,7 +231,7 @@ const KernelOp kop_unary = {"unary", FAMILY, call_unary, ref_unary, NULL, NULL};
 
 static void call_unary_backward(const Backend *be, void *const *buf, const KernelCase *c) {
     const ElementwiseParams *p = &c->p.elementwise;
-    be->unary_backward((UnaryOp)p->op, buf[UN_DX], buf[UN_X], buf[UN_FX], buf[UN_DY], p->n);
+    be->unary_backward(be, (UnaryOp)p->op, buf[UN_DX], buf[UN_X], buf[UN_FX], buf[UN_DY], p->n);
 }
 
 static void ref_unary_backward(void *const *host, const KernelCase *c) {
@@ -249,7 +249,7 @@ static void unary_fx(void *const *host, const KernelCase *c) {
 }
 
 static void prepare_unary_backward(const Backend *be, void *const *buf, const KernelCase *c) {
-    be->unary((UnaryOp)c->p.elementwise.op, buf[UN_FX], buf[UN_X], c->p.elementwise.n);
+    be->unary(be, (UnaryOp)c->p.elementwise.op, buf[UN_FX], buf[UN_X], c->p.elementwise.n);
 }
 
 const KernelOp kop_unary_backward = {"unary_backward", FAMILY, call_unary_backward,
@@ -329,7 +329,7 @@ enum { SC_DY = SC_Y, SC_DX };        // backward
 
 static void call_scalar(const Backend *be, void *const *buf, const KernelCase *c) {
     const ElementwiseParams *p = &c->p.elementwise;
-    be->scalar((ScalarOp)p->op, buf[SC_Y], buf[SC_X], p->s, p->n);
+    be->scalar(be, (ScalarOp)p->op, buf[SC_Y], buf[SC_X], p->s, p->n);
 }
 
 static void ref_scalar(void *const *host, const KernelCase *c) {
@@ -349,7 +349,7 @@ const KernelOp kop_scalar = {"scalar", FAMILY, call_scalar, ref_scalar, scalar_t
 
 static void call_scalar_backward(const Backend *be, void *const *buf, const KernelCase *c) {
     const ElementwiseParams *p = &c->p.elementwise;
-    be->scalar_backward((ScalarOp)p->op, buf[SC_DX], buf[SC_X], p->s, buf[SC_DY], p->n);
+    be->scalar_backward(be, (ScalarOp)p->op, buf[SC_DX], buf[SC_X], p->s, buf[SC_DY], p->n);
 }
 
 static void ref_scalar_backward(void *const *host, const KernelCase *c) {

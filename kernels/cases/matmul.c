@@ -11,7 +11,7 @@ enum { MM_A, MM_B, MM_C };
 
 static void call_matmul(const Backend *be, void *const *buf, const KernelCase *c) {
     const MatmulParams *p = &c->p.matmul;
-    be->matmul(buf[MM_C], buf[MM_A], buf[MM_B], p->batch, p->m, p->n, p->k, p->trans_a,
+    be->matmul(be, buf[MM_C], buf[MM_A], buf[MM_B], p->batch, p->m, p->n, p->k, p->trans_a,
                p->trans_b, p->alpha, p->beta, p->stride_a, p->stride_b, p->stride_c);
 }
 
@@ -84,13 +84,13 @@ static void call_conv2d(const Backend *be, void *const *buf, const KernelCase *c
     const ConvParams *p = &c->p.conv;
     const ConvGeometry *g = &p->g;
     int64_t n = p->images, oc = p->out_channels, pixels = g->oh * g->ow;
-    be->im2col(buf[CONV_COL], buf[CONV_X], n, g);
-    be->matmul(buf[CONV_YCOLS], buf[CONV_W], buf[CONV_COL], 1, oc, n * pixels,
+    be->im2col(be, buf[CONV_COL], buf[CONV_X], n, g);
+    be->matmul(be, buf[CONV_YCOLS], buf[CONV_W], buf[CONV_COL], 1, oc, n * pixels,
                g->c * g->kh * g->kw, false, false, 1.0f, 0.0f, 0, 0, 0);
     const int64_t shape[KERNEL_MAX_DIMS] = {1, n, oc, pixels};
     const int64_t dst_stride[KERNEL_MAX_DIMS] = {0, oc * pixels, pixels, 1};
     const int64_t src_stride[KERNEL_MAX_DIMS] = {0, pixels, n * pixels, 1};
-    be->copy_strided(buf[CONV_Y], dst_stride, buf[CONV_YCOLS], src_stride, shape);
+    be->copy_strided(be, buf[CONV_Y], dst_stride, buf[CONV_YCOLS], src_stride, shape);
 }
 
 // the direct sum over each window, zero outside the image

@@ -10,9 +10,9 @@ enum { COPY_SRC, COPY_DST };
 
 static void call_copy(const Backend *be, void *const *buf, const KernelCase *c) {
     const CopyParams *p = &c->p.copy;
-    be->copy((float *)buf[COPY_DST] + p->dst_offset, (const float *)buf[COPY_SRC] + p->src_offset,
-             (size_t)p->count * sizeof(float));
-    be->synchronize();
+    be->copy(be, (float *)buf[COPY_DST] + p->dst_offset,
+             (const float *)buf[COPY_SRC] + p->src_offset, (size_t)p->count * sizeof(float));
+    be->synchronize(be);
 }
 
 static void ref_copy(void *const *host, const KernelCase *c) {
@@ -39,7 +39,7 @@ KernelCase *case_copy(CaseList *list, const char *name, int64_t words, int64_t s
 // ---- fill ---------------------------------------------------------------------------------------
 
 static void call_fill(const Backend *be, void *const *buf, const KernelCase *c) {
-    be->fill(buf[0], c->p.fill.value, c->p.fill.n);
+    be->fill(be, buf[0], c->p.fill.value, c->p.fill.n);
 }
 
 static void ref_fill(void *const *host, const KernelCase *c) {
@@ -55,7 +55,7 @@ enum { STRIDED_SRC, STRIDED_DST };
 
 static void call_copy_strided(const Backend *be, void *const *buf, const KernelCase *c) {
     const StridedParams *p = &c->p.strided;
-    be->copy_strided((float *)buf[STRIDED_DST] + p->dst_offset, p->dst_stride,
+    be->copy_strided(be, (float *)buf[STRIDED_DST] + p->dst_offset, p->dst_stride,
                      (const float *)buf[STRIDED_SRC] + p->src_offset, p->src_stride, p->shape);
 }
 

@@ -41,10 +41,10 @@ static void ref_norm(float *y, float *mean, float *rstd, const float *x, const f
 static void call_norm(const Backend *be, void *const *buf, const KernelCase *c) {
     const NormParams *p = &c->p.norm;
     if (c->op == &kop_layernorm)
-        be->layernorm(buf[NORM_Y], buf[NORM_MEAN], buf[NORM_RSTD], buf[NORM_X],
+        be->layernorm(be, buf[NORM_Y], buf[NORM_MEAN], buf[NORM_RSTD], buf[NORM_X],
                       buf[NORM_WEIGHT], buf[NORM_BIAS], p->n, p->c, p->eps);
     else
-        be->groupnorm(buf[NORM_Y], buf[NORM_MEAN], buf[NORM_RSTD], buf[NORM_X],
+        be->groupnorm(be, buf[NORM_Y], buf[NORM_MEAN], buf[NORM_RSTD], buf[NORM_X],
                       buf[NORM_WEIGHT], buf[NORM_BIAS], p->n, p->c, p->hw, p->groups, p->eps);
 }
 
@@ -59,11 +59,11 @@ const KernelOp kop_groupnorm = {"groupnorm", FAMILY, call_norm, ref_norm_forward
 static void call_norm_backward(const Backend *be, void *const *buf, const KernelCase *c) {
     const NormParams *p = &c->p.norm;
     if (c->op == &kop_layernorm_backward)
-        be->layernorm_backward(buf[NORM_DX], buf[NORM_DWEIGHT], buf[NORM_DBIAS], buf[NORM_DY],
+        be->layernorm_backward(be, buf[NORM_DX], buf[NORM_DWEIGHT], buf[NORM_DBIAS], buf[NORM_DY],
                                buf[NORM_X], buf[NORM_SAVED_MEAN], buf[NORM_SAVED_RSTD],
                                buf[NORM_WEIGHT], p->n, p->c);
     else
-        be->groupnorm_backward(buf[NORM_DX], buf[NORM_DWEIGHT], buf[NORM_DBIAS], buf[NORM_DY],
+        be->groupnorm_backward(be, buf[NORM_DX], buf[NORM_DWEIGHT], buf[NORM_DBIAS], buf[NORM_DY],
                                buf[NORM_X], buf[NORM_SAVED_MEAN], buf[NORM_SAVED_RSTD],
                                buf[NORM_WEIGHT], p->n, p->c, p->hw, p->groups);
 }
@@ -115,10 +115,10 @@ static void prepare_norm_backward(const Backend *be, void *const *buf, const Ker
     const NormParams *p = &c->p.norm;
     // dx stands in for the forward's y: the call overwrites it
     if (c->op == &kop_layernorm_backward)
-        be->layernorm(buf[NORM_DX], buf[NORM_SAVED_MEAN], buf[NORM_SAVED_RSTD], buf[NORM_X],
+        be->layernorm(be, buf[NORM_DX], buf[NORM_SAVED_MEAN], buf[NORM_SAVED_RSTD], buf[NORM_X],
                       NULL, NULL, p->n, p->c, p->eps);
     else
-        be->groupnorm(buf[NORM_DX], buf[NORM_SAVED_MEAN], buf[NORM_SAVED_RSTD], buf[NORM_X],
+        be->groupnorm(be, buf[NORM_DX], buf[NORM_SAVED_MEAN], buf[NORM_SAVED_RSTD], buf[NORM_X],
                       NULL, NULL, p->n, p->c, p->hw, p->groups, p->eps);
 }
 

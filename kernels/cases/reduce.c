@@ -41,7 +41,7 @@ enum { RED_X, RED_Y };
 
 static void call_reduce(const Backend *be, void *const *buf, const KernelCase *c) {
     const ReduceParams *p = &c->p.reduce;
-    be->reduce(p->op, buf[RED_Y], buf[RED_X], p->shape, p->mask);
+    be->reduce(be, p->op, buf[RED_Y], buf[RED_X], p->shape, p->mask);
 }
 
 static void ref_reduce(void *const *host, const KernelCase *c) {
@@ -75,7 +75,8 @@ enum { RMB_X, RMB_Y, RMB_DY, RMB_DX };
 
 static void call_reduce_max_backward(const Backend *be, void *const *buf, const KernelCase *c) {
     const ReduceParams *p = &c->p.reduce;
-    be->reduce_max_backward(buf[RMB_DX], buf[RMB_X], buf[RMB_Y], buf[RMB_DY], p->shape, p->mask);
+    be->reduce_max_backward(be, buf[RMB_DX], buf[RMB_X], buf[RMB_Y], buf[RMB_DY], p->shape,
+                            p->mask);
 }
 
 // dx = dy / ties at the elements equal to their output's maximum, else 0
@@ -104,7 +105,7 @@ static void reduce_max_y(void *const *host, const KernelCase *c) {
 
 static void prepare_reduce_max_backward(const Backend *be, void *const *buf,
                                         const KernelCase *c) {
-    be->reduce(REDUCE_MAX, buf[RMB_Y], buf[RMB_X], c->p.reduce.shape, c->p.reduce.mask);
+    be->reduce(be, REDUCE_MAX, buf[RMB_Y], buf[RMB_X], c->p.reduce.shape, c->p.reduce.mask);
 }
 
 const KernelOp kop_reduce_max_backward = {"reduce_max_backward", FAMILY, call_reduce_max_backward,
@@ -144,8 +145,8 @@ static void call_sum_squares(const Backend *be, void *const *buf, const KernelCa
     const SumSquaresParams *p = &c->p.sum_squares;
     const float *xs[CASE_MAX_ARRAYS];
     for (int j = 0; j < p->count; j++) xs[j] = buf[j];
-    double sum = be->sum_squares(xs, p->n, p->count);
-    be->copy_from_host(buf[p->count], &sum, sizeof sum);
+    double sum = be->sum_squares(be, xs, p->n, p->count);
+    be->copy_from_host(be, buf[p->count], &sum, sizeof sum);
 }
 
 static void ref_sum_squares(void *const *host, const KernelCase *c) {

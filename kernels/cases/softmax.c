@@ -26,7 +26,7 @@ enum { SM_DY = SM_Y + 1, SM_DX };             // backward: x (host only), y, dy,
 
 static void call_softmax(const Backend *be, void *const *buf, const KernelCase *c) {
     const RowsParams *p = &c->p.rows;
-    be->softmax(buf[SM_Y], buf[SM_X], p->rows, p->cols, p->log);
+    be->softmax(be, buf[SM_Y], buf[SM_X], p->rows, p->cols, p->log);
 }
 
 // y (rows, cols) = softmax or log-softmax of x over cols
@@ -44,7 +44,7 @@ const KernelOp kop_softmax = {"softmax", FAMILY, call_softmax, ref_softmax, NULL
 
 static void call_softmax_backward(const Backend *be, void *const *buf, const KernelCase *c) {
     const RowsParams *p = &c->p.rows;
-    be->softmax_backward(buf[SM_DX], buf[SM_Y], buf[SM_DY], p->rows, p->cols, p->log);
+    be->softmax_backward(be, buf[SM_DX], buf[SM_Y], buf[SM_DY], p->rows, p->cols, p->log);
 }
 
 // dx (rows, cols) from y = softmax(x) (or log-softmax) and dy
@@ -96,7 +96,7 @@ enum { CE_LOGITS, CE_TARGET, CE_LOSS };                 // forward
 enum { CE_DLOSS = CE_LOSS, CE_DLOGITS };                // backward
 
 static void call_cross_entropy(const Backend *be, void *const *buf, const KernelCase *c) {
-    be->cross_entropy(buf[CE_LOSS], buf[CE_LOGITS], buf[CE_TARGET], c->p.rows.rows,
+    be->cross_entropy(be, buf[CE_LOSS], buf[CE_LOGITS], buf[CE_TARGET], c->p.rows.rows,
                       c->p.rows.cols);
 }
 
@@ -117,7 +117,7 @@ const KernelOp kop_cross_entropy = {"cross_entropy", FAMILY, call_cross_entropy,
 
 static void call_cross_entropy_backward(const Backend *be, void *const *buf,
                                         const KernelCase *c) {
-    be->cross_entropy_backward(buf[CE_DLOGITS], buf[CE_DLOSS], buf[CE_LOGITS], buf[CE_TARGET],
+    be->cross_entropy_backward(be, buf[CE_DLOGITS], buf[CE_DLOSS], buf[CE_LOGITS], buf[CE_TARGET],
                                c->p.rows.rows, c->p.rows.cols);
 }
 
@@ -166,7 +166,7 @@ enum { SE_A, SE_B, SE_Y };                      // forward
 enum { SE_DY = SE_Y, SE_DA, SE_DB };            // backward
 
 static void call_squared_error(const Backend *be, void *const *buf, const KernelCase *c) {
-    be->squared_error(buf[SE_Y], buf[SE_A], buf[SE_B], c->p.squared_error.n);
+    be->squared_error(be, buf[SE_Y], buf[SE_A], buf[SE_B], c->p.squared_error.n);
 }
 
 static void ref_squared_error(void *const *host, const KernelCase *c) {
@@ -183,7 +183,7 @@ const KernelOp kop_squared_error = {"squared_error", FAMILY, call_squared_error,
 static void call_squared_error_backward(const Backend *be, void *const *buf,
                                         const KernelCase *c) {
     const SquaredErrorParams *p = &c->p.squared_error;
-    be->squared_error_backward(buf[SE_DA], buf[SE_DB], buf[SE_DY], buf[SE_A], buf[SE_B],
+    be->squared_error_backward(be, buf[SE_DA], buf[SE_DB], buf[SE_DY], buf[SE_A], buf[SE_B],
                                p->scale, p->n);
 }
 

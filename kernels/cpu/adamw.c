@@ -13,7 +13,9 @@
 // p -= (lr / bias_correction1) m / (sqrt(v) / sqrt(bias_correction2) + eps).
 // fast_sqrtf rather than sqrtf: GCC keeps a loop calling sqrtf scalar (it may set errno),
 // which would make this compute-bound at about half the speed of memory.
-void cpu_adamw(float *p, const float *g, float *m, float *v, int64_t n, const AdamWStep *s) {
+void cpu_adamw(const Backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+               const AdamWStep *s) {
+    (void)be;
     const float beta1 = s->beta1, beta2 = s->beta2, eps = s->eps, grad_scale = s->grad_scale;
     const float decay = 1.0f - s->lr * s->weight_decay;
     const float step_size = s->lr / s->bias_correction1;

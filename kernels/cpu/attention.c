@@ -77,8 +77,10 @@ static void check_blas_range(int64_t ld, int64_t ld_out, int64_t t) {
 }
 
 // q, k, v (b, t, heads, d) at stride ld -> out (b, t, heads, d), lse (b, heads, t)
-void cpu_attention(float *out, float *lse, const float *q, const float *k, const float *v,
-                   int64_t ld, int64_t b, int64_t t, int64_t heads, int64_t d, float scale) {
+void cpu_attention(const Backend *be, float *out, float *lse, const float *q, const float *k,
+                   const float *v, int64_t ld, int64_t b, int64_t t, int64_t heads, int64_t d,
+                   float scale) {
+    (void)be;
     int64_t pairs = b * heads;
     if (pairs == 0 || t == 0) return;
     check_blas_range(ld, heads * d, t);
@@ -113,10 +115,11 @@ void cpu_attention(float *out, float *lse, const float *q, const float *k, const
 
 // dout, out (b, t, heads, d), lse (b, heads, t), q, k, v (b, t, heads, d) at stride ld
 // -> dq, dk, dv (b, t, heads, d) at stride ld
-void cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
-                            const float *lse, const float *q, const float *k, const float *v,
-                            int64_t ld, int64_t b, int64_t t, int64_t heads, int64_t d,
-                            float scale) {
+void cpu_attention_backward(const Backend *be, float *dq, float *dk, float *dv, const float *dout,
+                            const float *out, const float *lse, const float *q, const float *k,
+                            const float *v, int64_t ld, int64_t b, int64_t t, int64_t heads,
+                            int64_t d, float scale) {
+    (void)be;
     int64_t pairs = b * heads;
     if (pairs == 0 || t == 0) return;
     check_blas_range(ld, heads * d, t);

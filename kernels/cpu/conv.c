@@ -26,7 +26,8 @@ static void valid_outputs(int64_t offset, int64_t stride, int64_t pad, int64_t i
 }
 
 // x (n, c, h, w) -> col (c*kh*kw, n*oh*ow): row (ci, ky, kx), column (img, oy, ox)
-void cpu_im2col(float *col, const float *x, int64_t n, const ConvGeometry *g) {
+void cpu_im2col(const Backend *be, float *col, const float *x, int64_t n, const ConvGeometry *g) {
+    (void)be;
     int64_t rows = g->c * g->kh * g->kw, plane = g->oh * g->ow;
     #pragma omp parallel for collapse(2) schedule(static) if(rows * n * plane >= CONV_PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -49,7 +50,8 @@ void cpu_im2col(float *col, const float *x, int64_t n, const ConvGeometry *g) {
 }
 
 // col (c*kh*kw, n*oh*ow) -> dx (n, c, h, w), summing every patch that covers a pixel
-void cpu_col2im(float *dx, const float *col, int64_t n, const ConvGeometry *g) {
+void cpu_col2im(const Backend *be, float *dx, const float *col, int64_t n, const ConvGeometry *g) {
+    (void)be;
     int64_t plane = g->oh * g->ow, kk = g->kh * g->kw;
     // One thread per (img, ci) plane of dx: all the rows that scatter into it are its own.
     #pragma omp parallel for schedule(static) if(g->c * n * kk * plane >= CONV_PARALLEL_MIN)
@@ -108,31 +110,38 @@ static void block_sum(float *y, const float *x, int64_t planes, int64_t h, int64
 }
 
 // x (planes, h, w) -> y (planes, h*f, w*f)
-void cpu_upsample_nearest(float *y, const float *x, int64_t planes, int64_t h, int64_t w,
-                          int64_t f) {
+void cpu_upsample_nearest(const Backend *be, float *y, const float *x, int64_t planes, int64_t h,
+                          int64_t w, int64_t f) {
+    (void)be;
     block_broadcast(y, x, planes, h, w, f, 1.0f);
 }
 
 // dy (planes, h*f, w*f) -> dx (planes, h, w)
-void cpu_upsample_nearest_backward(float *dx, const float *dy, int64_t planes, int64_t h,
-                                   int64_t w, int64_t f) {
+void cpu_upsample_nearest_backward(const Backend *be, float *dx, const float *dy, int64_t planes,
+                                   int64_t h, int64_t w, int64_t f) {
+    (void)be;
     block_sum(dx, dy, planes, h, w, f, 1.0f);
 }
 
 // x (planes, h, w) -> y (planes, h/k, w/k)
-void cpu_avgpool(float *y, const float *x, int64_t planes, int64_t h, int64_t w, int64_t k) {
+void cpu_avgpool(const Backend *be, float *y, const float *x, int64_t planes, int64_t h, int64_t w,
+                 int64_t k) {
+    (void)be;
     block_sum(y, x, planes, h / k, w / k, k, 1.0f / (float)(k * k));
 }
 
 // dy (planes, h/k, w/k) -> dx (planes, h, w)
-void cpu_avgpool_backward(float *dx, const float *dy, int64_t planes, int64_t h, int64_t w,
-                          int64_t k) {
+void cpu_avgpool_backward(const Backend *be, float *dx, const float *dy, int64_t planes, int64_t h,
+                          int64_t w, int64_t k) {
+    (void)be;
     block_broadcast(dx, dy, planes, h / k, w / k, k, 1.0f / (float)(k * k));
 }
 
 // table (vocab, dim), index (n) -> y (n, dim). The table size is not passed, so only
 // negative indices can be caught here; embedding_backward checks the upper bound.
-void cpu_embedding(float *y, const float *table, const int32_t *index, int64_t n, int64_t dim) {
+void cpu_embedding(const Backend *be, float *y, const float *table, const int32_t *index, int64_t n,
+                   int64_t dim) {
+    (void)be;
     #pragma omp parallel for schedule(static) if(n * dim >= CONV_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
         DMDR_CHECK(index[i] >= 0, "embedding index %d is negative", (int)index[i]);
@@ -141,8 +150,9 @@ void cpu_embedding(float *y, const float *table, const int32_t *index, int64_t n
 }
 
 // dy (n, dim), index (n) -> dtable (vocab, dim) = zero, then each dy row added to its row
-void cpu_embedding_backward(float *dtable, const float *dy, const int32_t *index, int64_t n,
-                            int64_t vocab, int64_t dim) {
+void cpu_embedding_backward(const Backend *be, float *dtable, const float *dy, const int32_t *index,
+                            int64_t n, int64_t vocab, int64_t dim) {
+    (void)be;
     for (int64_t i = 0; i < n; i++)
         DMDR_CHECK(index[i] >= 0 && index[i] < vocab, "embedding index %d outside [0, %lld)",
                    (int)index[i], (long long)vocab);

@@ -15,18 +15,23 @@
 // ---- memory ------------------------------------------------------------------------------
 
 // 64-byte aligned: a cache line, and one AVX-512 register.
-void *cpu_alloc(size_t nbytes) {
+void *cpu_alloc(const Backend *be, size_t nbytes) {
+    (void)be;
     void *ptr = NULL;
     // posix_memalign may return NULL for 0 bytes; a real allocation keeps pointers unique
     if (posix_memalign(&ptr, 64, nbytes > 0 ? nbytes : 1) != 0) return NULL;
     return ptr;
 }
 
-void cpu_free(void *ptr) { free(ptr); }
+void cpu_free(const Backend *be, void *ptr) {
+    (void)be;
+    free(ptr);
+}
 
 // dst (nbytes) = src (nbytes). Large copies are split into one contiguous piece per thread:
 // each piece is still large enough for memcpy's streaming (cache-bypassing) stores.
-void cpu_copy_bytes(void *dst, const void *src, size_t nbytes) {
+void cpu_copy_bytes(const Backend *be, void *dst, const void *src, size_t nbytes) {
+    (void)be;
     if (nbytes == 0 || dst == src) return;
     int pieces = nbytes > PARALLEL_MIN_BYTES ? omp_get_max_threads() : 1;
     size_t piece = (nbytes / (size_t)pieces + 63) / 64 * 64;
@@ -41,12 +46,13 @@ void cpu_copy_bytes(void *dst, const void *src, size_t nbytes) {
 }
 
 // Every CPU kernel has finished when it returns.
-void cpu_synchronize(void) {}
+void cpu_synchronize(const Backend *be) { (void)be; }
 
 // ---- fill and random numbers ---------------------------------------------------------------
 
 // y (n) = value
-void cpu_fill(float *y, float value, int64_t n) {
+void cpu_fill(const Backend *be, float *y, float value, int64_t n) {
+    (void)be;
 #pragma omp parallel for simd schedule(static) if (parallel : n > PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) y[i] = value;
 }
@@ -68,11 +74,15 @@ static void rng_fill(float *y, int64_t n, uint64_t seed, uint64_t offset, float 
     }
 }
 
-void cpu_rng_uniform(float *y, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
+void cpu_rng_uniform(const Backend *be, float *y, int64_t n, uint64_t seed, uint64_t offset,
+                     float lo, float hi) {
+    (void)be;
     rng_fill(y, n, seed, offset, lo, hi, philox_uniform4);
 }
 
-void cpu_rng_normal(float *y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) {
+void cpu_rng_normal(const Backend *be, float *y, int64_t n, uint64_t seed, uint64_t offset,
+                    float mean, float std) {
+    (void)be;
     rng_fill(y, n, seed, offset, mean, std, philox_normal4);
 }
 
@@ -81,8 +91,8 @@ void cpu_rng_normal(float *y, int64_t n, uint64_t seed, uint64_t offset, float m
 // dst[i . dst_stride] = src[i . src_stride] for i < shape, in 32-bit words. Dims are merged
 // first (kernels/layout.h); then a fully contiguous copy is one memcpy, and anything else is
 // a loop over the last merged dim, parallel over the rest.
-void cpu_copy_strided(void *dst, const int64_t dst_stride[KERNEL_MAX_DIMS], const void *src,
-                      const int64_t src_stride[KERNEL_MAX_DIMS],
+void cpu_copy_strided(const Backend *be, void *dst, const int64_t dst_stride[KERNEL_MAX_DIMS],
+                      const void *src, const int64_t src_stride[KERNEL_MAX_DIMS],
                       const int64_t shape[KERNEL_MAX_DIMS]) {
     MergedDims m = merge_dims(shape, dst_stride, src_stride);
     int64_t n = merged_numel(&m);
@@ -90,7 +100,7 @@ void cpu_copy_strided(void *dst, const int64_t dst_stride[KERNEL_MAX_DIMS], cons
     const uint32_t *in = src;
     if (n == 0) return;
     if (merged_contiguous(&m)) {
-        cpu_copy_bytes(out, in, (size_t)n * sizeof(uint32_t));
+        cpu_copy_bytes(be, out, in, (size_t)n * sizeof(uint32_t));
         return;
     }
     int last = m.ndim - 1;
@@ -115,6 +125,7 @@ void cpu_copy_strided(void *dst, const int64_t dst_stride[KERNEL_MAX_DIMS], cons
 
 const Backend cpu_backend = {
     .name = "cpu",
+    .state = NULL, // the CPU kernels keep no state
 
     .alloc = cpu_alloc,
     .free = cpu_free,

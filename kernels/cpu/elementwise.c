@@ -224,14 +224,16 @@ static void scalar_block(const void *job_, int64_t begin, int64_t end) {
 }
 
 // y (n) = f(x)
-void cpu_unary(UnaryOp op, float *y, const float *x, int64_t n) {
+void cpu_unary(const Backend *be, UnaryOp op, float *y, const float *x, int64_t n) {
+    (void)be;
     FlatJob job = {.op = op, .y = y, .x = x, .fx = x};
     for_each_block(n, unary_block, &job);
 }
 
 // x, y = f(x), dy (n) -> dx (n) = dy f'(x)
-void cpu_unary_backward(UnaryOp op, float *dx, const float *x, const float *y, const float *dy,
-                        int64_t n) {
+void cpu_unary_backward(const Backend *be, UnaryOp op, float *dx, const float *x, const float *y,
+                        const float *dy, int64_t n) {
+    (void)be;
     DMDR_CHECK(y != NULL || !unary_derivative_uses_y(op), "unary op %d needs y = f(x)", op);
     // ops that do not read y get x in its place, so no loop ever indexes a NULL pointer
     FlatJob job = {.op = op, .backward = true, .y = dx, .x = x, .fx = y ? y : x, .dy = dy};
@@ -239,10 +241,10 @@ void cpu_unary_backward(UnaryOp op, float *dx, const float *x, const float *y, c
 }
 
 // x (n) -> y (n) = x op s
-void cpu_scalar(ScalarOp op, float *y, const float *x, float s, int64_t n) {
+void cpu_scalar(const Backend *be, ScalarOp op, float *y, const float *x, float s, int64_t n) {
     // x^2 is common (squared norms, losses) and much cheaper than powf; x * x is also exact.
     if (op == SCALAR_POW && s == 2.0f) {
-        cpu_unary(UNARY_SQUARE, y, x, n);
+        cpu_unary(be, UNARY_SQUARE, y, x, n);
         return;
     }
     FlatJob job = {.op = op, .y = y, .x = x, .s = s};
@@ -250,10 +252,10 @@ void cpu_scalar(ScalarOp op, float *y, const float *x, float s, int64_t n) {
 }
 
 // x, dy (n) -> dx (n) = dy d(x op s)/dx
-void cpu_scalar_backward(ScalarOp op, float *dx, const float *x, float s, const float *dy,
-                         int64_t n) {
+void cpu_scalar_backward(const Backend *be, ScalarOp op, float *dx, const float *x, float s,
+                         const float *dy, int64_t n) {
     if (op == SCALAR_POW && s == 2.0f) {
-        cpu_unary_backward(UNARY_SQUARE, dx, x, NULL, dy, n);
+        cpu_unary_backward(be, UNARY_SQUARE, dx, x, NULL, dy, n);
         return;
     }
     FlatJob job = {.op = op, .backward = true, .y = dx, .x = x, .s = s, .dy = dy};
@@ -332,15 +334,18 @@ static void binary_block(const void *job_, int64_t begin, int64_t end) {
 }
 
 // a (bc.a_stride), b (bc.b_stride) -> y (bc.shape) = a op b
-void cpu_binary(BinaryOp op, float *y, const float *a, const float *b, const Broadcast *bc) {
+void cpu_binary(const Backend *be, BinaryOp op, float *y, const float *a, const float *b,
+                const Broadcast *bc) {
+    (void)be;
     BinaryJob job = {.op = op, .mb = merge_dims(bc->shape, bc->a_stride, bc->b_stride),
                      .y = y, .a = a, .b = b};
     for_each_block(merged_numel(&job.mb), binary_block, &job);
 }
 
 // a, b (broadcast as in bc), dy (bc.shape) -> da, db (bc.shape, either may be NULL)
-void cpu_binary_backward(BinaryOp op, float *da, float *db, const float *a, const float *b,
-                         const float *dy, const Broadcast *bc) {
+void cpu_binary_backward(const Backend *be, BinaryOp op, float *da, float *db, const float *a,
+                         const float *b, const float *dy, const Broadcast *bc) {
+    (void)be;
     if (da == NULL && db == NULL) return;
     BinaryJob job = {.op = op, .backward = true,
                      .mb = merge_dims(bc->shape, bc->a_stride, bc->b_stride),

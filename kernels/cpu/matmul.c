@@ -93,9 +93,10 @@ static void sgemm_threaded(float *c, const float *a, const float *b, int64_t m, 
 }
 
 // c (batch, m, n) = alpha op(a_i) op(b_i) + beta c_i; a, b, c advance by their strides.
-void cpu_matmul(float *c, const float *a, const float *b, int64_t batch, int64_t m, int64_t n,
-                int64_t k, bool trans_a, bool trans_b, float alpha, float beta, int64_t stride_a,
-                int64_t stride_b, int64_t stride_c) {
+void cpu_matmul(const Backend *be, float *c, const float *a, const float *b, int64_t batch,
+                int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
+                float beta, int64_t stride_a, int64_t stride_b, int64_t stride_c) {
+    (void)be;
     DMDR_CHECK(batch == 1 || stride_c != 0, "batched matmul writes every C_i to the same place");
     if (batch <= 0 || m == 0 || n == 0) return;
 

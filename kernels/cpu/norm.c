@@ -102,8 +102,9 @@ static void span_input_grad(float *dx, const float *x, float mean, float rstd, i
 }
 
 // x (rows, c), weight, bias (c) or NULL -> y (rows, c), mean, rstd (rows)
-void cpu_layernorm(float *y, float *mean, float *rstd, const float *x, const float *weight,
-                   const float *bias, int64_t rows, int64_t c, float eps) {
+void cpu_layernorm(const Backend *be, float *y, float *mean, float *rstd, const float *x,
+                   const float *weight, const float *bias, int64_t rows, int64_t c, float eps) {
+    (void)be;
     #pragma omp parallel for schedule(static) if(rows * c >= NORM_PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * c;
@@ -123,9 +124,10 @@ void cpu_layernorm(float *y, float *mean, float *rstd, const float *x, const flo
 }
 
 // dy, x (rows, c), mean, rstd (rows), weight (c) or NULL -> dx (rows, c), dweight, dbias (c)
-void cpu_layernorm_backward(float *dx, float *dweight, float *dbias, const float *dy,
-                            const float *x, const float *mean, const float *rstd,
+void cpu_layernorm_backward(const Backend *be, float *dx, float *dweight, float *dbias,
+                            const float *dy, const float *x, const float *mean, const float *rstd,
                             const float *weight, int64_t rows, int64_t c) {
+    (void)be;
     AffinePartials partials = affine_partials_new(c, dweight || dbias);
     #pragma omp parallel if(rows * c >= NORM_PARALLEL_MIN)
     {
@@ -166,9 +168,10 @@ void cpu_layernorm_backward(float *dx, float *dweight, float *dbias, const float
 }
 
 // x (n, c, hw), weight, bias (c) or NULL -> y (n, c, hw), mean, rstd (n, groups)
-void cpu_groupnorm(float *y, float *mean, float *rstd, const float *x, const float *weight,
-                   const float *bias, int64_t n, int64_t c, int64_t hw, int64_t groups,
-                   float eps) {
+void cpu_groupnorm(const Backend *be, float *y, float *mean, float *rstd, const float *x,
+                   const float *weight, const float *bias, int64_t n, int64_t c, int64_t hw,
+                   int64_t groups, float eps) {
+    (void)be;
     int64_t cg = c / groups; // channels per group
     #pragma omp parallel for schedule(static) if(n * c * hw >= NORM_PARALLEL_MIN)
     for (int64_t ng = 0; ng < n * groups; ng++) {
@@ -193,10 +196,10 @@ void cpu_groupnorm(float *y, float *mean, float *rstd, const float *x, const flo
 
 // dy, x (n, c, hw), mean, rstd (n, groups), weight (c) or NULL
 // -> dx (n, c, hw), dweight, dbias (c)
-void cpu_groupnorm_backward(float *dx, float *dweight, float *dbias, const float *dy,
-                            const float *x, const float *mean, const float *rstd,
-                            const float *weight, int64_t n, int64_t c, int64_t hw,
-                            int64_t groups) {
+void cpu_groupnorm_backward(const Backend *be, float *dx, float *dweight, float *dbias,
+                            const float *dy, const float *x, const float *mean, const float *rstd,
+                            const float *weight, int64_t n, int64_t c, int64_t hw, int64_t groups) {
+    (void)be;
     int64_t cg = c / groups;
     AffinePartials partials = affine_partials_new(c, dweight || dbias);
     #pragma omp parallel if(n * c * hw >= NORM_PARALLEL_MIN)

@@ -192,8 +192,9 @@ static void reduce_columns(ReduceOp op, float *y, const float *x, const ReduceSh
 }
 
 // x (shape) -> y (shape with the dims in dims_mask set to 1)
-void cpu_reduce(ReduceOp op, float *y, const float *x, const int64_t shape[KERNEL_MAX_DIMS],
-                unsigned dims_mask) {
+void cpu_reduce(const Backend *be, ReduceOp op, float *y, const float *x,
+                const int64_t shape[KERNEL_MAX_DIMS], unsigned dims_mask) {
+    (void)be;
     ReduceShape l = reduce_shape_of(shape, dims_mask);
     if (l.k2 == 1) reduce_rows(op, y, x, &l);
     else reduce_columns(op, y, x, &l);
@@ -255,8 +256,10 @@ static void max_backward_columns(float *dx, const float *x, const float *y, cons
 }
 
 // x, dx (shape); y = max of x, dy (reduced shape)
-void cpu_reduce_max_backward(float *dx, const float *x, const float *y, const float *dy,
-                             const int64_t shape[KERNEL_MAX_DIMS], unsigned dims_mask) {
+void cpu_reduce_max_backward(const Backend *be, float *dx, const float *x, const float *y,
+                             const float *dy, const int64_t shape[KERNEL_MAX_DIMS],
+                             unsigned dims_mask) {
+    (void)be;
     ReduceShape l = reduce_shape_of(shape, dims_mask);
     if (l.k2 == 1) max_backward_rows(dx, x, y, dy, &l);
     else max_backward_columns(dx, x, y, dy, &l);
@@ -268,7 +271,8 @@ void cpu_reduce_max_backward(float *dx, const float *x, const float *y, const fl
 // concatenated range cut into a contiguous piece per thread: one parallel region for all of
 // them (a region per tensor cost 1.9 ms for the small DiT's 71 gradients, against 0.4 ms for
 // reading their 17 MB once), and per-thread sums added in thread order.
-double cpu_sum_squares(const float *const *xs, const int64_t *ns, int count) {
+double cpu_sum_squares(const Backend *be, const float *const *xs, const int64_t *ns, int count) {
+    (void)be;
     int64_t total = 0;
     for (int j = 0; j < count; j++) total += ns[j];
     int threads = total > PARALLEL_MIN ? omp_get_max_threads() : 1;

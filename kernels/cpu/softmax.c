@@ -78,7 +78,9 @@ static float row_logsumexp(const float *x, int64_t n) {
 }
 
 // x, y (rows, cols), y may be x: softmax (or log-softmax) of each row
-void cpu_softmax(float *y, const float *x, int64_t rows, int64_t cols, bool log) {
+void cpu_softmax(const Backend *be, float *y, const float *x, int64_t rows, int64_t cols,
+                 bool log) {
+    (void)be;
 #pragma omp parallel for schedule(static) if (rows * cols > PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
@@ -95,8 +97,9 @@ void cpu_softmax(float *y, const float *x, int64_t rows, int64_t cols, bool log)
 
 // y = softmax(x) (or log-softmax), dy (rows, cols) -> dx (rows, cols):
 // softmax: dx = y (dy - sum(dy y)); log-softmax: dx = dy - exp(y) sum(dy).
-void cpu_softmax_backward(float *dx, const float *y, const float *dy, int64_t rows, int64_t cols,
-                          bool log) {
+void cpu_softmax_backward(const Backend *be, float *dx, const float *y, const float *dy,
+                          int64_t rows, int64_t cols, bool log) {
+    (void)be;
 #pragma omp parallel for schedule(static) if (rows * cols > PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *dyr = dy + r * cols;
@@ -119,8 +122,9 @@ static void check_target(int32_t target, int64_t classes) {
 }
 
 // logits (rows, classes), target (rows) -> loss (rows) = logsumexp(logits_r) - logits_r[target_r]
-void cpu_cross_entropy(float *loss, const float *logits, const int32_t *target, int64_t rows,
-                       int64_t classes) {
+void cpu_cross_entropy(const Backend *be, float *loss, const float *logits, const int32_t *target,
+                       int64_t rows, int64_t classes) {
+    (void)be;
 #pragma omp parallel for schedule(static) if (rows * classes > PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = logits + r * classes;
@@ -131,8 +135,10 @@ void cpu_cross_entropy(float *loss, const float *logits, const int32_t *target, 
 
 // dloss (rows), logits (rows, classes), target (rows) ->
 // dlogits (rows, classes) = (softmax(logits_r) - onehot(target_r)) dloss[r]
-void cpu_cross_entropy_backward(float *dlogits, const float *dloss, const float *logits,
-                                const int32_t *target, int64_t rows, int64_t classes) {
+void cpu_cross_entropy_backward(const Backend *be, float *dlogits, const float *dloss,
+                                const float *logits, const int32_t *target, int64_t rows,
+                                int64_t classes) {
+    (void)be;
 #pragma omp parallel for schedule(static) if (rows * classes > PARALLEL_MIN)
     for (int64_t r = 0; r < rows; r++) {
         float *dr = dlogits + r * classes;
@@ -143,7 +149,8 @@ void cpu_cross_entropy_backward(float *dlogits, const float *dloss, const float 
 }
 
 // a, b (n) -> y (1) = sum((a - b)^2)
-void cpu_squared_error(float *y, const float *a, const float *b, int64_t n) {
+void cpu_squared_error(const Backend *be, float *y, const float *a, const float *b, int64_t n) {
+    (void)be;
     double sum = 0.0;
 #pragma omp parallel for simd schedule(static) reduction(+ : sum) if (parallel : n > PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
@@ -154,8 +161,9 @@ void cpu_squared_error(float *y, const float *a, const float *b, int64_t n) {
 }
 
 // a, b (n), dy (1) -> da (n) = scale dy[0] (a - b), db = -da; either may be NULL
-void cpu_squared_error_backward(float *da, float *db, const float *dy, const float *a,
-                                const float *b, float scale, int64_t n) {
+void cpu_squared_error_backward(const Backend *be, float *da, float *db, const float *dy,
+                                const float *a, const float *b, float scale, int64_t n) {
+    (void)be;
     const float g = scale * dy[0];
     if (da != NULL && db != NULL) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > PARALLEL_MIN)

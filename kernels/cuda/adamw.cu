@@ -20,9 +20,10 @@ struct AdamWUpdate {
 };
 
 // p, g, m, v (n): one step in place on p, m, v
-void cuda_adamw(float *p, const float *g, float *m, float *v, int64_t n, const AdamWStep *s) {
+void cuda_adamw(const Backend *be, float *p, const float *g, float *m, float *v, int64_t n,
+                const AdamWStep *s) {
     AdamWUpdate f = {s->beta1, s->beta2, s->eps, s->grad_scale, 1.0f - s->lr * s->weight_decay,
                      s->lr / s->bias_correction1, sqrtf(s->bias_correction2)};
     MapArgs<4, 3> args = {{p, g, m, v}, {p, m, v}};
-    launch_map(args, f, n);
+    launch_map(be, args, f, n);
 }

@@ -343,34 +343,37 @@ static unsigned tile_grid(int64_t pairs, int64_t tiles) {
 }
 
 template <int DMAX>
-static void forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                    int64_t ld, int64_t b, int64_t t, int64_t heads, int d, float scale) {
+static void forward(const Backend *be, float *out, float *lse, const float *q, const float *k,
+                    const float *v, int64_t ld, int64_t b, int64_t t, int64_t heads, int d,
+                    float scale) {
     static bool ready;
     int64_t tiles = (t + TILE - 1) / TILE;
     size_t smem = forward_smem<DMAX>();
     allow_smem(attention_forward_kernel<DMAX>, smem, &ready);
-    KERNEL_LAUNCH(tile_grid(b * heads, tiles), TILE_THREADS, smem, attention_forward_kernel<DMAX>)(
+    unsigned grid = tile_grid(b * heads, tiles);
+    KERNEL_LAUNCH(be, grid, TILE_THREADS, smem, attention_forward_kernel<DMAX>)(
         out, lse, q, k, v, ld, t, heads, d, scale, tiles);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(be);
 }
 
 template <int DMAX>
-static void backward(float *dq, float *dk, float *dv, const float *dout, const float *lse,
-                     const float *delta, const float *q, const float *k, const float *v,
-                     int64_t ld, int64_t b, int64_t t, int64_t heads, int d, float scale) {
+static void backward(const Backend *be, float *dq, float *dk, float *dv, const float *dout,
+                     const float *lse, const float *delta, const float *q, const float *k,
+                     const float *v, int64_t ld, int64_t b, int64_t t, int64_t heads, int d,
+                     float scale) {
     static bool dkv_ready, dq_ready;
     int64_t tiles = (t + TILE - 1) / TILE;
     unsigned grid = tile_grid(b * heads, tiles);
     size_t smem = dkv_smem<DMAX>();
     allow_smem(attention_dkv_kernel<DMAX>, smem, &dkv_ready);
-    KERNEL_LAUNCH(grid, TILE_THREADS, smem, attention_dkv_kernel<DMAX>)(
+    KERNEL_LAUNCH(be, grid, TILE_THREADS, smem, attention_dkv_kernel<DMAX>)(
         dk, dv, dout, lse, delta, q, k, v, ld, t, heads, d, scale, tiles);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(be);
     smem = dq_smem<DMAX>();
     allow_smem(attention_dq_kernel<DMAX>, smem, &dq_ready);
-    KERNEL_LAUNCH(grid, TILE_THREADS, smem, attention_dq_kernel<DMAX>)(
+    KERNEL_LAUNCH(be, grid, TILE_THREADS, smem, attention_dq_kernel<DMAX>)(
         dq, dout, lse, delta, q, k, v, ld, t, heads, d, scale, tiles);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(be);
 }
 
 static void check_head_dim(int64_t d) {
@@ -379,31 +382,32 @@ static void check_head_dim(int64_t d) {
 }
 
 // q, k, v (b, t, heads, d) at stride ld -> out (b, t, heads, d), lse (b, heads, t)
-void cuda_attention(float *out, float *lse, const float *q, const float *k, const float *v,
-                    int64_t ld, int64_t b, int64_t t, int64_t heads, int64_t d, float scale) {
+void cuda_attention(const Backend *be, float *out, float *lse, const float *q, const float *k,
+                    const float *v, int64_t ld, int64_t b, int64_t t, int64_t heads, int64_t d,
+                    float scale) {
     if (b * heads == 0 || t == 0) return;
     check_head_dim(d);
-    if (d <= 32) forward<32>(out, lse, q, k, v, ld, b, t, heads, (int)d, scale);
-    else if (d <= 64) forward<64>(out, lse, q, k, v, ld, b, t, heads, (int)d, scale);
-    else forward<128>(out, lse, q, k, v, ld, b, t, heads, (int)d, scale);
+    if (d <= 32) forward<32>(be, out, lse, q, k, v, ld, b, t, heads, (int)d, scale);
+    else if (d <= 64) forward<64>(be, out, lse, q, k, v, ld, b, t, heads, (int)d, scale);
+    else forward<128>(be, out, lse, q, k, v, ld, b, t, heads, (int)d, scale);
 }
 
 // dout, out (b, t, heads, d), lse (b, heads, t), q, k, v (b, t, heads, d) at stride ld
 // -> dq, dk, dv (b, t, heads, d) at stride ld
-void cuda_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out,
-                             const float *lse, const float *q, const float *k, const float *v,
-                             int64_t ld, int64_t b, int64_t t, int64_t heads, int64_t d,
-                             float scale) {
+void cuda_attention_backward(const Backend *be, float *dq, float *dk, float *dv, const float *dout,
+                             const float *out, const float *lse, const float *q, const float *k,
+                             const float *v, int64_t ld, int64_t b, int64_t t, int64_t heads,
+                             int64_t d, float scale) {
     int64_t rows = b * heads * t;
     if (rows == 0) return;
     check_head_dim(d);
-    float *delta = (float *)cuda_scratch((size_t)rows * sizeof(float));
-    LAUNCH_ROWS(rows, d, attention_delta_kernel, delta, dout, out, rows, t, heads, (int)d);
+    float *delta = (float *)cuda_scratch(be, (size_t)rows * sizeof(float));
+    LAUNCH_ROWS(be, rows, d, attention_delta_kernel, delta, dout, out, rows, t, heads, (int)d);
     int di = (int)d;
     if (d <= 32)
-        backward<32>(dq, dk, dv, dout, lse, delta, q, k, v, ld, b, t, heads, di, scale);
+        backward<32>(be, dq, dk, dv, dout, lse, delta, q, k, v, ld, b, t, heads, di, scale);
     else if (d <= 64)
-        backward<64>(dq, dk, dv, dout, lse, delta, q, k, v, ld, b, t, heads, di, scale);
+        backward<64>(be, dq, dk, dv, dout, lse, delta, q, k, v, ld, b, t, heads, di, scale);
     else
-        backward<128>(dq, dk, dv, dout, lse, delta, q, k, v, ld, b, t, heads, di, scale);
+        backward<128>(be, dq, dk, dv, dout, lse, delta, q, k, v, ld, b, t, heads, di, scale);
 }

@@ -1,5 +1,5 @@
-// What every CUDA kernel file shares: error checks that stop with file:line, the one stream
-// all work runs on, scratch memory, and launch geometry.
+// What every CUDA kernel file shares: error checks that stop with file:line, the backend's
+// state (the one stream all work runs on, scratch memory), and launch geometry.
 //
 // Every kernel runs on the backend's stream, so work is ordered without events: a kernel
 // sees the results of everything launched before it. Freed tensor storage can go back to
@@ -32,10 +32,10 @@
                        cudaGetErrorString(err_), #call);                                 \
     } while (0)
 
-// Launches a kernel on the backend's stream: KERNEL_LAUNCH(grid, block, smem, kernel)(args);
-// always followed by CUDA_LAUNCH_CHECK().
-#define KERNEL_LAUNCH(grid, block, smem, ...) \
-    __VA_ARGS__<<<(grid), (block), (smem), cuda_stream()>>>
+// Launches a kernel on the stream of backend `be`:
+// KERNEL_LAUNCH(be, grid, block, smem, kernel)(args); always followed by CUDA_LAUNCH_CHECK(be).
+#define KERNEL_LAUNCH(be, grid, block, smem, ...) \
+    __VA_ARGS__<<<(grid), (block), (smem), cuda_stream(be)>>>
 
 // The dynamic shared memory of a kernel (its size is the launch's smem argument).
 #define DYNAMIC_SHARED(type, name) extern __shared__ type name[]
@@ -44,10 +44,11 @@
 // kernel surfaces at the next synchronising call, reported with that call's file:line; with
 // DMDR_CUDA_SYNC=1 in the environment every launch is waited for here, so the fault is
 // reported with the file:line of the launch that caused it.
-#define CUDA_LAUNCH_CHECK()                                             \
-    do {                                                                \
-        CUDA_CHECK(cudaGetLastError());                                 \
-        if (cuda_sync_launches()) CUDA_CHECK(cudaStreamSynchronize(cuda_stream())); \
+#define CUDA_LAUNCH_CHECK(be)                                                           \
+    do {                                                                              \
+        CUDA_CHECK(cudaGetLastError());                                               \
+        if (cuda_context(be)->sync_launches)                                          \
+            CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));                       \
     } while (0)
 
 // printf-style check inside a kernel (see the note on NDEBUG above).
@@ -60,15 +61,29 @@
         }                                                                              \
     } while (0)
 
-// ---- the device state (device.cu) ----------------------------------------------------------
-cudaStream_t cuda_stream(void);
-bool cuda_sync_launches(void);
-int cuda_sm_count(void);
+// ---- the device state ------------------------------------------------------------------------
+// The CUDA backend's state, the `state` of its table: made by cuda_context_create (device.cu)
+// when the backend is first obtained, and reached from every entry through its `be`.
+struct CudaContext {
+    cudaStream_t stream; // every kernel and copy of the backend runs on it, in order
+    int sm_count;        // multiprocessors, for sizing grids
+    bool sync_launches;  // DMDR_CUDA_SYNC=1: wait after every launch (see CUDA_LAUNCH_CHECK)
+    void *scratch;       // see cuda_scratch
+    size_t scratch_bytes;
+    struct cublasContext *blas; // the cuBLAS handle (a cublasHandle_t), made at the first GEMM
+    int tf32_wanted;            // -1 until decided (the environment decides at the first GEMM)
+    int tf32_applied;           // the math mode last set on blas; -1 before the first
+};
+
+static inline CudaContext *cuda_context(const Backend *be) { return (CudaContext *)be->state; }
+static inline cudaStream_t cuda_stream(const Backend *be) { return cuda_context(be)->stream; }
+static inline int cuda_sm_count(const Backend *be) { return cuda_context(be)->sm_count; }
+
 // Device memory for a call's temporaries, valid until the next cuda_scratch call. It only
 // grows (waiting for queued work before it frees the old block), so the steady state makes
 // no allocation. Kernels queued before a call may still be reading the previous contents;
 // they run before anything queued after, so overwriting it from new kernels is safe.
-void *cuda_scratch(size_t nbytes);
+void *cuda_scratch(const Backend *be, size_t nbytes);
 
 // Bytes rounded up to 256, so that regions carved out of one scratch block stay aligned.
 static inline size_t scratch_round(size_t nbytes) { return (nbytes + 255) & ~(size_t)255; }
@@ -79,9 +94,9 @@ static inline size_t scratch_round(size_t nbytes) { return (nbytes + 255) & ~(si
 
 // Blocks for a grid-stride loop over n items, `threads` per block: as many as the items
 // need, capped at a few waves of the device (each thread then loops over several items).
-static inline unsigned grid_for(int64_t n, int threads) {
+static inline unsigned grid_for(const Backend *be, int64_t n, int threads) {
     int64_t blocks = (n + threads - 1) / threads;
-    int64_t cap = (int64_t)cuda_sm_count() * 16;
+    int64_t cap = (int64_t)cuda_sm_count(be) * 16;
     if (blocks > cap) blocks = cap;
     return (unsigned)(blocks > 0 ? blocks : 1);
 }

@@ -6,18 +6,18 @@
 // scatters with atomicAdd.
 #include "kernels/cuda/common.cuh"
 
-// Launches kernel<I>(args..., total) over `total` elements: I is uint32_t when every index
-// fits in 31 bits.
-#define LAUNCH_ELEMENTS(total, kernel, ...)                                               \
-    do {                                                                                  \
-        int64_t total_ = (total);                                                         \
-        if (total_ <= 0) break;                                                           \
-        unsigned grid_ = grid_for(total_, THREADS);                                       \
-        if (total_ <= INT32_MAX)                                                          \
-            KERNEL_LAUNCH(grid_, THREADS, 0, kernel<uint32_t>)(__VA_ARGS__, total_);      \
-        else                                                                              \
-            KERNEL_LAUNCH(grid_, THREADS, 0, kernel<int64_t>)(__VA_ARGS__, total_);       \
-        CUDA_LAUNCH_CHECK();                                                              \
+// Launches kernel<I>(args..., total) on be's stream over `total` elements: I is uint32_t when
+// every index fits in 31 bits.
+#define LAUNCH_ELEMENTS(be, total, kernel, ...)                                          \
+    do {                                                                                 \
+        int64_t total_ = (total);                                                        \
+        if (total_ <= 0) break;                                                          \
+        unsigned grid_ = grid_for(be, total_, THREADS);                                  \
+        if (total_ <= INT32_MAX)                                                         \
+            KERNEL_LAUNCH(be, grid_, THREADS, 0, kernel<uint32_t>)(__VA_ARGS__, total_); \
+        else                                                                             \
+            KERNEL_LAUNCH(be, grid_, THREADS, 0, kernel<int64_t>)(__VA_ARGS__, total_);  \
+        CUDA_LAUNCH_CHECK(be);                                                           \
     } while (0)
 
 // x (n, c, h, w) -> col (c kh kw, n oh ow): element (row (ci, ky, kx), column (img, oy, ox))
@@ -64,13 +64,13 @@ __global__ void col2im_kernel(float *dx, const float *col, ConvGeometry g, int64
 }
 
 // x (n, c, h, w) -> col (c kh kw, n oh ow)
-void cuda_im2col(float *col, const float *x, int64_t n, const ConvGeometry *g) {
-    LAUNCH_ELEMENTS(g->c * g->kh * g->kw * n * g->oh * g->ow, im2col_kernel, col, x, *g, n);
+void cuda_im2col(const Backend *be, float *col, const float *x, int64_t n, const ConvGeometry *g) {
+    LAUNCH_ELEMENTS(be, g->c * g->kh * g->kw * n * g->oh * g->ow, im2col_kernel, col, x, *g, n);
 }
 
 // col (c kh kw, n oh ow) -> dx (n, c, h, w)
-void cuda_col2im(float *dx, const float *col, int64_t n, const ConvGeometry *g) {
-    LAUNCH_ELEMENTS(n * g->c * g->h * g->w, col2im_kernel, dx, col, *g, n);
+void cuda_col2im(const Backend *be, float *dx, const float *col, int64_t n, const ConvGeometry *g) {
+    LAUNCH_ELEMENTS(be, n * g->c * g->h * g->w, col2im_kernel, dx, col, *g, n);
 }
 
 // x (planes, h, w) -> y (planes, h f, w f) = scale * the nearest x: nearest upsampling, and
@@ -103,27 +103,29 @@ __global__ void window_sum_kernel(float *y, const float *x, int64_t h, int64_t w
 }
 
 // x (planes, h, w) -> y (planes, h f, w f)
-void cuda_upsample_nearest(float *y, const float *x, int64_t planes, int64_t h, int64_t w,
-                           int64_t f) {
-    LAUNCH_ELEMENTS(planes * h * f * w * f, spread_kernel, y, x, h, w, f, 1.0f);
+void cuda_upsample_nearest(const Backend *be, float *y, const float *x, int64_t planes, int64_t h,
+                           int64_t w, int64_t f) {
+    LAUNCH_ELEMENTS(be, planes * h * f * w * f, spread_kernel, y, x, h, w, f, 1.0f);
 }
 
 // dy (planes, h f, w f) -> dx (planes, h, w)
-void cuda_upsample_nearest_backward(float *dx, const float *dy, int64_t planes, int64_t h,
-                                    int64_t w, int64_t f) {
-    LAUNCH_ELEMENTS(planes * h * w, window_sum_kernel, dx, dy, h, w, f, 1.0f);
+void cuda_upsample_nearest_backward(const Backend *be, float *dx, const float *dy, int64_t planes,
+                                    int64_t h, int64_t w, int64_t f) {
+    LAUNCH_ELEMENTS(be, planes * h * w, window_sum_kernel, dx, dy, h, w, f, 1.0f);
 }
 
 // x (planes, h, w) -> y (planes, h / k, w / k)
-void cuda_avgpool(float *y, const float *x, int64_t planes, int64_t h, int64_t w, int64_t k) {
-    LAUNCH_ELEMENTS(planes * (h / k) * (w / k), window_sum_kernel, y, x, h / k, w / k, k,
+void cuda_avgpool(const Backend *be, float *y, const float *x, int64_t planes, int64_t h, int64_t w,
+                  int64_t k) {
+    LAUNCH_ELEMENTS(be, planes * (h / k) * (w / k), window_sum_kernel, y, x, h / k, w / k, k,
                     1.0f / (float)(k * k));
 }
 
 // dy (planes, h / k, w / k) -> dx (planes, h, w)
-void cuda_avgpool_backward(float *dx, const float *dy, int64_t planes, int64_t h, int64_t w,
-                           int64_t k) {
-    LAUNCH_ELEMENTS(planes * h * w, spread_kernel, dx, dy, h / k, w / k, k, 1.0f / (float)(k * k));
+void cuda_avgpool_backward(const Backend *be, float *dx, const float *dy, int64_t planes, int64_t h,
+                           int64_t w, int64_t k) {
+    LAUNCH_ELEMENTS(be, planes * h * w, spread_kernel, dx, dy, h / k, w / k, k,
+                    1.0f / (float)(k * k));
 }
 
 // table (vocab, dim), index (n) -> y (n, dim). The table size is not passed, so only a
@@ -151,14 +153,15 @@ __global__ void embedding_backward_kernel(float *dtable, const float *dy, const 
 }
 
 // table (vocab, dim), index (n) -> y (n, dim)
-void cuda_embedding(float *y, const float *table, const int32_t *index, int64_t n, int64_t dim) {
-    LAUNCH_ELEMENTS(n * dim, embedding_kernel, y, table, index, dim);
+void cuda_embedding(const Backend *be, float *y, const float *table, const int32_t *index,
+                    int64_t n, int64_t dim) {
+    LAUNCH_ELEMENTS(be, n * dim, embedding_kernel, y, table, index, dim);
 }
 
 // dy (n, dim), index (n) -> dtable (vocab, dim): zeroed, then each dy row added to its row
-void cuda_embedding_backward(float *dtable, const float *dy, const int32_t *index, int64_t n,
-                             int64_t vocab, int64_t dim) {
+void cuda_embedding_backward(const Backend *be, float *dtable, const float *dy,
+                             const int32_t *index, int64_t n, int64_t vocab, int64_t dim) {
     size_t bytes = (size_t)(vocab * dim) * sizeof(float);
-    if (bytes > 0) CUDA_CHECK(cudaMemsetAsync(dtable, 0, bytes, cuda_stream()));
-    LAUNCH_ELEMENTS(n * dim, embedding_backward_kernel, dtable, dy, index, vocab, dim);
+    if (bytes > 0) CUDA_CHECK(cudaMemsetAsync(dtable, 0, bytes, cuda_stream(be)));
+    LAUNCH_ELEMENTS(be, n * dim, embedding_backward_kernel, dtable, dy, index, vocab, dim);
 }

@@ -1,10 +1,12 @@
 // The CUDA backend's table: every entry of kernels/backend.h, implemented in the .cu files
-// of this directory (cuda_kernels.h lists them). backend_get returns it only when
-// cuda_available() finds a usable device.
+// of this directory (cuda_kernels.h lists them). Its state, the device's CudaContext, is
+// created the first time the backend is asked for; backend_get returns the table only when
+// that found a usable device.
 #include "kernels/cuda/cuda_kernels.h"
 
-const Backend cuda_backend = {
+static Backend table = {
     .name = "cuda",
+    .state = NULL, // set by cuda_backend()
 
     .alloc = cuda_alloc,
     .free = cuda_free,
@@ -58,3 +60,18 @@ const Backend cuda_backend = {
 
     .adamw = cuda_adamw,
 };
+
+static bool probed;
+static char reason[256]; // why there is no usable device
+
+const Backend *cuda_backend(void) {
+    if (!probed) {
+        probed = true;
+        table.state = cuda_context_create(reason, sizeof reason);
+    }
+    return table.state ? &table : NULL;
+}
+
+bool cuda_available(void) { return cuda_backend() != NULL; }
+
+const char *cuda_unavailable_reason(void) { return cuda_backend() ? "" : reason; }

@@ -1,5 +1,6 @@
-// The CUDA device: probing for it, the stream every kernel runs on, scratch memory, and
-// the backend's memory entries (allocation, copies, synchronisation).
+// The CUDA device: probing for it and creating the backend's state (the stream every kernel
+// runs on, scratch memory), and the backend's memory entries (allocation, copies,
+// synchronisation).
 //
 // Device memory comes from cudaMalloc; the storage cache above (tensor/storage.c) keeps
 // freed blocks for reuse, so a training step whose shapes repeat allocates nothing after
@@ -10,95 +11,76 @@
 
 #include "kernels/cuda/common.cuh"
 
-typedef struct {
-    bool probed, usable;
-    char reason[256]; // why not usable
-    cudaStream_t stream;
-    int sm_count;
-    bool sync_launches;
-    void *scratch;
-    size_t scratch_bytes;
-} DeviceState;
-
-static DeviceState dev;
-
-// The first CUDA call of the process. Failing calls here mean "no usable device", not a
-// bug, so they are reported through the reason instead of stopping the program.
-static bool probe_failed(cudaError_t err, const char *what) {
+// The first CUDA calls of the process. Failing calls here mean "no usable device", not a
+// bug, so they are reported through `reason` instead of stopping the program.
+static bool probe_failed(cudaError_t err, const char *what, char *reason, size_t size) {
     if (err == cudaSuccess) return false;
-    snprintf(dev.reason, sizeof dev.reason, "%s: %s (%s)", what, cudaGetErrorString(err),
-             cudaGetErrorName(err));
+    snprintf(reason, size, "%s: %s (%s)", what, cudaGetErrorString(err), cudaGetErrorName(err));
     cudaGetLastError(); // not sticky: clear it so that later checks do not report it
     return true;
 }
 
-static void probe(void) {
-    dev.probed = true;
-    int count = 0, major = 0, minor = 0;
-    if (probe_failed(cudaGetDeviceCount(&count), "cudaGetDeviceCount")) return;
+// -> the backend's state for device 0 (its stream created), or NULL with why in reason
+CudaContext *cuda_context_create(char *reason, size_t size) {
+    int count = 0, major = 0, minor = 0, sm_count = 0;
+    if (probe_failed(cudaGetDeviceCount(&count), "cudaGetDeviceCount", reason, size))
+        return nullptr;
     if (count == 0) {
-        snprintf(dev.reason, sizeof dev.reason, "no CUDA device");
-        return;
+        snprintf(reason, size, "no CUDA device");
+        return nullptr;
     }
     if (probe_failed(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0),
-                     "compute capability") ||
+                     "compute capability", reason, size) ||
         probe_failed(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0),
-                     "compute capability") ||
-        probe_failed(cudaDeviceGetAttribute(&dev.sm_count, cudaDevAttrMultiProcessorCount, 0),
-                     "multiprocessor count"))
-        return;
+                     "compute capability", reason, size) ||
+        probe_failed(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0),
+                     "multiprocessor count", reason, size))
+        return nullptr;
     // The build holds sm_90 code and compute_90 PTX, which newer devices compile at load.
     if (major < 9) {
-        snprintf(dev.reason, sizeof dev.reason,
+        snprintf(reason, size,
                  "device 0 has compute capability %d.%d; this build has kernels for 9.0 and newer",
                  major, minor);
-        return;
+        return nullptr;
     }
-    if (probe_failed(cudaSetDevice(0), "cudaSetDevice") ||
-        probe_failed(cudaStreamCreateWithFlags(&dev.stream, cudaStreamNonBlocking),
-                     "cudaStreamCreate"))
-        return;
+    cudaStream_t stream = nullptr;
+    if (probe_failed(cudaSetDevice(0), "cudaSetDevice", reason, size) ||
+        probe_failed(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+                     "cudaStreamCreate", reason, size))
+        return nullptr;
+    CudaContext *ctx = (CudaContext *)calloc(1, sizeof *ctx);
+    DMDR_CHECK(ctx, "out of host memory");
+    ctx->stream = stream;
+    ctx->sm_count = sm_count;
     const char *sync = getenv("DMDR_CUDA_SYNC");
-    dev.sync_launches = sync && *sync && strcmp(sync, "0") != 0;
-    dev.usable = true;
+    ctx->sync_launches = sync && *sync && strcmp(sync, "0") != 0;
+    ctx->tf32_wanted = -1;
+    ctx->tf32_applied = -1;
+    return ctx;
 }
-
-// -> whether device 0 is usable (probed once)
-bool cuda_available(void) {
-    if (!dev.probed) probe();
-    return dev.usable;
-}
-
-// -> why not, or "" when it is
-const char *cuda_unavailable_reason(void) {
-    if (!dev.probed) probe();
-    return dev.usable ? "" : dev.reason;
-}
-
-cudaStream_t cuda_stream(void) { return dev.stream; }
-bool cuda_sync_launches(void) { return dev.sync_launches; }
-int cuda_sm_count(void) { return dev.sm_count; }
 
 // nbytes -> the scratch block, at least that large
-void *cuda_scratch(size_t nbytes) {
-    if (nbytes <= dev.scratch_bytes) return dev.scratch;
-    if (dev.scratch) {
-        CUDA_CHECK(cudaStreamSynchronize(dev.stream)); // queued kernels may still use it
-        CUDA_CHECK(cudaFree(dev.scratch));
+void *cuda_scratch(const Backend *be, size_t nbytes) {
+    CudaContext *ctx = cuda_context(be);
+    if (nbytes <= ctx->scratch_bytes) return ctx->scratch;
+    if (ctx->scratch) {
+        CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be))); // queued kernels may still use it
+        CUDA_CHECK(cudaFree(ctx->scratch));
     }
-    size_t grown = 2 * dev.scratch_bytes > nbytes ? 2 * dev.scratch_bytes : nbytes;
+    size_t grown = 2 * ctx->scratch_bytes > nbytes ? 2 * ctx->scratch_bytes : nbytes;
     if (grown < ((size_t)1 << 20)) grown = (size_t)1 << 20;
-    cudaError_t err = cudaMalloc(&dev.scratch, grown);
+    cudaError_t err = cudaMalloc(&ctx->scratch, grown);
     DMDR_CHECK(err == cudaSuccess, "cannot allocate %zu bytes of CUDA scratch memory: %s", grown,
                cudaGetErrorString(err));
-    dev.scratch_bytes = grown;
-    return dev.scratch;
+    ctx->scratch_bytes = grown;
+    return ctx->scratch;
 }
 
 // ---- the memory entries of the table ----------------------------------------------------
 
 // nbytes -> device memory, or NULL when the device is out of memory
-void *cuda_alloc(size_t nbytes) {
+void *cuda_alloc(const Backend *be, size_t nbytes) {
+    (void)be; // cudaMalloc needs no stream
     void *ptr = nullptr;
     // cudaMalloc(0) may return NULL; a real allocation keeps pointers unique
     cudaError_t err = cudaMalloc(&ptr, nbytes > 0 ? nbytes : 1);
@@ -111,32 +93,34 @@ void *cuda_alloc(size_t nbytes) {
 }
 
 // ptr (from cuda_alloc, or NULL) -> freed, once the stream has finished with it
-void cuda_free(void *ptr) {
+void cuda_free(const Backend *be, void *ptr) {
     if (!ptr) return;
-    CUDA_CHECK(cudaStreamSynchronize(dev.stream)); // queued kernels may still use it
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be))); // queued kernels may still use it
     CUDA_CHECK(cudaFree(ptr));
 }
 
 // device src (nbytes) -> host_dst (nbytes)
-void cuda_copy_to_host(void *host_dst, const void *src, size_t nbytes) {
+void cuda_copy_to_host(const Backend *be, void *host_dst, const void *src, size_t nbytes) {
     if (nbytes == 0) return;
-    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, dev.stream));
-    CUDA_CHECK(cudaStreamSynchronize(dev.stream));
+    CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, cuda_stream(be)));
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
 }
 
 // host_src (nbytes) -> device dst (nbytes)
-void cuda_copy_from_host(void *dst, const void *host_src, size_t nbytes) {
+void cuda_copy_from_host(const Backend *be, void *dst, const void *host_src, size_t nbytes) {
     if (nbytes == 0) return;
-    CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, dev.stream));
+    CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, cuda_stream(be)));
     // From pageable memory the copy may still be reading host_src after the call returns.
-    CUDA_CHECK(cudaStreamSynchronize(dev.stream));
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
 }
 
 // device src (nbytes) -> device dst (nbytes), queued on the stream
-void cuda_copy(void *dst, const void *src, size_t nbytes) {
+void cuda_copy(const Backend *be, void *dst, const void *src, size_t nbytes) {
     if (nbytes == 0 || dst == src) return;
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, dev.stream));
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, cuda_stream(be)));
 }
 
 // waits for everything queued
-void cuda_synchronize(void) { CUDA_CHECK(cudaStreamSynchronize(dev.stream)); }
+void cuda_synchronize(const Backend *be) {
+    CUDA_CHECK(cudaStreamSynchronize(cuda_stream(be)));
+}

@@ -155,10 +155,10 @@ template <ScalarOp OP> struct ScalarBackward {
 };
 
 // y (n) = f(x)
-void cuda_unary(UnaryOp op, float *y, const float *x, int64_t n) {
+void cuda_unary(const Backend *be, UnaryOp op, float *y, const float *x, int64_t n) {
     MapArgs<1, 1> args = {{x}, {y}};
     switch (op) {
-#define CASE(OP) case OP: launch_map(args, UnaryForward<OP>(), n); break;
+#define CASE(OP) case OP: launch_map(be, args, UnaryForward<OP>(), n); break;
         FOR_EACH_UNARY_OP(CASE)
 #undef CASE
     default: DMDR_FATAL("unary op %d out of range", (int)op);
@@ -166,14 +166,14 @@ void cuda_unary(UnaryOp op, float *y, const float *x, int64_t n) {
 }
 
 // x, y = f(x), dy (n) -> dx (n) = dy f'(x); y may be NULL for ops that do not read it
-void cuda_unary_backward(UnaryOp op, float *dx, const float *x, const float *y, const float *dy,
-                         int64_t n) {
+void cuda_unary_backward(const Backend *be, UnaryOp op, float *dx, const float *x, const float *y,
+                         const float *dy, int64_t n) {
     switch (op) {
 #define CASE(OP)                                                                        \
     case OP: {                                                                          \
         DMDR_CHECK(!unary_grad_from_y(OP) || y != NULL, "unary op %d needs y = f(x)", (int)op); \
         MapArgs<2, 1> args = {{unary_grad_from_y(OP) ? y : x, dy}, {dx}};               \
-        launch_map(args, UnaryBackward<OP>(), n);                                       \
+        launch_map(be, args, UnaryBackward<OP>(), n);                                   \
         break;                                                                          \
     }
         FOR_EACH_UNARY_OP(CASE)
@@ -183,14 +183,14 @@ void cuda_unary_backward(UnaryOp op, float *dx, const float *x, const float *y, 
 }
 
 // x (n) -> y (n) = x op s
-void cuda_scalar(ScalarOp op, float *y, const float *x, float s, int64_t n) {
+void cuda_scalar(const Backend *be, ScalarOp op, float *y, const float *x, float s, int64_t n) {
     if (op == SCALAR_POW && s == 2.0f) { // exact, and much cheaper than powf
-        cuda_unary(UNARY_SQUARE, y, x, n);
+        cuda_unary(be, UNARY_SQUARE, y, x, n);
         return;
     }
     MapArgs<1, 1> args = {{x}, {y}};
     switch (op) {
-#define CASE(OP) case OP: launch_map(args, ScalarForward<OP>{s}, n); break;
+#define CASE(OP) case OP: launch_map(be, args, ScalarForward<OP>{s}, n); break;
         FOR_EACH_SCALAR_OP(CASE)
 #undef CASE
     default: DMDR_FATAL("scalar op %d out of range", (int)op);
@@ -198,15 +198,15 @@ void cuda_scalar(ScalarOp op, float *y, const float *x, float s, int64_t n) {
 }
 
 // x, dy (n) -> dx (n) = dy d(x op s)/dx
-void cuda_scalar_backward(ScalarOp op, float *dx, const float *x, float s, const float *dy,
-                          int64_t n) {
+void cuda_scalar_backward(const Backend *be, ScalarOp op, float *dx, const float *x, float s,
+                          const float *dy, int64_t n) {
     if (op == SCALAR_POW && s == 2.0f) {
-        cuda_unary_backward(UNARY_SQUARE, dx, x, nullptr, dy, n);
+        cuda_unary_backward(be, UNARY_SQUARE, dx, x, nullptr, dy, n);
         return;
     }
     MapArgs<2, 1> args = {{x, dy}, {dx}};
     switch (op) {
-#define CASE(OP) case OP: launch_map(args, ScalarBackward<OP>{s}, n); break;
+#define CASE(OP) case OP: launch_map(be, args, ScalarBackward<OP>{s}, n); break;
         FOR_EACH_SCALAR_OP(CASE)
 #undef CASE
     default: DMDR_FATAL("scalar op %d out of range", (int)op);
@@ -251,15 +251,16 @@ __global__ void broadcast_kernel(MergedDims m, int64_t n, float *y, float *da, f
 }
 
 template <BinaryOp OP, bool BACKWARD>
-static void launch_broadcast(const MergedDims &m, int64_t n, float *y, float *da, float *db,
-                             const float *a, const float *b, const float *dy) {
+static void launch_broadcast(const Backend *be, const MergedDims &m, int64_t n, float *y, float *da,
+                             float *db, const float *a, const float *b, const float *dy) {
+    unsigned grid = grid_for(be, n, THREADS);
     if (merged_fits_32(&m, n))
-        KERNEL_LAUNCH(grid_for(n, THREADS), THREADS, 0, broadcast_kernel<OP, BACKWARD, uint32_t>)(
+        KERNEL_LAUNCH(be, grid, THREADS, 0, broadcast_kernel<OP, BACKWARD, uint32_t>)(
             m, n, y, da, db, a, b, dy);
     else
-        KERNEL_LAUNCH(grid_for(n, THREADS), THREADS, 0, broadcast_kernel<OP, BACKWARD, int64_t>)(
+        KERNEL_LAUNCH(be, grid, THREADS, 0, broadcast_kernel<OP, BACKWARD, int64_t>)(
             m, n, y, da, db, a, b, dy);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(be);
 }
 
 // The broadcast merged (a's strides in stride[0], b's in stride[1]) and its element count;
@@ -272,42 +273,44 @@ static MergedDims merge_broadcast(const Broadcast *bc, int64_t *n, bool *contigu
 }
 
 template <BinaryOp OP>
-static void binary_forward(float *y, const float *a, const float *b, const Broadcast *bc) {
+static void binary_forward(const Backend *be, float *y, const float *a, const float *b,
+                           const Broadcast *bc) {
     int64_t n;
     bool contiguous;
     MergedDims m = merge_broadcast(bc, &n, &contiguous);
     if (n == 0) return;
     if (contiguous) {
         MapArgs<2, 1> args = {{a, b}, {y}};
-        launch_map(args, BinaryForward<OP>(), n);
+        launch_map(be, args, BinaryForward<OP>(), n);
     } else {
-        launch_broadcast<OP, false>(m, n, y, nullptr, nullptr, a, b, nullptr);
+        launch_broadcast<OP, false>(be, m, n, y, nullptr, nullptr, a, b, nullptr);
     }
 }
 
 template <BinaryOp OP>
-static void binary_backward(float *da, float *db, const float *a, const float *b,
+static void binary_backward(const Backend *be, float *da, float *db, const float *a, const float *b,
                             const float *dy, const Broadcast *bc) {
     int64_t n;
     bool contiguous;
     MergedDims m = merge_broadcast(bc, &n, &contiguous);
     if (n == 0 || (!da && !db)) return;
     if (!contiguous) {
-        launch_broadcast<OP, true>(m, n, nullptr, da, db, a, b, dy);
+        launch_broadcast<OP, true>(be, m, n, nullptr, da, db, a, b, dy);
     } else if (da && db) {
         MapArgs<3, 2> args = {{a, b, dy}, {da, db}};
-        launch_map(args, BinaryBackward<OP, 3>(), n);
+        launch_map(be, args, BinaryBackward<OP, 3>(), n);
     } else {
         MapArgs<3, 1> args = {{a, b, dy}, {da ? da : db}};
-        if (da) launch_map(args, BinaryBackward<OP, 1>(), n);
-        else launch_map(args, BinaryBackward<OP, 2>(), n);
+        if (da) launch_map(be, args, BinaryBackward<OP, 1>(), n);
+        else launch_map(be, args, BinaryBackward<OP, 2>(), n);
     }
 }
 
 // a (bc.a_stride), b (bc.b_stride) -> y (bc.shape) = a op b
-void cuda_binary(BinaryOp op, float *y, const float *a, const float *b, const Broadcast *bc) {
+void cuda_binary(const Backend *be, BinaryOp op, float *y, const float *a, const float *b,
+                 const Broadcast *bc) {
     switch (op) {
-#define CASE(OP) case OP: binary_forward<OP>(y, a, b, bc); break;
+#define CASE(OP) case OP: binary_forward<OP>(be, y, a, b, bc); break;
         FOR_EACH_BINARY_OP(CASE)
 #undef CASE
     default: DMDR_FATAL("binary op %d out of range", (int)op);
@@ -315,10 +318,10 @@ void cuda_binary(BinaryOp op, float *y, const float *a, const float *b, const Br
 }
 
 // a, b (broadcast as in bc), dy (bc.shape) -> da, db (bc.shape, either may be NULL)
-void cuda_binary_backward(BinaryOp op, float *da, float *db, const float *a, const float *b,
-                          const float *dy, const Broadcast *bc) {
+void cuda_binary_backward(const Backend *be, BinaryOp op, float *da, float *db, const float *a,
+                          const float *b, const float *dy, const Broadcast *bc) {
     switch (op) {
-#define CASE(OP) case OP: binary_backward<OP>(da, db, a, b, dy, bc); break;
+#define CASE(OP) case OP: binary_backward<OP>(be, da, db, a, b, dy, bc); break;
         FOR_EACH_BINARY_OP(CASE)
 #undef CASE
     default: DMDR_FATAL("binary op %d out of range", (int)op);

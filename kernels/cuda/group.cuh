@@ -64,21 +64,21 @@ __device__ __forceinline__ T group_reduce(T v, Op op) {
     else return block_reduce(v, op);
 }
 
-// Launches kernel<GROUP>(args...) with one group per row over `rows` rows of length `len`.
-// A warp-per-row kernel must return early (the whole warp) for rows past the last; a
-// block-per-row kernel gets exactly one block per row.
-#define LAUNCH_ROWS(rows, len, kernel, ...)                                                    \
-    do {                                                                                       \
-        int64_t rows_ = (rows);                                                                \
-        DMDR_CHECK(rows_ < ((int64_t)1 << 31), "%lld rows exceed one CUDA grid",              \
-                   (long long)rows_);                                                          \
-        if (rows_ <= 0) break;                                                                 \
-        if ((len) <= WARP_ROW_MAX) {                                                           \
-            int64_t per_block_ = THREADS / WARP;                                               \
-            KERNEL_LAUNCH((unsigned)((rows_ + per_block_ - 1) / per_block_), THREADS, 0,       \
-                          kernel<WARP>)(__VA_ARGS__);                                          \
-        } else {                                                                               \
-            KERNEL_LAUNCH((unsigned)rows_, THREADS, 0, kernel<THREADS>)(__VA_ARGS__);          \
-        }                                                                                      \
-        CUDA_LAUNCH_CHECK();                                                                   \
+// Launches kernel<GROUP>(args...) on be's stream with one group per row over `rows` rows of
+// length `len`. A warp-per-row kernel must return early (the whole warp) for rows past the
+// last; a block-per-row kernel gets exactly one block per row.
+#define LAUNCH_ROWS(be, rows, len, kernel, ...)                                              \
+    do {                                                                                     \
+        int64_t rows_ = (rows);                                                              \
+        DMDR_CHECK(rows_ < ((int64_t)1 << 31), "%lld rows exceed one CUDA grid",             \
+                   (long long)rows_);                                                        \
+        if (rows_ <= 0) break;                                                               \
+        if ((len) <= WARP_ROW_MAX) {                                                         \
+            int64_t per_block_ = THREADS / WARP;                                             \
+            KERNEL_LAUNCH(be, (unsigned)((rows_ + per_block_ - 1) / per_block_), THREADS, 0, \
+                          kernel<WARP>)(__VA_ARGS__);                                        \
+        } else {                                                                             \
+            KERNEL_LAUNCH(be, (unsigned)rows_, THREADS, 0, kernel<THREADS>)(__VA_ARGS__);    \
+        }                                                                                    \
+        CUDA_LAUNCH_CHECK(be);                                                               \
     } while (0)

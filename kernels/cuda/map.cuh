@@ -54,13 +54,13 @@ static inline bool aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; 
 
 // Runs f over n elements of the arrays in args.
 template <int NIN, int NOUT, typename F>
-void launch_map(const MapArgs<NIN, NOUT> &args, F f, int64_t n) {
+void launch_map(const Backend *be, const MapArgs<NIN, NOUT> &args, F f, int64_t n) {
     if (n <= 0) return;
     bool vectorised = true;
     for (int k = 0; k < NIN; k++) vectorised = vectorised && aligned16(args.in[k]);
     for (int k = 0; k < NOUT; k++) vectorised = vectorised && aligned16(args.out[k]);
     int64_t items = vectorised ? n / 4 + n % 4 : n;
-    KERNEL_LAUNCH(grid_for(items, THREADS), THREADS, 0, map_kernel<NIN, NOUT, F>)(args, f, n,
-                                                                                  vectorised);
-    CUDA_LAUNCH_CHECK();
+    unsigned grid = grid_for(be, items, THREADS);
+    KERNEL_LAUNCH(be, grid, THREADS, 0, map_kernel<NIN, NOUT, F>)(args, f, n, vectorised);
+    CUDA_LAUNCH_CHECK(be);
 }

@@ -1,6 +1,6 @@
 // Batched GEMM through cuBLAS, fp32. TF32 tensor cores (products rounded to a 10-bit
 // mantissa, fp32 accumulation; several times faster, about 1e-3 relative error) only when
-// asked: DMDR_TF32=1 in the environment, or cuda_set_tf32(true).
+// asked: DMDR_TF32=1 in the environment, or cuda_set_tf32(be, true).
 //
 // cuBLAS is column-major. A row-major (m, n) matrix is, read column-major, its (n, m)
 // transpose, so row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the same
@@ -22,32 +22,29 @@
 // cuBLAS's recommended workspace on Hopper. Given once, so that no GEMM allocates.
 #define WORKSPACE_BYTES ((size_t)32 << 20)
 
-static cublasHandle_t handle;
-static int tf32_wanted = -1; // -1: not decided yet (the environment decides at the first GEMM)
-static int tf32_applied = -1;
+// enabled -> the math mode of every later GEMM of backend be
+void cuda_set_tf32(const Backend *be, bool enabled) { cuda_context(be)->tf32_wanted = enabled; }
 
-// enabled -> the math mode of every later GEMM
-void cuda_set_tf32(bool enabled) { tf32_wanted = enabled; }
-
-// The handle, created at the first GEMM on the backend's stream; the math mode as wanted.
-static cublasHandle_t blas(void) {
-    if (!handle) {
-        CUBLAS_CHECK(cublasCreate(&handle));
-        CUBLAS_CHECK(cublasSetStream(handle, cuda_stream())); // resets the workspace: set it after
+// The backend's handle, created at its first GEMM on its stream; the math mode as wanted.
+static cublasHandle_t blas(const Backend *be) {
+    CudaContext *ctx = cuda_context(be);
+    if (!ctx->blas) {
+        CUBLAS_CHECK(cublasCreate(&ctx->blas));
+        CUBLAS_CHECK(cublasSetStream(ctx->blas, ctx->stream)); // resets the workspace: set it after
         void *workspace = nullptr;
         CUDA_CHECK(cudaMalloc(&workspace, WORKSPACE_BYTES));
-        CUBLAS_CHECK(cublasSetWorkspace(handle, workspace, WORKSPACE_BYTES));
-        if (tf32_wanted < 0) {
+        CUBLAS_CHECK(cublasSetWorkspace(ctx->blas, workspace, WORKSPACE_BYTES));
+        if (ctx->tf32_wanted < 0) {
             const char *env = getenv("DMDR_TF32");
-            tf32_wanted = env && *env && strcmp(env, "0") != 0;
+            ctx->tf32_wanted = env && *env && strcmp(env, "0") != 0;
         }
     }
-    if (tf32_applied != tf32_wanted) {
-        CUBLAS_CHECK(cublasSetMathMode(handle, tf32_wanted ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                           : CUBLAS_DEFAULT_MATH));
-        tf32_applied = tf32_wanted;
+    if (ctx->tf32_applied != ctx->tf32_wanted) {
+        CUBLAS_CHECK(cublasSetMathMode(ctx->blas, ctx->tf32_wanted ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                                   : CUBLAS_DEFAULT_MATH));
+        ctx->tf32_applied = ctx->tf32_wanted;
     }
-    return handle;
+    return ctx->blas;
 }
 
 static void check_int(int64_t v, const char *what) {
@@ -56,9 +53,9 @@ static void check_int(int64_t v, const char *what) {
 }
 
 // c (batch, m, n) = alpha op(a_i) op(b_i) + beta c_i; a, b, c advance by their strides
-void cuda_matmul(float *c, const float *a, const float *b, int64_t batch, int64_t m, int64_t n,
-                 int64_t k, bool trans_a, bool trans_b, float alpha, float beta, int64_t stride_a,
-                 int64_t stride_b, int64_t stride_c) {
+void cuda_matmul(const Backend *be, float *c, const float *a, const float *b, int64_t batch,
+                 int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
+                 float beta, int64_t stride_a, int64_t stride_b, int64_t stride_c) {
     DMDR_CHECK(batch == 1 || stride_c != 0, "batched matmul writes every C_i to the same place");
     if (batch <= 0 || m == 0 || n == 0) return;
     // A stack of A_i (m, k) back to back times one shared B is one GEMM with batch m rows.
@@ -75,7 +72,7 @@ void cuda_matmul(float *c, const float *a, const float *b, int64_t batch, int64_
     // leading dimensions of the stored (row-major) matrices; cuBLAS wants at least 1
     int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
     int lda_ = (int)(lda > 0 ? lda : 1), ldb_ = (int)(ldb > 0 ? ldb : 1);
-    cublasHandle_t h = blas();
+    cublasHandle_t h = blas(be);
     if (batch == 1) {
         CUBLAS_CHECK(cublasSgemm(h, op_b, op_a, (int)n, (int)m, (int)k, &alpha, b, ldb_, a, lda_,
                                  &beta, c, (int)n));

@@ -130,39 +130,40 @@ __global__ void param_finish_kernel(float *dweight, float *dbias, const double *
     }
 }
 
-static void launch_param_finish(float *dweight, float *dbias, const double *partial,
-                                int64_t parts, int64_t c) {
-    KERNEL_LAUNCH(grid_for(2 * c, THREADS), THREADS, 0, param_finish_kernel)(dweight, dbias,
-                                                                             partial, parts, c);
-    CUDA_LAUNCH_CHECK();
+static void launch_param_finish(const Backend *be, float *dweight, float *dbias,
+                                const double *partial, int64_t parts, int64_t c) {
+    unsigned grid = grid_for(be, 2 * c, THREADS);
+    KERNEL_LAUNCH(be, grid, THREADS, 0, param_finish_kernel)(dweight, dbias, partial, parts, c);
+    CUDA_LAUNCH_CHECK(be);
 }
 
 // x (rows, c), weight, bias (c) or NULL -> y (rows, c), mean, rstd (rows)
-void cuda_layernorm(float *y, float *mean, float *rstd, const float *x, const float *weight,
-                    const float *bias, int64_t rows, int64_t c, float eps) {
+void cuda_layernorm(const Backend *be, float *y, float *mean, float *rstd, const float *x,
+                    const float *weight, const float *bias, int64_t rows, int64_t c, float eps) {
     if (c == 0) return;
-    LAUNCH_ROWS(rows, c, layernorm_kernel, y, mean, rstd, x, weight, bias, rows, c, eps);
+    LAUNCH_ROWS(be, rows, c, layernorm_kernel, y, mean, rstd, x, weight, bias, rows, c, eps);
 }
 
 // dy, x (rows, c), mean, rstd (rows), weight (c) or NULL -> dx (rows, c), dweight, dbias (c)
 // when not NULL
-void cuda_layernorm_backward(float *dx, float *dweight, float *dbias, const float *dy,
-                             const float *x, const float *mean, const float *rstd,
+void cuda_layernorm_backward(const Backend *be, float *dx, float *dweight, float *dbias,
+                             const float *dy, const float *x, const float *mean, const float *rstd,
                              const float *weight, int64_t rows, int64_t c) {
     if (c == 0) return;
-    LAUNCH_ROWS(rows, c, layernorm_dx_kernel, dx, dy, x, mean, rstd, weight, rows, c);
+    LAUNCH_ROWS(be, rows, c, layernorm_dx_kernel, dx, dy, x, mean, rstd, weight, rows, c);
     if (!dweight && !dbias) return;
     int64_t tiles = (c + PARAM_COLUMNS - 1) / PARAM_COLUMNS;
     DMDR_CHECK(tiles < ((int64_t)1 << 31), "layernorm width %lld exceeds one CUDA grid",
                (long long)c);
-    ReduceSplit sp = reduce_split(tiles, rows, 4 * (int64_t)cuda_sm_count(), 256, 65535);
-    double *partial = (double *)cuda_scratch((size_t)(sp.splits * 2 * c) * sizeof(double));
+    ReduceSplit sp = reduce_split(tiles, rows, 4 * (int64_t)cuda_sm_count(be), 256, 65535);
+    double *partial = (double *)cuda_scratch(be, (size_t)(sp.splits * 2 * c) * sizeof(double));
     if (rows > 0) {
-        KERNEL_LAUNCH(dim3((unsigned)tiles, (unsigned)sp.splits), dim3(PARAM_COLUMNS, PARAM_ROWS),
-                      0, layernorm_param_kernel)(partial, dy, x, mean, rstd, rows, c, sp.chunk);
-        CUDA_LAUNCH_CHECK();
+        dim3 grid((unsigned)tiles, (unsigned)sp.splits), block(PARAM_COLUMNS, PARAM_ROWS);
+        KERNEL_LAUNCH(be, grid, block, 0, layernorm_param_kernel)(partial, dy, x, mean, rstd, rows,
+                                                                  c, sp.chunk);
+        CUDA_LAUNCH_CHECK(be);
     }
-    launch_param_finish(dweight, dbias, partial, rows > 0 ? sp.splits : 0, c);
+    launch_param_finish(be, dweight, dbias, partial, rows > 0 ? sp.splits : 0, c);
 }
 
 // ---- GroupNorm ------------------------------------------------------------------------------
@@ -255,37 +256,37 @@ __global__ void groupnorm_dx_kernel(float *dx, const float *dy, const float *x, 
 }
 
 // x (n, c, hw), weight, bias (c) or NULL -> y (n, c, hw), mean, rstd (n, groups)
-void cuda_groupnorm(float *y, float *mean, float *rstd, const float *x, const float *weight,
-                    const float *bias, int64_t n, int64_t c, int64_t hw, int64_t groups,
-                    float eps) {
+void cuda_groupnorm(const Backend *be, float *y, float *mean, float *rstd, const float *x,
+                    const float *weight, const float *bias, int64_t n, int64_t c, int64_t hw,
+                    int64_t groups, float eps) {
     int64_t cg = c / groups;
     if (cg * hw == 0) return;
-    LAUNCH_ROWS(n * groups, cg * hw, groupnorm_kernel, y, mean, rstd, x, weight, bias,
+    LAUNCH_ROWS(be, n * groups, cg * hw, groupnorm_kernel, y, mean, rstd, x, weight, bias,
                 n * groups, groups, cg, hw, eps);
 }
 
 // dy, x (n, c, hw), mean, rstd (n, groups), weight (c) or NULL -> dx (n, c, hw), dweight,
 // dbias (c) when not NULL
-void cuda_groupnorm_backward(float *dx, float *dweight, float *dbias, const float *dy,
-                             const float *x, const float *mean, const float *rstd,
+void cuda_groupnorm_backward(const Backend *be, float *dx, float *dweight, float *dbias,
+                             const float *dy, const float *x, const float *mean, const float *rstd,
                              const float *weight, int64_t n, int64_t c, int64_t hw,
                              int64_t groups) {
     int64_t spans = n * groups, total = n * c * hw;
     if (total == 0) return;
     size_t plane_bytes = scratch_round((size_t)(n * 2 * c) * sizeof(double));
-    char *scratch = (char *)cuda_scratch(plane_bytes + (size_t)(2 * spans) * sizeof(double));
+    char *scratch = (char *)cuda_scratch(be, plane_bytes + (size_t)(2 * spans) * sizeof(double));
     double *plane_sums = (double *)scratch, *span_sums = (double *)(scratch + plane_bytes);
-    LAUNCH_ROWS(n * c, hw, groupnorm_plane_kernel, plane_sums, dy, x, mean, rstd, n * c, c, hw,
+    LAUNCH_ROWS(be, n * c, hw, groupnorm_plane_kernel, plane_sums, dy, x, mean, rstd, n * c, c, hw,
                 groups);
-    KERNEL_LAUNCH(grid_for(spans, THREADS), THREADS, 0, groupnorm_span_kernel)(
+    KERNEL_LAUNCH(be, grid_for(be, spans, THREADS), THREADS, 0, groupnorm_span_kernel)(
         span_sums, plane_sums, weight, spans, c, groups);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(be);
     if (total <= INT32_MAX)
-        KERNEL_LAUNCH(grid_for(total, THREADS), THREADS, 0, groupnorm_dx_kernel<uint32_t>)(
+        KERNEL_LAUNCH(be, grid_for(be, total, THREADS), THREADS, 0, groupnorm_dx_kernel<uint32_t>)(
             dx, dy, x, mean, rstd, weight, span_sums, total, c, hw, groups);
     else
-        KERNEL_LAUNCH(grid_for(total, THREADS), THREADS, 0, groupnorm_dx_kernel<int64_t>)(
+        KERNEL_LAUNCH(be, grid_for(be, total, THREADS), THREADS, 0, groupnorm_dx_kernel<int64_t>)(
             dx, dy, x, mean, rstd, weight, span_sums, total, c, hw, groups);
-    CUDA_LAUNCH_CHECK();
-    if (dweight || dbias) launch_param_finish(dweight, dbias, plane_sums, n, c);
+    CUDA_LAUNCH_CHECK(be);
+    if (dweight || dbias) launch_param_finish(be, dweight, dbias, plane_sums, n, c);
 }

@@ -13,9 +13,9 @@ struct Fill {
 };
 
 // y (n) = value
-void cuda_fill(float *y, float value, int64_t n) {
+void cuda_fill(const Backend *be, float *y, float value, int64_t n) {
     MapArgs<0, 1> args = {{nullptr}, {y}};
-    launch_map(args, Fill{value}, n);
+    launch_map(be, args, Fill{value}, n);
 }
 
 // The mappings of kernels/philox.h, the CPU backend's own.
@@ -49,20 +49,23 @@ __global__ void rng_kernel(float *y, int64_t n, uint64_t seed, uint64_t offset, 
 }
 
 template <typename Transform>
-static void rng_fill(float *y, int64_t n, uint64_t seed, uint64_t offset, float a, float b) {
+static void rng_fill(const Backend *be, float *y, int64_t n, uint64_t seed, uint64_t offset,
+                     float a, float b) {
     if (n <= 0) return;
     bool aligned = ((uintptr_t)y & 15u) == 0;
-    KERNEL_LAUNCH(grid_for((n + 3) / 4, THREADS), THREADS, 0, rng_kernel<Transform>)(
+    KERNEL_LAUNCH(be, grid_for(be, (n + 3) / 4, THREADS), THREADS, 0, rng_kernel<Transform>)(
         y, n, seed, offset, a, b, aligned, Transform());
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(be);
 }
 
 // y (n) uniform in (lo, hi], from Philox blocks offset.. of key seed
-void cuda_rng_uniform(float *y, int64_t n, uint64_t seed, uint64_t offset, float lo, float hi) {
-    rng_fill<UniformBlock>(y, n, seed, offset, lo, hi);
+void cuda_rng_uniform(const Backend *be, float *y, int64_t n, uint64_t seed, uint64_t offset,
+                      float lo, float hi) {
+    rng_fill<UniformBlock>(be, y, n, seed, offset, lo, hi);
 }
 
 // y (n) ~ N(mean, std^2), from the same blocks as cuda_rng_uniform
-void cuda_rng_normal(float *y, int64_t n, uint64_t seed, uint64_t offset, float mean, float std) {
-    rng_fill<NormalBlock>(y, n, seed, offset, mean, std);
+void cuda_rng_normal(const Backend *be, float *y, int64_t n, uint64_t seed, uint64_t offset,
+                     float mean, float std) {
+    rng_fill<NormalBlock>(be, y, n, seed, offset, mean, std);
 }

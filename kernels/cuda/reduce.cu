@@ -131,7 +131,7 @@ typedef struct {
     ReduceSplit split;
 } ReducePlan;
 
-static ReducePlan reduce_plan(const ReduceShape &s) {
+static ReducePlan reduce_plan(const Backend *be, const ReduceShape &s) {
     ReducePlan p;
     p.rows = s.k2 == 1;
     p.outputs = s.outer * s.k1 * s.k2;
@@ -140,7 +140,7 @@ static ReducePlan reduce_plan(const ReduceShape &s) {
     DMDR_CHECK(p.blocks < ((int64_t)1 << 31), "reduction with %lld blocks exceeds one CUDA grid",
                (long long)p.blocks);
     // enough blocks for four waves; a chunk long enough to be worth a block of its own
-    int64_t wanted = 4 * (int64_t)cuda_sm_count();
+    int64_t wanted = 4 * (int64_t)cuda_sm_count(be);
     p.split = reduce_split(p.blocks, s.r1 * s.r2, wanted, p.rows ? 4096 : 256, 65535);
     return p;
 }
@@ -151,7 +151,7 @@ static size_t reduce_partial_bytes(const ReducePlan &p) {
 }
 
 // Runs job j as planned; j.partial must hold reduce_partial_bytes(p) when that is not 0.
-template <int MODE> static void reduce_run(ReduceJob j, const ReducePlan &p) {
+template <int MODE> static void reduce_run(const Backend *be, ReduceJob j, const ReducePlan &p) {
     if (p.outputs == 0) return;
     j.splits = p.split.splits;
     j.chunk = p.split.chunk;
@@ -160,32 +160,32 @@ template <int MODE> static void reduce_run(ReduceJob j, const ReducePlan &p) {
     int threads = WARP;
     while (threads < THREADS && threads < j.chunk) threads *= 2;
     if (p.rows)
-        KERNEL_LAUNCH(grid, threads, 0, reduce_rows_kernel<MODE>)(j);
+        KERNEL_LAUNCH(be, grid, threads, 0, reduce_rows_kernel<MODE>)(j);
     else
-        KERNEL_LAUNCH(grid, dim3(COLUMN_WIDTH, COLUMN_ROWS), 0, reduce_columns_kernel<MODE>)(
+        KERNEL_LAUNCH(be, grid, dim3(COLUMN_WIDTH, COLUMN_ROWS), 0, reduce_columns_kernel<MODE>)(
             j, p.tiles);
-    CUDA_LAUNCH_CHECK();
+    CUDA_LAUNCH_CHECK(be);
     if (j.splits > 1) {
-        KERNEL_LAUNCH(grid_for(p.outputs, THREADS), THREADS, 0, reduce_finish_kernel<MODE>)(
+        KERNEL_LAUNCH(be, grid_for(be, p.outputs, THREADS), THREADS, 0, reduce_finish_kernel<MODE>)(
             j, p.outputs);
-        CUDA_LAUNCH_CHECK();
+        CUDA_LAUNCH_CHECK(be);
     }
 }
 
 // x (shape) -> y (shape with the dims in dims_mask set to 1)
-void cuda_reduce(ReduceOp op, float *y, const float *x, const int64_t shape[KERNEL_MAX_DIMS],
-                 unsigned dims_mask) {
+void cuda_reduce(const Backend *be, ReduceOp op, float *y, const float *x,
+                 const int64_t shape[KERNEL_MAX_DIMS], unsigned dims_mask) {
     DMDR_CHECK(op >= 0 && op < REDUCE_OP_COUNT, "reduce op %d out of range", (int)op);
     ReduceJob j = {};
     j.s = reduce_shape_of(shape, dims_mask);
     j.x = x;
     j.y = y;
     j.mean = op == REDUCE_MEAN;
-    ReducePlan p = reduce_plan(j.s);
+    ReducePlan p = reduce_plan(be, j.s);
     size_t bytes = reduce_partial_bytes(p);
-    j.partial = bytes ? (double *)cuda_scratch(bytes) : nullptr;
-    if (op == REDUCE_MAX) reduce_run<MODE_MAX>(j, p);
-    else reduce_run<MODE_SUM>(j, p);
+    j.partial = bytes ? (double *)cuda_scratch(be, bytes) : nullptr;
+    if (op == REDUCE_MAX) reduce_run<MODE_MAX>(be, j, p);
+    else reduce_run<MODE_SUM>(be, j, p);
 }
 
 // ---- max backward ------------------------------------------------------------------------
@@ -201,23 +201,25 @@ __global__ void route_to_maxima_kernel(float *dx, const float *x, const float *m
 
 // x, dx (shape); y = max of x, dy (reduced shape). Two passes: count each output's ties
 // (into its share dy / ties), then route the shares.
-void cuda_reduce_max_backward(float *dx, const float *x, const float *y, const float *dy,
-                              const int64_t shape[KERNEL_MAX_DIMS], unsigned dims_mask) {
+void cuda_reduce_max_backward(const Backend *be, float *dx, const float *x, const float *y,
+                              const float *dy, const int64_t shape[KERNEL_MAX_DIMS],
+                              unsigned dims_mask) {
     ReduceJob j = {};
     j.s = reduce_shape_of(shape, dims_mask);
     j.x = x;
     j.max = y;
     j.dy = dy;
-    ReducePlan p = reduce_plan(j.s);
+    ReducePlan p = reduce_plan(be, j.s);
     int64_t n = p.outputs * j.s.r1 * j.s.r2;
     if (n == 0) return;
     size_t share_bytes = scratch_round((size_t)p.outputs * sizeof(float));
-    char *scratch = (char *)cuda_scratch(share_bytes + reduce_partial_bytes(p));
+    char *scratch = (char *)cuda_scratch(be, share_bytes + reduce_partial_bytes(p));
     j.y = (float *)scratch;
     j.partial = (double *)(scratch + share_bytes);
-    reduce_run<MODE_TIES>(j, p);
-    KERNEL_LAUNCH(grid_for(n, THREADS), THREADS, 0, route_to_maxima_kernel)(dx, x, y, j.y, j.s, n);
-    CUDA_LAUNCH_CHECK();
+    reduce_run<MODE_TIES>(be, j, p);
+    unsigned grid = grid_for(be, n, THREADS);
+    KERNEL_LAUNCH(be, grid, THREADS, 0, route_to_maxima_kernel)(dx, x, y, j.y, j.s, n);
+    CUDA_LAUNCH_CHECK(be);
 }
 
 // ---- sums of squares ---------------------------------------------------------------------
@@ -263,38 +265,40 @@ static int64_t sum_blocks(int64_t n, int64_t cap) {
 
 // xs[j] (ns[j]) -> sum over all of x^2: every array's blocks write partials side by side,
 // one kernel adds them all, one copy brings the total back.
-double cuda_sum_squares(const float *const *xs, const int64_t *ns, int count) {
-    int64_t slots = 0, cap = 2 * (int64_t)cuda_sm_count();
+double cuda_sum_squares(const Backend *be, const float *const *xs, const int64_t *ns, int count) {
+    int64_t slots = 0, cap = 2 * (int64_t)cuda_sm_count(be);
     for (int j = 0; j < count; j++)
         if (ns[j] > 0) slots += sum_blocks(ns[j], cap);
     if (slots == 0) return 0.0;
-    double *partial = (double *)cuda_scratch(scratch_round((size_t)(slots + 1) * sizeof(double)));
+    double *partial = (double *)cuda_scratch(be,
+                                             scratch_round((size_t)(slots + 1) * sizeof(double)));
     double *total = partial + slots;
     int64_t slot = 0;
     for (int j = 0; j < count; j++) {
         if (ns[j] <= 0) continue;
         int64_t blocks = sum_blocks(ns[j], cap);
-        KERNEL_LAUNCH((unsigned)blocks, THREADS, 0, sum_partials_kernel<Squares>)(
+        KERNEL_LAUNCH(be, (unsigned)blocks, THREADS, 0, sum_partials_kernel<Squares>)(
             Squares{xs[j]}, ns[j], partial + slot);
-        CUDA_LAUNCH_CHECK();
+        CUDA_LAUNCH_CHECK(be);
         slot += blocks;
     }
-    KERNEL_LAUNCH(1, THREADS, 0, sum_finish_kernel)(partial, slots, total, nullptr);
-    CUDA_LAUNCH_CHECK();
+    KERNEL_LAUNCH(be, 1, THREADS, 0, sum_finish_kernel)(partial, slots, total, nullptr);
+    CUDA_LAUNCH_CHECK(be);
     double result;
-    cuda_copy_to_host(&result, total, sizeof result);
+    cuda_copy_to_host(be, &result, total, sizeof result);
     return result;
 }
 
 // a, b (n) -> y (1) = sum((a - b)^2), left on the device
-void cuda_squared_error(float *y, const float *a, const float *b, int64_t n) {
-    int64_t blocks = n > 0 ? sum_blocks(n, 4 * (int64_t)cuda_sm_count()) : 0;
-    double *partial = (double *)cuda_scratch(scratch_round((size_t)(blocks + 1) * sizeof(double)));
+void cuda_squared_error(const Backend *be, float *y, const float *a, const float *b, int64_t n) {
+    int64_t blocks = n > 0 ? sum_blocks(n, 4 * (int64_t)cuda_sm_count(be)) : 0;
+    double *partial = (double *)cuda_scratch(be,
+                                             scratch_round((size_t)(blocks + 1) * sizeof(double)));
     if (blocks > 0) {
-        KERNEL_LAUNCH((unsigned)blocks, THREADS, 0, sum_partials_kernel<SquaredDifferences>)(
+        KERNEL_LAUNCH(be, (unsigned)blocks, THREADS, 0, sum_partials_kernel<SquaredDifferences>)(
             SquaredDifferences{a, b}, n, partial);
-        CUDA_LAUNCH_CHECK();
+        CUDA_LAUNCH_CHECK(be);
     }
-    KERNEL_LAUNCH(1, THREADS, 0, sum_finish_kernel)(partial, blocks, nullptr, y);
-    CUDA_LAUNCH_CHECK();
+    KERNEL_LAUNCH(be, 1, THREADS, 0, sum_finish_kernel)(partial, blocks, nullptr, y);
+    CUDA_LAUNCH_CHECK(be);
 }

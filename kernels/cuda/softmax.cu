@@ -103,26 +103,28 @@ __global__ void cross_entropy_backward_kernel(float *dlogits, const float *dloss
 }
 
 // x (rows, cols) -> y (rows, cols), y may be x
-void cuda_softmax(float *y, const float *x, int64_t rows, int64_t cols, bool log) {
-    LAUNCH_ROWS(rows, cols, softmax_kernel, y, x, rows, cols, log);
+void cuda_softmax(const Backend *be, float *y, const float *x, int64_t rows, int64_t cols,
+                  bool log) {
+    LAUNCH_ROWS(be, rows, cols, softmax_kernel, y, x, rows, cols, log);
 }
 
 // y, dy (rows, cols) -> dx (rows, cols)
-void cuda_softmax_backward(float *dx, const float *y, const float *dy, int64_t rows, int64_t cols,
-                           bool log) {
-    LAUNCH_ROWS(rows, cols, softmax_backward_kernel, dx, y, dy, rows, cols, log);
+void cuda_softmax_backward(const Backend *be, float *dx, const float *y, const float *dy,
+                           int64_t rows, int64_t cols, bool log) {
+    LAUNCH_ROWS(be, rows, cols, softmax_backward_kernel, dx, y, dy, rows, cols, log);
 }
 
 // logits (rows, classes), target (rows) -> loss (rows)
-void cuda_cross_entropy(float *loss, const float *logits, const int32_t *target, int64_t rows,
-                        int64_t classes) {
-    LAUNCH_ROWS(rows, classes, cross_entropy_kernel, loss, logits, target, rows, classes);
+void cuda_cross_entropy(const Backend *be, float *loss, const float *logits, const int32_t *target,
+                        int64_t rows, int64_t classes) {
+    LAUNCH_ROWS(be, rows, classes, cross_entropy_kernel, loss, logits, target, rows, classes);
 }
 
 // dloss (rows), logits (rows, classes), target (rows) -> dlogits (rows, classes)
-void cuda_cross_entropy_backward(float *dlogits, const float *dloss, const float *logits,
-                                 const int32_t *target, int64_t rows, int64_t classes) {
-    LAUNCH_ROWS(rows, classes, cross_entropy_backward_kernel, dlogits, dloss, logits, target,
+void cuda_cross_entropy_backward(const Backend *be, float *dlogits, const float *dloss,
+                                 const float *logits, const int32_t *target, int64_t rows,
+                                 int64_t classes) {
+    LAUNCH_ROWS(be, rows, classes, cross_entropy_backward_kernel, dlogits, dloss, logits, target,
                 rows, classes);
 }
 
@@ -146,16 +148,16 @@ template <int OUTPUTS> struct SquaredErrorBackward {
 };
 
 // a, b (n), dy (1) -> da (n) = scale dy[0] (a - b), db = -da; either may be NULL
-void cuda_squared_error_backward(float *da, float *db, const float *dy, const float *a,
-                                 const float *b, float scale, int64_t n) {
+void cuda_squared_error_backward(const Backend *be, float *da, float *db, const float *dy,
+                                 const float *a, const float *b, float scale, int64_t n) {
     if (da && db) {
         MapArgs<2, 2> args = {{a, b}, {da, db}};
-        launch_map(args, SquaredErrorBackward<3>{dy, scale}, n);
+        launch_map(be, args, SquaredErrorBackward<3>{dy, scale}, n);
     } else if (da) {
         MapArgs<2, 1> args = {{a, b}, {da}};
-        launch_map(args, SquaredErrorBackward<1>{dy, scale}, n);
+        launch_map(be, args, SquaredErrorBackward<1>{dy, scale}, n);
     } else if (db) {
         MapArgs<2, 1> args = {{a, b}, {db}};
-        launch_map(args, SquaredErrorBackward<2>{dy, scale}, n);
+        launch_map(be, args, SquaredErrorBackward<2>{dy, scale}, n);
     }
 }
