@@ -390,7 +390,8 @@ static bool string_fits(const Setting *s, const char *text) {
     if (n > 0 && (text[0] == ' ' || text[n - 1] == ' ')) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)text[i];
-        if (c < 0x20 || c == 0x7f || (c == ';' && i > 0 && text[i - 1] == ' ')) return false;
+        // the writer puts "name = " before the value: a ';' first is after a space too
+        if (c < 0x20 || c == 0x7f || (c == ';' && (i == 0 || text[i - 1] == ' '))) return false;
     }
     return true;
 }
@@ -402,7 +403,7 @@ static void describe_expected(const Setting *s, char *buf, size_t n) {
     case T_FLOAT: snprintf(buf, n, "a number in [%g, %g]", r.min, r.max); break;
     case T_STRING:
         snprintf(buf, n, "a text of at most %zu characters, without control characters, spaces "
-                 "at either end or \" ;\"", string_max(s));
+                 "at either end, or ';' first or after a space", string_max(s));
         break;
     case T_BOOL: snprintf(buf, n, "true or false"); break;
     case T_ENUM: snprintf(buf, n, "one of %s", s->choices); break;
