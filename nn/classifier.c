@@ -91,11 +91,12 @@ static int check_config(const ClassifierConfig *cfg, Error *err) {
     weights += (double)(cfg->hidden > 0 ? channels * side * side : 0) * cfg->hidden +
                (double)(cfg->hidden > 0 ? cfg->hidden : channels) * cfg->num_classes;
     char need[32], have[32];
-    if (weights * sizeof(float) > host_memory_available())
+    double available = host_memory_available();
+    if (weights * sizeof(float) > available)
         return error_set(err, "classifier: %.3g parameters need %s, more than the %s of memory "
                               "available",
                          weights, bytes_text(weights * sizeof(float), need, sizeof need),
-                         bytes_text(host_memory_available(), have, sizeof have));
+                         bytes_text(available, have, sizeof have));
     return 0;
 }
 

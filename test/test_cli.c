@@ -46,12 +46,7 @@ static void expect(const char *args, int status, const char *needle) {
 
 // The JSON file at path, parsed (the caller deletes it); unlink_after: remove the file once read.
 static cJSON *read_json(const char *path, bool unlink_after) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "no %s", path);
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    const char *text = test_read_text(path);
     if (unlink_after) unlink(path);
     cJSON *root = cJSON_Parse(text);
     ck_assert_msg(root != NULL, "%s does not parse as JSON:\n%s", path, text);
