@@ -15,6 +15,14 @@ void autograd_no_grad_end(void) {
     no_grad_depth--;
 }
 
+static Precision gemm_precision = PRECISION_FP32;
+
+void autograd_set_precision(Precision precision) {
+    DMDR_CHECK(precision >= 0 && precision < PRECISION_COUNT, "precision %d", (int)precision);
+    gemm_precision = precision;
+}
+Precision autograd_precision(void) { return gemm_precision; }
+
 // ---- nodes -----------------------------------------------------------------------------------
 
 static void node_release(AutogradNode *node) {
@@ -41,6 +49,7 @@ AutogradNode *autograd_record(Tensor *out, const char *name, BackwardFn backward
     DMDR_CHECK(node != NULL, "out of host memory");
     node->name = name;
     node->backward = backward;
+    node->precision = gemm_precision;
     node->input_count = input_count;
     for (int i = 0; i < input_count; i++)
         node->inputs[i] = inputs[i] ? tensor_retain(inputs[i]) : NULL;

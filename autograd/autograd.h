@@ -28,6 +28,7 @@ struct AutogradNode {
     int saved_count;
     Tensor *saved[AUTOGRAD_MAX_SAVED]; // retained: statistics, or aliases of the output
     Tensor *output;                    // not retained: the output owns the node
+    Precision precision; // of the GEMMs of the forward, which the backward's GEMMs keep
     // scalar arguments of the op (axes, eps, scale, ...)
     int64_t iarg[8];
     float farg[4];
@@ -39,6 +40,15 @@ bool autograd_enabled(void);
 // Nestable no-grad scope: ops inside record nothing.
 void autograd_no_grad_begin(void);
 void autograd_no_grad_end(void);
+
+// ---- mixed precision ----------------------------------------------------------------------
+// The precision of the GEMMs of ops run from now on (PyTorch autocast's rule): matmul, linear
+// and conv2d take bf16 operands with fp32 accumulation in PRECISION_BF16, and the backward of
+// a recorded op runs its GEMMs in the precision its forward ran in. Every tensor stays fp32
+// (weights, gradients, optimiser state, activations), as do all other ops. PRECISION_FP32 at
+// start. Set it only to a precision the backend runs natively (Backend.bf16_missing).
+void autograd_set_precision(Precision precision);
+Precision autograd_precision(void);
 
 // ---- for op implementations ---------------------------------------------------------------
 // Records a node producing `out` from inputs when grad mode is on and some input requires a

@@ -43,6 +43,7 @@ static void conv2d_backward(AutogradNode *node, Tensor *dy) {
     Tensor *x = node->inputs[0], *weight = node->inputs[1], *bias = node->inputs[2];
     bool need_x = autograd_needs_grad(node, 0), need_w = autograd_needs_grad(node, 1);
     const Backend *be = tensor_backend(dy);
+    GemmFn gemm = ops_gemm(be, node->precision);
     ConvGeometry g = conv_geometry(x, weight, node->iarg[0], node->iarg[1]);
     int64_t images = x->shape.dim[0], oc = weight->shape.dim[0], l = g.oh * g.ow;
     int64_t ckk = g.c * g.kh * g.kw, image_size = g.c * g.h * g.w;
@@ -60,12 +61,12 @@ static void conv2d_backward(AutogradNode *node, Tensor *dy) {
             permute_chunk(be, tensor_f32(dyp), tensor_f32(dy) + i0 * oc * l, n, oc, l, false);
             if (need_w) { // dW (oc, ckk) += dY' (oc, n*L) @ col^T
                 be->im2col(be, tensor_f32(col), tensor_f32(x) + i0 * image_size, n, &g);
-                be->matmul(be, tensor_f32(dw), tensor_f32(dyp), tensor_f32(col), 1, oc, ckk, n * l,
-                           false, true, 1.0f, 1.0f, 0, 0, 0);
+                gemm(be, tensor_f32(dw), tensor_f32(dyp), tensor_f32(col), 1, oc, ckk, n * l,
+                     false, true, 1.0f, 1.0f, 0, 0, 0);
             }
             if (need_x) { // dcol (ckk, n*L) = W^T @ dY', folded back onto the images
-                be->matmul(be, tensor_f32(dcol), tensor_f32(weight), tensor_f32(dyp), 1, ckk, n * l,
-                           oc, true, false, 1.0f, 0.0f, 0, 0, 0);
+                gemm(be, tensor_f32(dcol), tensor_f32(weight), tensor_f32(dyp), 1, ckk, n * l,
+                     oc, true, false, 1.0f, 0.0f, 0, 0, 0);
                 be->col2im(be, tensor_f32(dx) + i0 * image_size, tensor_f32(dcol), n, &g);
             }
         }
@@ -96,6 +97,7 @@ Tensor *op_conv2d(Tensor *x, Tensor *weight, Tensor *bias, int stride, int pad) 
     if (bias)
         OPS_CHECK_SHAPES(bias->shape.ndim == 1 && bias->shape.dim[0] == oc, "conv2d", weight, bias);
     const Backend *be = tensor_backend(x);
+    GemmFn gemm = ops_gemm(be, autograd_precision());
     ConvGeometry g = conv_geometry(x, weight, stride, pad);
     int64_t images = x->shape.dim[0], l = g.oh * g.ow;
     int64_t ckk = g.c * g.kh * g.kw, image_size = g.c * g.h * g.w;
@@ -108,8 +110,8 @@ Tensor *op_conv2d(Tensor *x, Tensor *weight, Tensor *bias, int stride, int pad) 
     for (int64_t i0 = 0; i0 < images; i0 += chunk) {
         int64_t n = images - i0 < chunk ? images - i0 : chunk;
         be->im2col(be, tensor_f32(col), tensor_f32(x) + i0 * image_size, n, &g);
-        be->matmul(be, tensor_f32(yp), tensor_f32(weight), tensor_f32(col), 1, oc, n * l, ckk,
-                   false, false, 1.0f, 0.0f, 0, 0, 0);
+        gemm(be, tensor_f32(yp), tensor_f32(weight), tensor_f32(col), 1, oc, n * l, ckk,
+             false, false, 1.0f, 0.0f, 0, 0, 0);
         permute_chunk(be, tensor_f32(y) + i0 * oc * l, tensor_f32(yp), n, oc, l, true);
     }
     tensor_scope_end();

@@ -24,3 +24,13 @@ Broadcast ops_broadcast(Shape out, Shape a, Shape b);
 Tensor *ops_sum_to_shape(Tensor *g, Shape shape);
 // A new F32 tensor shaped like t, on t's device (uninitialised).
 Tensor *ops_empty_like(const Tensor *t);
+
+// The GEMM entry of be for a precision: be->matmul, or be->matmul_bf16. Forwards pass
+// autograd_precision(), backwards their node's precision.
+typedef void (*GemmFn)(const Backend *be, float *c, const float *a, const float *b,
+                       int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a,
+                       bool trans_b, float alpha, float beta, int64_t stride_a, int64_t stride_b,
+                       int64_t stride_c);
+static inline GemmFn ops_gemm(const Backend *be, Precision precision) {
+    return precision == PRECISION_BF16 ? be->matmul_bf16 : be->matmul;
+}

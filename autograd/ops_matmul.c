@@ -29,8 +29,9 @@ static Gemm gemm_load(const AutogradNode *node) {
 // y (batch, m, n) = a (batch, m, k) op(b) (batch, k, n)
 static void gemm_forward(Tensor *y, Tensor *a, Tensor *b, Gemm g) {
     const Backend *be = tensor_backend(a);
-    be->matmul(be, tensor_f32(y), tensor_f32(a), tensor_f32(b), g.batch, g.m, g.n, g.k, false,
-               g.trans_b, 1.0f, 0.0f, g.m * g.k, g.k * g.n, g.m * g.n);
+    ops_gemm(be, autograd_precision())(be, tensor_f32(y), tensor_f32(a), tensor_f32(b), g.batch,
+                                       g.m, g.n, g.k, false, g.trans_b, 1.0f, 0.0f, g.m * g.k,
+                                       g.k * g.n, g.m * g.n);
 }
 
 // dy (batch, m, n) -> da (batch, m, k) = dy op(b)^T; db = a^T dy (k, n), or dy^T a (n, k)
@@ -39,21 +40,22 @@ static void gemm_backward(AutogradNode *node, Tensor *dy) {
     Gemm g = gemm_load(node);
     Tensor *a = node->inputs[0], *b = node->inputs[1];
     const Backend *be = tensor_backend(dy);
+    GemmFn gemm = ops_gemm(be, node->precision);
     int64_t sa = g.m * g.k, sb = g.k * g.n, sy = g.m * g.n;
     if (autograd_needs_grad(node, 0)) {
         Tensor *da = ops_empty_like(a);
-        be->matmul(be, tensor_f32(da), tensor_f32(dy), tensor_f32(b), g.batch, g.m, g.k, g.n, false,
-                   !g.trans_b, 1.0f, 0.0f, sy, sb, sa);
+        gemm(be, tensor_f32(da), tensor_f32(dy), tensor_f32(b), g.batch, g.m, g.k, g.n, false,
+             !g.trans_b, 1.0f, 0.0f, sy, sb, sa);
         autograd_accumulate(a, da);
     }
     if (autograd_needs_grad(node, 1)) {
         Tensor *db = ops_empty_like(b);
         if (g.trans_b)
-            be->matmul(be, tensor_f32(db), tensor_f32(dy), tensor_f32(a), g.batch, g.n, g.k, g.m,
-                       true, false, 1.0f, 0.0f, sy, sa, sb);
+            gemm(be, tensor_f32(db), tensor_f32(dy), tensor_f32(a), g.batch, g.n, g.k, g.m,
+                 true, false, 1.0f, 0.0f, sy, sa, sb);
         else
-            be->matmul(be, tensor_f32(db), tensor_f32(a), tensor_f32(dy), g.batch, g.k, g.n, g.m,
-                       true, false, 1.0f, 0.0f, sa, sy, sb);
+            gemm(be, tensor_f32(db), tensor_f32(a), tensor_f32(dy), g.batch, g.k, g.n, g.m,
+                 true, false, 1.0f, 0.0f, sa, sy, sb);
         autograd_accumulate(b, db);
     }
 }

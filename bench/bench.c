@@ -177,9 +177,11 @@ static cJSON *result_json(const BenchResult *r) {
 // One end-to-end figure, with the whole model configuration it ran under the names the
 // PyTorch twin takes (tools/torch/dit_train_step.py reads them from train_step), so another
 // tool can run the same one side by side.
-static cJSON *e2e_json(const E2eResult *r, const DitShapes *s, double gemm_ceiling) {
+static cJSON *e2e_json(const E2eResult *r, const DitShapes *s, double gemm_ceiling,
+                       Precision precision) {
     cJSON *k = cJSON_CreateObject();
     double gflops = r->flops / r->seconds / 1e9;
+    cJSON_AddStringToObject(k, "precision", precision_name(precision));
     cJSON_AddNumberToObject(k, "images_per_s", r->images_per_s);
     cJSON_AddNumberToObject(k, "seconds", r->seconds);
     cJSON_AddNumberToObject(k, "seconds_best", r->best);
@@ -204,8 +206,9 @@ static cJSON *e2e_json(const E2eResult *r, const DitShapes *s, double gemm_ceili
 // The whole report as JSON: machine, settings, ceilings, one object per kernel, then the
 // end-to-end figures that ran.
 static cJSON *report_json(const BenchOptions *o, const DitShapes *s, const Backend *be,
-                          const char *cpu, const BenchResult ceiling[2],
-                          const BenchResult *results, int count, const E2eResult *e2e) {
+                          const char *cpu, const BenchResult ceiling[CEILING_COUNT],
+                          const BenchResult *results, int count,
+                          const E2eResult e2e[PRECISION_COUNT][E2E_COUNT]) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", DMDR_VERSION);
     cJSON *machine = cJSON_AddObjectToObject(root, "machine");
@@ -225,21 +228,31 @@ static cJSON *report_json(const BenchOptions *o, const DitShapes *s, const Backe
     cJSON_AddNumberToObject(shapes, "depth", (double)s->depth);
     cJSON_AddNumberToObject(shapes, "params", (double)dit_param_count(s));
     cJSON *ceilings = cJSON_AddObjectToObject(root, "ceilings");
-    cJSON_AddNumberToObject(ceilings, "gemm_gflops", ceiling[0].rate);
-    cJSON_AddStringToObject(ceilings, "gemm_shape", ceiling[0].kernel->shape);
-    cJSON_AddNumberToObject(ceilings, "copy_gbps", ceiling[1].rate);
-    cJSON_AddStringToObject(ceilings, "copy_shape", ceiling[1].kernel->shape);
+    cJSON_AddNumberToObject(ceilings, "gemm_gflops", ceiling[CEILING_SGEMM].rate);
+    cJSON_AddStringToObject(ceilings, "gemm_shape", ceiling[CEILING_SGEMM].kernel->shape);
+    if (ceiling[CEILING_BF16].ok)
+        cJSON_AddNumberToObject(ceilings, "bf16_gemm_gflops", ceiling[CEILING_BF16].rate);
+    cJSON_AddNumberToObject(ceilings, "copy_gbps", ceiling[CEILING_COPY].rate);
+    cJSON_AddStringToObject(ceilings, "copy_shape", ceiling[CEILING_COPY].kernel->shape);
     cJSON *kernels = cJSON_AddArrayToObject(root, "kernels");
     for (int i = 0; i < count; i++) cJSON_AddItemToArray(kernels, result_json(&results[i]));
-    for (int k = 0; k < E2E_COUNT; k++)
-        if (e2e[k].ran)
-            cJSON_AddItemToObject(root, e2e_names[k], e2e_json(&e2e[k], s, ceiling[0].rate));
-    const E2eResult *t = &e2e[E2E_SAMPLE_TEACHER], *g = &e2e[E2E_SAMPLE_GENERATOR];
-    if (t->ran) {
-        cJSON *teacher = cJSON_GetObjectItem(root, e2e_names[E2E_SAMPLE_TEACHER]);
-        cJSON_AddNumberToObject(teacher, "steps", E2E_TEACHER_STEPS);
-        cJSON_AddNumberToObject(teacher, "cfg", o->sample_cfg);
+    // "train_step" in fp32, "train_step_bf16" in bf16, each against its precision's ceiling
+    for (int p = 0; p < PRECISION_COUNT; p++) {
+        double gemm_ceiling = ceiling[p == PRECISION_BF16 ? CEILING_BF16 : CEILING_SGEMM].rate;
+        for (int k = 0; k < E2E_COUNT; k++) {
+            if (!e2e[p][k].ran) continue;
+            char name[64];
+            e2e_row_name(name, sizeof name, (E2eKind)k, (Precision)p);
+            cJSON *row = e2e_json(&e2e[p][k], s, gemm_ceiling, (Precision)p);
+            if (k == E2E_SAMPLE_TEACHER) {
+                cJSON_AddNumberToObject(row, "steps", E2E_TEACHER_STEPS);
+                cJSON_AddNumberToObject(row, "cfg", o->sample_cfg);
+            }
+            cJSON_AddItemToObject(root, name, row);
+        }
     }
+    const E2eResult *t = &e2e[PRECISION_FP32][E2E_SAMPLE_TEACHER];
+    const E2eResult *g = &e2e[PRECISION_FP32][E2E_SAMPLE_GENERATOR];
     if (t->ran && g->ran)
         cJSON_AddNumberToObject(root, "generator_over_teacher", g->images_per_s / t->images_per_s);
     return root;
@@ -274,12 +287,15 @@ static void print_header(const BenchOptions *o, const DitShapes *s, const Backen
     fflush(stdout);
 }
 
-// Measures the sgemm and copy ceilings into ceiling[0] and ceiling[1] and prints them.
-// False (message printed) when their memory is not there.
+// Measures the ceilings (the bf16 GEMM's only when bf16 is measured; ok false otherwise) and
+// prints them. False (message printed) when their memory is not there.
 static bool measure_ceilings(const Backend *be, const BenchOptions *o, double budget,
-                             BenchCase cases[2], BenchResult ceiling[2]) {
-    bench_ceiling_cases(&cases[0], &cases[1], o->device, o->quick);
-    for (int i = 0; i < 2; i++) {
+                             BenchCase cases[CEILING_COUNT],
+                             BenchResult ceiling[CEILING_COUNT]) {
+    bench_ceiling_cases(cases, o->device, o->quick);
+    for (int i = 0; i < CEILING_COUNT; i++) {
+        ceiling[i] = (BenchResult){.kernel = &cases[i]};
+        if (i == CEILING_BF16 && !o->precisions[PRECISION_BF16]) continue;
         run_case(be, &cases[i], budget, &ceiling[i]);
         if (!ceiling[i].ok) {
             fprintf(stderr, "bench: without the %s ceiling no fraction can be reported\n",
@@ -289,14 +305,26 @@ static bool measure_ceilings(const Backend *be, const BenchOptions *o, double bu
         ceiling[i].rate = result_rate(&ceiling[i]);
         ceiling[i].fraction = 1.0;
     }
-    printf("ceilings  sgemm %s: %.1f GFLOP/s; copy %s: %.1f GB/s (read + write)\n\n",
-           cases[0].shape, ceiling[0].rate, cases[1].shape, ceiling[1].rate);
+    printf("ceilings  sgemm %s: %.1f GFLOP/s", cases[CEILING_SGEMM].shape,
+           ceiling[CEILING_SGEMM].rate);
+    if (ceiling[CEILING_BF16].ok)
+        printf("; bf16 GEMM %s: %.1f GFLOP/s", cases[CEILING_BF16].shape,
+               ceiling[CEILING_BF16].rate);
+    printf("; copy %s: %.1f GB/s (read + write)\n\n", cases[CEILING_COPY].shape,
+           ceiling[CEILING_COPY].rate);
     return true;
+}
+
+// The ceiling kernel c is held to: its precision's GEMM, or the copy.
+static double ceiling_of(const BenchCase *c, const BenchResult ceiling[CEILING_COUNT]) {
+    if (c->flops == 0) return ceiling[CEILING_COPY].rate;
+    return ceiling[c->precision == PRECISION_BF16 ? CEILING_BF16 : CEILING_SGEMM].rate;
 }
 
 // Times each selected kernel, printing its row as it finishes. False when one was skipped.
 static bool measure_kernels(const Backend *be, const BenchCase *const *selected, int count,
-                            double budget, const BenchResult ceiling[2], BenchResult *results) {
+                            double budget, const BenchResult ceiling[CEILING_COUNT],
+                            BenchResult *results) {
     printf("%-24s %-30s %10s %10s %17s %8s\n", "kernel", "shape", "us/call", "best us", "rate",
            "ceiling");
     bool all_ok = true, beyond_copy = false;
@@ -305,7 +333,7 @@ static bool measure_kernels(const Backend *be, const BenchCase *const *selected,
         run_case(be, selected[i], budget, r);
         if (r->ok) {
             r->rate = result_rate(r);
-            r->fraction = r->rate / (selected[i]->flops > 0 ? ceiling[0].rate : ceiling[1].rate);
+            r->fraction = r->rate / ceiling_of(selected[i], ceiling);
         }
         all_ok = all_ok && r->ok;
         beyond_copy = beyond_copy || (r->ok && selected[i]->flops == 0 && r->fraction > 1.0);
@@ -323,15 +351,25 @@ static bool selected_name(const BenchOptions *o, const char *name) {
 }
 
 int bench_run(const BenchOptions *opt) {
-    const BenchOptions o = *opt;
+    BenchOptions o = *opt;
     const DitShapes shapes = o.shapes;
+    threads_set(o.threads);
+    const Backend *be = backend_get(o.device);
+    const char *missing = be && o.precisions[PRECISION_BF16] ? be->bf16_missing(be) : NULL;
+    if (missing) { // the rounded fp32 path would be timed: not what bf16 means
+        o.precisions[PRECISION_BF16] = false;
+        o.precisions[PRECISION_FP32] = true;
+        printf("bench: bf16 asked for, but %s: measuring fp32 only\n", missing);
+    }
     BenchCase cases[BENCH_MAX_CASES];
-    int total = bench_kernel_cases(cases, &shapes, o.quick), count = 0;
+    int total = bench_kernel_cases(cases, &shapes, o.quick, o.precisions), count = 0;
     const BenchCase *selected[BENCH_MAX_CASES];
     for (int i = 0; i < total; i++)
         if (selected_name(&o, cases[i].name)) selected[count++] = &cases[i];
     E2eOptions e2e = {.shapes = &shapes, .model = o.model, .train = o.train,
-                      .sample_cfg = o.sample_cfg, .device = o.device, .quick = o.quick};
+                      .distill = o.distill, .sample_cfg = o.sample_cfg, .device = o.device,
+                      .quick = o.quick};
+    for (int p = 0; p < PRECISION_COUNT; p++) e2e.precisions[p] = o.precisions[p];
     bool any_e2e = false;
     for (int k = 0; k < E2E_COUNT; k++)
         any_e2e |= e2e.selected[k] = selected_name(&o, e2e_names[k]);
@@ -344,8 +382,6 @@ int bench_run(const BenchOptions *opt) {
         return 2;
     }
 
-    threads_set(o.threads);
-    const Backend *be = backend_get(o.device);
     if (!be) {
         fprintf(stderr, "bench: %s backend not available in this build/machine\n",
                 device_name(o.device));
@@ -363,8 +399,8 @@ int bench_run(const BenchOptions *opt) {
     cpu_model(cpu, sizeof cpu);
     double budget = o.quick ? BUDGET_SECONDS_QUICK : BUDGET_SECONDS;
     print_header(&o, &shapes, be, cpu, budget);
-    BenchCase ceiling_cases[2];
-    BenchResult ceiling[2], results[BENCH_MAX_CASES];
+    BenchCase ceiling_cases[CEILING_COUNT];
+    BenchResult ceiling[CEILING_COUNT], results[BENCH_MAX_CASES];
     if (!measure_ceilings(be, &o, budget, ceiling_cases, ceiling)) {
         if (json) {
             fclose(json);
@@ -374,8 +410,10 @@ int bench_run(const BenchOptions *opt) {
     }
     int rc = 0;
     if (count > 0 && !measure_kernels(be, selected, count, budget, ceiling, results)) rc = 1;
-    E2eResult e2e_results[E2E_COUNT] = {0};
-    if (any_e2e) e2e_run(&e2e, ceiling[0].rate, e2e_results);
+    E2eResult e2e_results[PRECISION_COUNT][E2E_COUNT] = {0};
+    double gemm_ceilings[PRECISION_COUNT] = {ceiling[CEILING_SGEMM].rate,
+                                             ceiling[CEILING_BF16].rate};
+    if (any_e2e) e2e_run(&e2e, gemm_ceilings, e2e_results);
     if (json) {
         cJSON *root = report_json(&o, &shapes, be, cpu, ceiling, results, count, e2e_results);
         if (write_json(json, o.json_path, root) != 0) rc = 1;

@@ -8,6 +8,7 @@
 
 #include "bench/bench_cases.h"
 #include "diffusion/flow_trainer.h"
+#include "dmdr/distill.h"
 #include "nn/model.h"
 
 // Under --quick the batch is the preset's divided by this (at least 1).
@@ -22,7 +23,9 @@ typedef struct {
     DitShapes shapes;       // the DiT whose kernels are timed, at this run's batch
     ModelConfig model;      // that DiT, for the end-to-end figures
     FlowTrainOptions train; // the training step, as train-teacher runs it
+    DistillOptions distill; // the distillation step, as dmdr distill runs it
     float sample_cfg;       // the teacher sampler's guidance scale
+    bool precisions[PRECISION_COUNT]; // the GEMM precisions to measure (bf16 where native)
 } BenchOptions;
 
 // Measures and prints the report (and writes the JSON). Returns the process exit code: 0; 1

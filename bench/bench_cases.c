@@ -4,6 +4,7 @@
 // them.
 #include "bench/bench_cases.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "kernels/check.h"
@@ -34,26 +35,33 @@ static int take_cases(BenchCase *cases, CaseList *list) {
     return count;
 }
 
-void bench_ceiling_cases(BenchCase *gemm, BenchCase *copy, Device device, bool quick) {
+void bench_ceiling_cases(BenchCase cases[CEILING_COUNT], Device device, bool quick) {
     // A GPU needs a larger GEMM than a CPU to fill its cores.
     int64_t n = quick ? 1024 : device == DEVICE_CPU ? 2048 : 4096;
     int64_t nbytes = (int64_t)(quick ? 64 : 256) << 20;
     CaseList list = {0};
-    case_gemm(&list, "ceiling_sgemm", n, n, n, false, false);
+    case_gemm(&list, "ceiling_sgemm", n, n, n, false, false, PRECISION_FP32);
+    case_gemm(&list, "ceiling_bf16", n, n, n, false, false, PRECISION_BF16);
     case_shape(case_copy(&list, "ceiling_copy", nbytes / 4, 0, 0, nbytes / 4, false), "%lld MiB",
                (long long)(nbytes >> 20));
-    *gemm = list.items[0];
-    *copy = list.items[1];
+    for (int i = 0; i < CEILING_COUNT; i++) cases[i] = list.items[i];
     case_list_free(&list);
+}
+
+// name, or name_bf16 in bf16 (in a buffer that lives until the next call)
+static const char *gemm_name(const char *name, Precision precision) {
+    static char text[64];
+    snprintf(text, sizeof text, "%s%s", name, precision == PRECISION_BF16 ? "_bf16" : "");
+    return text;
 }
 
 // A linear layer's three GEMMs: y = x W^T (rows, out); dx = dy W (rows, in);
 // dW = dy^T x (out, in).
 static void add_linear(CaseList *list, const char *const names[3], int64_t rows, int64_t in,
-                       int64_t out) {
-    case_gemm(list, names[0], rows, out, in, false, true);
-    case_gemm(list, names[1], rows, in, out, false, false);
-    case_gemm(list, names[2], out, in, rows, true, false);
+                       int64_t out, Precision p) {
+    case_gemm(list, gemm_name(names[0], p), rows, out, in, false, true, p);
+    case_gemm(list, gemm_name(names[1], p), rows, in, out, false, false, p);
+    case_gemm(list, gemm_name(names[2], p), out, in, rows, true, false, p);
 }
 
 // The first of dit_patchify's two copies: x (n, c, h, w) viewed (n c h/p, p, w/p, p) ->
@@ -143,7 +151,8 @@ double dit_forward_flops(const DitShapes *s, int64_t images) {
     return 2.0 * n * (t * per_token + per_image);
 }
 
-int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick) {
+int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick,
+                       const bool precisions[PRECISION_COUNT]) {
     CaseList list = {0};
     int64_t b = s->batch;
     int64_t grid = s->image / s->patch, t = grid * grid, c = s->hidden, m = s->mlp;
@@ -155,19 +164,23 @@ int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick) {
                                         "gemm_attn_proj_dw"};
     static const char *const fc1[3] = {"gemm_mlp_fc1", "gemm_mlp_fc1_dx", "gemm_mlp_fc1_dw"};
     static const char *const fc2[3] = {"gemm_mlp_fc2", "gemm_mlp_fc2_dx", "gemm_mlp_fc2_dw"};
-    add_linear(&list, qkv, tokens, c, 3 * c);
-    add_linear(&list, proj, tokens, c, c);
-    add_linear(&list, fc1, tokens, c, m);
-    add_linear(&list, fc2, tokens, m, c);
-    case_gemm(&list, "gemm_adaln", b, 6 * c, c, false, true);
-    // the patch embedding: a linear over patches laid out by dit_patchify
     int64_t pixels = s->in_channels * s->patch * s->patch;
-    case_gemm(&list, "gemm_patch_embed", tokens, c, pixels, false, true);
-    add_patchify(&list, s, b);
     // The UNet's convolutions (im2col + GEMM) at the DiT's token grid.
     const ConvGeometry conv = {.c = 64, .h = grid, .w = grid, .kh = 3, .kw = 3, .stride = 1,
                                .pad = 1};
-    case_conv2d(&list, "conv3x3", b, &conv, 64);
+    for (int pi = 0; pi < PRECISION_COUNT; pi++) {
+        if (!precisions[pi]) continue;
+        Precision p = (Precision)pi;
+        add_linear(&list, qkv, tokens, c, 3 * c, p);
+        add_linear(&list, proj, tokens, c, c, p);
+        add_linear(&list, fc1, tokens, c, m, p);
+        add_linear(&list, fc2, tokens, m, c, p);
+        case_gemm(&list, gemm_name("gemm_adaln", p), b, 6 * c, c, false, true, p);
+        // the patch embedding: a linear over patches laid out by dit_patchify
+        case_gemm(&list, gemm_name("gemm_patch_embed", p), tokens, c, pixels, false, true, p);
+        case_conv2d(&list, gemm_name("conv3x3", p), b, &conv, 64, p);
+    }
+    add_patchify(&list, s, b);
 
     add_attention(&list, s, b, t);
     add_layernorm(&list, "layernorm", "layernorm_backward", tokens, c);

@@ -26,19 +26,23 @@ typedef struct {
 int dit_shapes_from_model(const char *name, const ModelConfig *m, int64_t batch, DitShapes *s,
                           Error *err);
 
-#define BENCH_MAX_CASES 48
+#define BENCH_MAX_CASES 64
 
 // One kernel call at a training step's shapes: a case of the kernel-case registry, whose op
 // makes the call and whose operands bench.c allocates and fills.
 typedef KernelCase BenchCase;
 
-// The two ceilings every kernel is compared with: a large square sgemm (GFLOP/s) and a
-// copy far beyond the last-level cache (GB/s, bytes read + written).
-void bench_ceiling_cases(BenchCase *gemm, BenchCase *copy, Device device, bool quick);
+// The ceilings every kernel is compared with: a large square GEMM in each precision (GFLOP/s;
+// a GEMM case is held to the one of its own precision) and a copy far beyond the last-level
+// cache (GB/s, bytes read + written).
+typedef enum { CEILING_SGEMM, CEILING_BF16, CEILING_COPY, CEILING_COUNT } Ceiling;
+void bench_ceiling_cases(BenchCase cases[CEILING_COUNT], Device device, bool quick);
 
 // Writes the kernels of one DiT training step at these shapes into cases
 // (BENCH_MAX_CASES room); returns how many. quick: the large (beyond-cache) arrays shrink.
-int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick);
+// Every GEMM comes in each precision whose precisions[] is set (a bf16 one named ..._bf16).
+int bench_kernel_cases(BenchCase *cases, const DitShapes *s, bool quick,
+                       const bool precisions[PRECISION_COUNT]);
 
 // Parameters of the DiT: the size of the tensors AdamW updates each step.
 int64_t dit_param_count(const DitShapes *s);

@@ -17,9 +17,14 @@
 
 const char *const e2e_names[E2E_COUNT] = {
     [E2E_TRAIN_STEP] = "train_step",
+    [E2E_DISTILL_STEP] = "distill_step",
     [E2E_SAMPLE_TEACHER] = "sample_teacher",
     [E2E_SAMPLE_GENERATOR] = "sample_generator",
 };
+
+void e2e_row_name(char *out, size_t size, E2eKind kind, Precision precision) {
+    snprintf(out, size, "%s%s", e2e_names[kind], precision == PRECISION_BF16 ? "_bf16" : "");
+}
 
 #define MAX_CALLS 64
 // A measurement stops after this many seconds of timed calls even short of its minimum count
@@ -35,6 +40,9 @@ typedef struct {
 
 static const Timing timings[E2E_COUNT][2] = { // [kind][quick]
     [E2E_TRAIN_STEP] = {{2, 8, 4.0}, {1, 2, 0.0}},
+    // a call is `ratio` inner steps; the first call's holds no generator update (the first
+    // inner step never is one), the second's fills the cache for it
+    [E2E_DISTILL_STEP] = {{2, 4, 4.0}, {2, 1, 0.0}},
     // one 50-step sampling is many seconds: two runs give a median and a best
     [E2E_SAMPLE_TEACHER] = {{1, 2, 0.0}, {1, 1, 0.0}},
     [E2E_SAMPLE_GENERATOR] = {{1, 8, 2.0}, {1, 2, 0.0}},
@@ -43,6 +51,9 @@ static const Timing timings[E2E_COUNT][2] = { // [kind][quick]
 typedef struct {
     Model *model;
     FlowTrainer trainer;
+    Distiller distiller; // made from the model at the first distillation measurement
+    bool has_distiller;
+    DistillOptions distill;
     float sample_cfg;
     Tensor *x0, *y, *noise; // (batch, C, H, W) data in [-1, 1], (batch) labels, noise
     Rng rng;
@@ -51,6 +62,18 @@ typedef struct {
 
 // One training step: the library's, as train-teacher runs it.
 static void train_step(Bench *b) { flow_train_step(&b->trainer, b->x0, b->y, &b->rng); }
+
+// One generator step of distillation: `ratio` inner steps, one of them the generator's update.
+static void distill_step(Bench *b) {
+    if (!b->has_distiller) {
+        Error err = {0};
+        DMDR_CHECK(distiller_init(&b->distiller, &b->distill, b->model, 2, &err) == 0,
+                   "bench distiller: %s", err.msg);
+        b->has_distiller = true;
+    }
+    DistillStats stats;
+    for (int i = 0; i < b->distill.ratio; i++) distiller_step(&b->distiller, &stats);
+}
 
 // `steps` Euler steps with the preset's guidance
 static SamplerOptions teacher_sampler(float cfg, int steps) {
@@ -80,6 +103,7 @@ static void run_call(Bench *b, E2eKind kind, bool warmup) {
     tensor_scope_begin();
     switch (kind) {
     case E2E_TRAIN_STEP: train_step(b); break;
+    case E2E_DISTILL_STEP: distill_step(b); break;
     // A 2-step warm-up fills the storage cache for every step: from the second step on, the
     // previous step's x is alive beside the new one.
     case E2E_SAMPLE_TEACHER: sample_teacher(b, warmup ? 2 : E2E_TEACHER_STEPS); break;
@@ -115,9 +139,11 @@ static void measure(Bench *b, E2eKind kind, const Timing *tm, Device device, E2e
 
 static void print_row(const char *name, const E2eResult *r, double gemm_ceiling) {
     double gflops = r->flops / r->seconds / 1e9;
-    printf("%-18s %6lld %10.2f %10.4f %10.4f %5d %9.1f %7.1f%% %9.1f %7llu\n", name,
-           (long long)r->images, r->images_per_s, r->seconds, r->best, r->calls, gflops,
-           100.0 * gflops / gemm_ceiling, (double)r->peak_bytes / (1 << 20),
+    printf("%-22s %6lld %10.2f %10.4f %10.4f %5d ", name, (long long)r->images, r->images_per_s,
+           r->seconds, r->best, r->calls);
+    if (r->flops > 0) printf("%9.1f %7.1f%%", gflops, 100.0 * gflops / gemm_ceiling);
+    else printf("%9s %8s", "-", "-");
+    printf(" %9.1f %7llu\n", (double)r->peak_bytes / (1 << 20),
            (unsigned long long)r->allocations);
     fflush(stdout);
 }
@@ -125,7 +151,8 @@ static void print_row(const char *name, const E2eResult *r, double gemm_ceiling)
 // The model, optimiser and inputs, in the caller's scope (the inputs are retained).
 static void bench_init(Bench *b, const E2eOptions *o) {
     const DitShapes *s = o->shapes;
-    *b = (Bench){.sample_cfg = o->sample_cfg, .rng = rng_make(1), .be = backend_get(o->device)};
+    *b = (Bench){.sample_cfg = o->sample_cfg, .distill = o->distill, .rng = rng_make(1),
+                 .be = backend_get(o->device)};
     Rng init = rng_make(0);
     Error err = {0};
     b->model = model_create(&o->model, o->device, &init, &err);
@@ -149,42 +176,71 @@ static void bench_free(Bench *b) {
     tensor_release(b->noise);
     tensor_release(b->y);
     flow_trainer_free(&b->trainer);
+    if (b->has_distiller) distiller_free(&b->distiller);
     model_free(b->model);
 }
 
-void e2e_run(const E2eOptions *o, double gemm_ceiling, E2eResult results[E2E_COUNT]) {
+void e2e_run(const E2eOptions *o, const double gemm_ceiling[PRECISION_COUNT],
+             E2eResult results[PRECISION_COUNT][E2E_COUNT]) {
     const DitShapes *s = o->shapes;
     int64_t n = s->batch;
     float cfg = o->sample_cfg;
     SamplerOptions teacher = teacher_sampler(cfg, E2E_TEACHER_STEPS);
     int64_t teacher_forwards = sampler_nfe(&teacher);
     double forward = dit_forward_flops(s, n);
-    const double flops[E2E_COUNT] = {3.0 * forward, (double)teacher_forwards * forward, forward};
+    // the distillation step's work is not counted (several networks, tracked and not)
+    const double flops[E2E_COUNT] = {3.0 * forward, 0.0, (double)teacher_forwards * forward,
+                                     forward};
+    const int64_t images[E2E_COUNT] = {n, o->distill.batch, n, n};
 
     Bench b;
     bench_init(&b, o);
-    printf("\n%-18s %6s %10s %10s %10s %5s %9s %8s %9s %7s\n", "end to end", "images",
+    printf("\n%-22s %6s %10s %10s %10s %5s %9s %8s %9s %7s\n", "end to end", "images",
            "images/s", "s/call", "best s", "calls", "GFLOP/s", "ceiling", "peak MiB", "allocs");
-    for (int k = 0; k < E2E_COUNT; k++) {
-        results[k] = (E2eResult){.images = n, .flops = flops[k]};
-        if (!o->selected[k]) continue;
-        measure(&b, (E2eKind)k, &timings[k][o->quick], o->device, &results[k]);
-        print_row(e2e_names[k], &results[k], gemm_ceiling);
+    Precision before = autograd_precision();
+    for (int p = 0; p < PRECISION_COUNT; p++) {
+        for (int k = 0; k < E2E_COUNT; k++) {
+            results[p][k] = (E2eResult){.images = images[k], .flops = flops[k]};
+            if (!o->precisions[p] || !o->selected[k]) continue;
+            autograd_set_precision((Precision)p);
+            measure(&b, (E2eKind)k, &timings[k][o->quick], o->device, &results[p][k]);
+            char name[64];
+            e2e_row_name(name, sizeof name, (E2eKind)k, (Precision)p);
+            print_row(name, &results[p][k], gemm_ceiling[p]);
+        }
     }
+    autograd_set_precision(before);
     bench_free(&b);
 
     printf("\ntrain_step:       flow-matching loss, backward, AdamW (clip %g), EMA: the library's "
            "flow_train_step;\n                  useful FLOPs = 3 forwards of GEMM and attention "
            "work\n", (double)o->train.clip);
+    printf("distill_step:     %d inner steps of the library's distiller_step (batch %d, "
+           "%d-step generator,\n                  %s fake score): %d fake-score updates and "
+           "one generator update; images/s\n                  counts the generator's batch\n",
+           o->distill.ratio, o->distill.batch, o->distill.gen.steps,
+           o->distill.fake_net == FAKE_NET_SEPARATE ? "separate" : "LoRA", o->distill.ratio);
     printf("sample_teacher:   Euler, %d steps, CFG %g: %lld forwards of the batch\n",
            E2E_TEACHER_STEPS, (double)cfg, (long long)teacher_forwards);
     printf("sample_generator: x0 = x - G(x, 1, y), one forward of the batch\n");
+    printf("_bf16:            the GEMMs in bf16 with fp32 accumulation (their ceiling: the bf16 "
+           "GEMM's)\n");
     printf("s/call: median over the timed calls; images/s and GFLOP/s from it; peak: tensor "
            "storage in use\nallocs: backend allocations during the timed calls (0: a steady "
            "state)\n");
-    const E2eResult *t = &results[E2E_SAMPLE_TEACHER], *g = &results[E2E_SAMPLE_GENERATOR];
-    if (t->ran && g->ran)
-        printf("1-step generator / %d-step CFG teacher: %.1fx the images/s\n",
-               E2E_TEACHER_STEPS, g->images_per_s / t->images_per_s);
+    for (int p = 0; p < PRECISION_COUNT; p++) {
+        const E2eResult *t = &results[p][E2E_SAMPLE_TEACHER];
+        const E2eResult *g = &results[p][E2E_SAMPLE_GENERATOR];
+        if (t->ran && g->ran)
+            printf("1-step generator / %d-step CFG teacher, %s: %.1fx the images/s\n",
+                   E2E_TEACHER_STEPS, precision_name((Precision)p),
+                   g->images_per_s / t->images_per_s);
+    }
+    for (int k = 0; k < E2E_COUNT; k++) {
+        const E2eResult *f = &results[PRECISION_FP32][k], *h = &results[PRECISION_BF16][k];
+        if (f->ran && h->ran)
+            printf("%s: bf16 / fp32 %.2fx the images/s\n", e2e_names[k],
+                   h->images_per_s / f->images_per_s);
+    }
     fflush(stdout);
 }

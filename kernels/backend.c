@@ -23,3 +23,11 @@ const char *device_name(Device device) {
     default: return "unknown";
     }
 }
+
+const char *precision_name(Precision precision) {
+    switch (precision) {
+    case PRECISION_FP32: return "fp32";
+    case PRECISION_BF16: return "bf16";
+    default: return "unknown";
+    }
+}

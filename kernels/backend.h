@@ -171,6 +171,16 @@ struct Backend {
     void (*matmul)(const Backend *be, float *c, const float *a, const float *b, int64_t batch,
                    int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
                    float beta, int64_t stride_a, int64_t stride_b, int64_t stride_c);
+    // The same product in mixed precision (PyTorch autocast's GEMM): op(A_i) and op(B_i)
+    // rounded to bfloat16 (kernels/bf16.h: nearest, ties to even), their products accumulated
+    // in fp32, C fp32. Every backend computes it, with bf16 hardware or without.
+    void (*matmul_bf16)(const Backend *be, float *c, const float *a, const float *b,
+                        int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a,
+                        bool trans_b, float alpha, float beta, int64_t stride_a,
+                        int64_t stride_b, int64_t stride_c);
+    // NULL when matmul_bf16 runs on bf16 hardware here (faster than matmul), else why not, in
+    // a few words: a run asking for bf16 then keeps fp32.
+    const char *(*bf16_missing)(const Backend *be);
 
     // ---- softmax and losses ---------------------------------------------------------------
     // x, y (rows, cols): softmax (or log-softmax) over cols.
@@ -261,6 +271,11 @@ struct Backend {
 };
 
 typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1, DEVICE_COUNT } Device;
+
+// The GEMMs' precision: fp32 throughout, or bf16 operands with fp32 accumulation (matmul_bf16).
+typedef enum { PRECISION_FP32 = 0, PRECISION_BF16 = 1, PRECISION_COUNT } Precision;
+
+const char *precision_name(Precision precision);
 
 // The backend for a device, or NULL when it is not compiled in or has no usable device.
 const Backend *backend_get(Device device);

@@ -13,6 +13,7 @@
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
+#include "kernels/bf16.h"
 #include "test/test_util.h"
 
 // Values near a kink stay this far from it: several finite-difference steps, so that
@@ -794,6 +795,83 @@ START_TEST(test_untracked_inputs_record_nothing) {
 }
 END_TEST
 
+// ---- mixed precision -------------------------------------------------------------------------
+
+// A leaf of `shape` drawn from the stream of `label`, and its copy rounded to bf16 (host copies
+// in *values and *rounded, malloc'd).
+static Tensor *bf16_leaf(const char *label, Shape shape, float **values, float **rounded) {
+    int64_t n = shape_numel(shape);
+    *values = malloc((size_t)n * sizeof(float));
+    *rounded = malloc((size_t)n * sizeof(float));
+    ck_assert(*values && *rounded);
+    test_fill_uniform(*values, n, test_seed_for(label), -1, 1);
+    for (int64_t i = 0; i < n; i++) (*rounded)[i] = bf16_round((*values)[i]);
+    Tensor *t = tensor_from_floats(shape, *values, DEVICE_CPU);
+    tensor_set_requires_grad(t, true);
+    return t;
+}
+
+// The op (linear: x, weight, bias; conv2d: x, weight) once in bf16, its backward run after the
+// precision went back to fp32 (a node keeps its forward's precision), against the same op in
+// fp32 on the operands rounded beforehand and the output gradient rounded: the GEMMs of both
+// multiply the same bf16 values, so they differ only in fp32 summation order. The bf16 output
+// must also differ from plain fp32's, or the check would pass without bf16.
+static void check_bf16_op(bool conv) {
+    Shape xs = conv ? shape4(2, 3, 6, 5) : shape2(9, 37);
+    Shape ws = conv ? shape4(4, 3, 3, 3) : shape2(11, 37);
+    float *xv, *xr, *wv, *wr, *bv, *br, *rv, *rr;
+    Tensor *x = bf16_leaf("bf16 x", xs, &xv, &xr), *w = bf16_leaf("bf16 w", ws, &wv, &wr);
+    Tensor *b = conv ? NULL : bf16_leaf("bf16 b", shape1(11), &bv, &br);
+    Shape ys = conv ? shape4(2, 4, 6, 5) : shape2(9, 11);
+    int64_t ny = shape_numel(ys), nx = shape_numel(xs), nw = shape_numel(ws);
+    Tensor *dy = bf16_leaf("bf16 dy", ys, &rv, &rr);
+
+    autograd_set_precision(PRECISION_BF16);
+    Tensor *y = conv ? op_conv2d(x, w, NULL, 1, 1) : op_linear(x, w, b);
+    autograd_set_precision(PRECISION_FP32);
+    autograd_backward(y, dy);
+
+    Tensor *x2 = tensor_from_floats(xs, xr, DEVICE_CPU), *w2 = tensor_from_floats(ws, wr, DEVICE_CPU);
+    tensor_set_requires_grad(x2, true);
+    tensor_set_requires_grad(w2, true);
+    Tensor *want = conv ? op_conv2d(x2, w2, NULL, 1, 1) : op_linear(x2, w2, b);
+    autograd_backward(want, tensor_from_floats(ys, rr, DEVICE_CPU));
+    Tensor *plain = conv ? op_conv2d(x, w, NULL, 1, 1) : op_linear(x, w, b);
+    autograd_free_graph(plain);
+
+    float *got = malloc((size_t)(ny + nx + nw) * 2 * sizeof(float));
+    ck_assert(got != NULL);
+    float *exp = got + ny + nx + nw;
+    tensor_read(y, got);
+    tensor_read(x->grad, got + ny);
+    tensor_read(w->grad, got + ny + nx);
+    tensor_read(want, exp);
+    tensor_read(x2->grad, exp + ny);
+    tensor_read(w2->grad, exp + ny + nx);
+    const char *op = conv ? "conv2d" : "linear";
+    char what[64];
+    snprintf(what, sizeof what, "%s bf16 output", op);
+    ASSERT_CLOSE(what, got, exp, ny, 1e-5, 1e-5);
+    snprintf(what, sizeof what, "%s bf16 input gradient", op);
+    ASSERT_CLOSE(what, got + ny, exp + ny, nx, 1e-5, 1e-5);
+    snprintf(what, sizeof what, "%s bf16 weight gradient", op);
+    ASSERT_CLOSE(what, got + ny + nx, exp + ny + nx, nw, 1e-5, 1e-5);
+    tensor_read(plain, exp);
+    double most = 0;
+    for (int64_t i = 0; i < ny; i++) most = fmax(most, fabs((double)got[i] - exp[i]));
+    ck_assert_msg(most > 1e-4, "%s in bf16 is fp32's output to %g: no rounding happened", op,
+                  most);
+    free(got);
+    free(xv), free(xr), free(wv), free(wr), free(rv), free(rr);
+    if (b) free(bv), free(br);
+}
+
+START_TEST(test_linear_bf16) { check_bf16_op(false); }
+END_TEST
+
+START_TEST(test_conv2d_bf16) { check_bf16_op(true); }
+END_TEST
+
 START_TEST(test_detach) {
     float x_values[15], h_values[15];
     test_fill_uniform(x_values, 15, test_seed_for("detach x"), -1.0f, 1.0f);
@@ -967,6 +1045,10 @@ static Suite *autograd_suite(void) {
     tcase_add_test(tc, test_embedding);
     tcase_add_test(tc, test_cross_entropy);
     tcase_add_test(tc, test_mse);
+
+    tc = test_scoped_tcase(s, "mixed precision");
+    tcase_add_test(tc, test_linear_bf16);
+    tcase_add_test(tc, test_conv2d_bf16);
 
     tc = test_scoped_tcase(s, "conv");
     tcase_add_loop_test(tc, test_conv2d, 0, COUNT_OF(conv_cases));

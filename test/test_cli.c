@@ -88,6 +88,7 @@ START_TEST(test_bench_bad_flags) {
     expect("bench --threads -3", 2, "--threads expects an integer");
     expect("bench --shapes huge", 2, "--shapes expects small or base, got 'huge'");
     expect("bench --device tpu", 2, "--device");
+    expect("bench --precision fp16", 2, "--precision expects fp32, bf16 or both, got 'fp16'");
     expect("bench --quick --filter no-such-kernel", 2, "no-such-kernel");
     expect("bench --quick --json /nonexistent-dir/out.json", 2, "/nonexistent-dir/out.json");
 }
@@ -168,6 +169,35 @@ START_TEST(test_train_resume_info_sample) {
     snprintf(args, sizeof args, "sample %s/run/checkpoints/step-000200.safetensors --steps 5 "
              "--out %s/s.png --threads 1", dir, dir);
     expect(args, 0, "1600 samples (200 per class)");
+    test_remove_tree(dir);
+}
+END_TEST
+
+// --precision bf16 is a run setting: the header says it, a resume reads it from the checkpoint
+// (the resumed run ends byte for byte where the uninterrupted bf16 run did), and where bf16
+// cannot run natively (here: oneDNN turned off) the run keeps fp32 and says so in one line.
+START_TEST(test_precision_bf16) {
+    const Backend *cpu = backend_get(DEVICE_CPU);
+    char dir[] = "/tmp/dmdr-cli-run-XXXXXX", args[512], a[600];
+    ck_assert(mkdtemp(dir) != NULL);
+    const char *train = "train-teacher --preset tiny --steps 12 --batch 8 --checkpoint-every 6 "
+                        "--sample-every 0 --threads 1 --precision bf16";
+    snprintf(args, sizeof args, "%s --out %s/run", train, dir);
+    if (cpu->bf16_missing(cpu)) {
+        expect(args, 0, "running fp32");
+        test_remove_tree(dir);
+        return;
+    }
+    expect(args, 0, "bf16 GEMMs");
+    snprintf(a, sizeof a, "%s/run/checkpoints/step-000012.safetensors", dir);
+    snprintf(args, sizeof args, "train-teacher --resume %s/run/checkpoints/step-000006.safetensors "
+             "--threads 1", dir);
+    expect_resume_identical(dir, a, args, "done: step 12", "bf16 run");
+    setenv("DMDR_ONEDNN", "0", 1);
+    snprintf(args, sizeof args, "%s --out %s/fallback", train, dir);
+    expect(args, 0, "dmdr train-teacher: precision bf16 asked for, but oneDNN is turned off "
+                    "(DMDR_ONEDNN=0): running fp32");
+    unsetenv("DMDR_ONEDNN");
     test_remove_tree(dir);
 }
 END_TEST
@@ -530,6 +560,7 @@ int main(void) {
     tcase_add_test(tc, test_bench_train_step_json);
     tcase_add_test(tc, test_tiny_teacher_loss_falls);
     tcase_add_test(tc, test_train_resume_info_sample);
+    tcase_add_test(tc, test_precision_bf16);
     tcase_add_test(tc, test_train_bad_input);
     tcase_add_test(tc, test_judge_bad_input);
     tcase_add_test(tc, test_judge_train_resume_eval);

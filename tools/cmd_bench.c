@@ -1,6 +1,7 @@
 // `dmdr bench`: its flags and the preset they name, handed to the benchmark (bench/bench.h)
 // as plain settings: the preset's DiT at the batch of this run, its training step
-// (command_flow_train, as train-teacher runs it) and its sampler's guidance. The flags are the
+// (command_flow_train, as train-teacher runs it), its distillation step
+// (command_distill_options, as dmdr distill runs it) and its sampler's guidance. The flags are the
 // command's own; it reads no settings table, so a preset is measured as it is.
 #include <errno.h>
 #include <stdbool.h>
@@ -24,19 +25,23 @@ typedef struct {
     const char *preset; // --shapes
     int64_t batch;      // --batch, 0: the preset's (divided under --quick)
     bool quick;
+    bool precisions[PRECISION_COUNT]; // --precision
 } BenchFlags;
 
 static void print_usage(FILE *f) {
     fprintf(f,
             "usage: dmdr bench [--threads N] [--device cpu|cuda] [--shapes NAME] [--batch N]\n"
-            "                  [--quick] [--filter SUBSTRING] [--json FILE]\n"
+            "                  [--precision fp32|bf16|both] [--quick] [--filter SUBSTRING]\n"
+            "                  [--json FILE]\n"
             "\n"
             "Times every kernel of a DiT training step through the backend and reports each\n"
             "as GFLOP/s or GB/s and as a fraction of this machine's ceilings, measured in the\n"
-            "same run: a large sgemm (GFLOP/s) and a large copy (GB/s, read + write). Then,\n"
-            "end to end: the training step (train_step), the teacher's %d-step Euler sampling\n"
-            "with CFG (sample_teacher) and 1-step generator sampling (sample_generator), in\n"
-            "images/s, useful GFLOP/s, peak tensor memory and steady-state allocations.\n"
+            "same run: a large GEMM in each precision (GFLOP/s) and a large copy (GB/s, read +\n"
+            "write). Then, end to end: the training step (train_step), one generator step of\n"
+            "distillation (distill_step), the teacher's %d-step Euler sampling with CFG\n"
+            "(sample_teacher) and 1-step generator sampling (sample_generator), in images/s,\n"
+            "useful GFLOP/s, peak tensor memory and steady-state allocations. Every GEMM and\n"
+            "every end-to-end figure comes in each precision measured (bf16 ones end in _bf16).\n"
             "\n"
             "  --threads N         CPU threads; 0 (default): $DMDR_THREADS, else every core\n"
             "  --device cpu|cuda   backend to measure (default cpu)\n"
@@ -46,6 +51,8 @@ static void print_usage(FILE *f) {
         fprintf(f, " %s%s", dit_shape_names[i], i == 0 ? " (default)" : "");
     fprintf(f, "\n"
                "  --batch N           images per step instead of the preset's batch\n"
+               "  --precision P       fp32, bf16 or both (default; bf16 only where the backend\n"
+               "                      runs it natively: else fp32 alone, saying why)\n"
                "  --quick             batch / %d and short timing: the run takes seconds\n"
                "  --filter SUBSTRING  only the kernels and end-to-end figures whose name\n"
                "                      contains SUBSTRING (e.g. gemm, train_step, sample)\n"
@@ -65,7 +72,8 @@ static bool flag_value(int argc, char **argv, int *i, const char **value) {
 
 // Returns 0 to run, 1 when --help was printed, 2 (message printed) on a bad command line.
 static int parse_options(BenchFlags *o, int argc, char **argv) {
-    *o = (BenchFlags){.device = DEVICE_CPU, .preset = dit_shape_names[0]};
+    *o = (BenchFlags){.device = DEVICE_CPU, .preset = dit_shape_names[0],
+                      .precisions = {true, true}};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = NULL;
         if (strcmp(flag, "--help") == 0 || strcmp(flag, "-h") == 0) {
@@ -118,6 +126,16 @@ static int parse_options(BenchFlags *o, int argc, char **argv) {
                 fprintf(stderr, ", got '%s'\n", value);
                 return 2;
             }
+        } else if (strcmp(flag, "--precision") == 0) {
+            if (!flag_value(argc, argv, &i, &value)) return 2;
+            bool both = strcmp(value, "both") == 0;
+            o->precisions[PRECISION_FP32] = both || strcmp(value, "fp32") == 0;
+            o->precisions[PRECISION_BF16] = both || strcmp(value, "bf16") == 0;
+            if (!o->precisions[PRECISION_FP32] && !o->precisions[PRECISION_BF16]) {
+                fprintf(stderr, "bench: --precision expects fp32, bf16 or both, got '%s'\n",
+                        value);
+                return 2;
+            }
         } else if (strcmp(flag, "--filter") == 0) {
             if (!flag_value(argc, argv, &i, &o->filter)) return 2;
         } else if (strcmp(flag, "--json") == 0) {
@@ -139,6 +157,7 @@ static bool resolve_options(const BenchFlags *f, BenchOptions *o) {
     config_defaults(&preset);
     *o = (BenchOptions){.threads = f->threads, .device = f->device, .quick = f->quick,
                         .filter = f->filter, .json_path = f->json_path};
+    for (int p = 0; p < PRECISION_COUNT; p++) o->precisions[p] = f->precisions[p];
     if (config_apply_preset(&preset, f->preset, &err) != 0 ||
         dit_shapes_from_model(f->preset, &preset.model, preset.train.batch, &o->shapes, &err)) {
         fprintf(stderr, "bench: %s\n", err.msg);
@@ -150,6 +169,7 @@ static bool resolve_options(const BenchFlags *f, BenchOptions *o) {
     else if (f->quick) s->batch = quick > 0 ? quick : 1;
     o->model = preset.model;
     o->train = command_flow_train(&preset);
+    o->distill = command_distill_options(&preset);
     o->sample_cfg = preset.sample.opt.cfg_scale;
     return true;
 }

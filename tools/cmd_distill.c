@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/autograd.h"
 #include "dmdr/distill.h"
 #include "dmdr/rl.h"
 #include "nn/guard.h"
@@ -48,16 +49,6 @@ typedef struct {
 #define RL_START_KEY "rl_start_step"
 
 static bool stage2(const Config *c) { return c->rl.opt.algorithm != RL_NONE; }
-
-// The table's settings, and what is not a setting: DMD on (stage 2's regulariser may turn it
-// off), the schedules' length, stage 2's own learning rates.
-static DistillOptions options_of(const Config *c) {
-    DistillOptions o = c->distill.opt;
-    o.dmd = true;
-    o.dyna.steps = c->distill.dyn_steps > 0 ? c->distill.dyn_steps : (c->distill.steps + 1) / 2;
-    if (stage2(c)) o.gen_lr = c->rl.gen_lr, o.fake_lr = c->rl.fake_lr;
-    return o;
-}
 
 // The generator's own metadata, beside the run configuration: what makes its files samplable
 #define MAX_METADATA 5
@@ -171,7 +162,7 @@ static int run_setup(Run *r, const char *resume, const char *init, bool out_give
     if (!stage2(c) && init)
         return error_set(err, "--init starts stage 2 from %s: say which RL algorithm with --rl "
                               "backprop or --rl ppo (--resume continues a stage-1 run)", init);
-    threads_set(c->run.threads);
+    command_run_setup(c, "dmdr distill");
     snprintf(r->steps_text, sizeof r->steps_text, "%d", c->distill.opt.gen.steps);
     snprintf(r->shift_text, sizeof r->shift_text, "%.9g", (double)c->distill.opt.gen.shift);
     const char *from = resume ? resume : init;
@@ -186,7 +177,7 @@ static int run_setup(Run *r, const char *resume, const char *init, bool out_give
         return -1;
     }
     Rng base = rng_make((uint64_t)c->run.seed);
-    DistillOptions o = options_of(c);
+    DistillOptions o = command_distill_options(c);
     int rc = distiller_init(&r->d, &o, teacher, rng_fork(&base, STREAM_DISTILL).seed, err);
     model_free(teacher);
     if (rc != 0) return -1;
@@ -331,12 +322,13 @@ int distill_main(int argc, char **argv) {
     const DistillOptions *o = &r.d.opt;
     printf("distill: preset %s, %d-step generator from %s, %s fake score, real CFG %g, DynaDG "
            "%s, DynaRS %s (K_dyn %lld), generator steps %lld..%lld of batch %d, ratio %d, %s, "
-           "%d thread%s\n",
+           "%d thread%s, %s GEMMs\n",
            c->preset, o->gen.steps, from ? from : c->distill.teacher,
            o->fake_net == FAKE_NET_SEPARATE ? "separate" : "LoRA", (double)o->real_cfg,
            o->dyna.dynadg ? "on" : "off", o->dyna.dynars ? "on" : "off", (long long)o->dyna.steps,
            (long long)distiller_generator_steps(&r.d) + 1, (long long)r.target, o->batch, o->ratio,
-           device_name(c->run.device), threads_get(), threads_get() == 1 ? "" : "s");
+           device_name(c->run.device), threads_get(), threads_get() == 1 ? "" : "s",
+           precision_name(autograd_precision()));
     if (stage2(c))
         printf("stage 2: %s, regulariser %s, reward log p(y|x) of %s, w_r %g, lr %g / %g\n",
                rl_algorithm_name(r.stage.opt.algorithm),

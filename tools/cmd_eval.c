@@ -253,7 +253,7 @@ int eval_main(int argc, char **argv) {
         fprintf(stderr, "dmdr eval: cannot write --json '%s': %s\n", json, strerror(errno));
         return 2;
     }
-    threads_set(cfg.run.threads);
+    command_run_setup(&cfg, "dmdr eval");
     Error err;
     Classifier *judge = NULL;
     Dataset test = {0};

@@ -95,7 +95,7 @@ int sample_main(int argc, char **argv) {
     }
     rc = 1;
     SamplingModel sm = {0};
-    threads_set(cfg.run.threads);
+    command_run_setup(&cfg, "dmdr sample");
     if (!backend_get(cfg.run.device)) {
         fprintf(stderr, "dmdr sample: %s backend not available\n", device_name(cfg.run.device));
     } else if (load_sampling_model(path, cfg.run.device, &sm, &err) != 0) {

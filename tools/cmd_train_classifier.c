@@ -99,7 +99,7 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
     const Config *c = &t->cfg;
     if (!backend_get(c->run.device))
         return error_set(err, "%s backend not available", device_name(c->run.device));
-    threads_set(c->run.threads);
+    command_run_setup(c, "dmdr train-classifier");
     if (load_data(t, err) != 0) return -1;
     ClassifierConfig cc = {
         .in_channels = t->train.channels, .image_size = t->train.height,

@@ -134,7 +134,7 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
     const Config *c = &t->cfg;
     if (!backend_get(c->run.device))
         return error_set(err, "%s backend not available", device_name(c->run.device));
-    threads_set(c->run.threads);
+    command_run_setup(c, "dmdr train-teacher");
     if (load_data(c, &t->data, err) != 0 || check_data_fits_model(c, &t->data, err) != 0)
         return -1;
     Rng base = rng_make((uint64_t)c->run.seed);
@@ -238,10 +238,11 @@ int train_teacher_main(int argc, char **argv) {
     char count[32];
     snprintf(count, sizeof count, "%.2fM", (double)params_numel(model_params(t.model), true) / 1e6);
     printf("train-teacher: preset %s, %s model (%s parameters), %lld examples, steps %lld..%d "
-           "of batch %d, %s, %d thread%s\nrun directory: %s\n",
+           "of batch %d, %s, %d thread%s, %s GEMMs\nrun directory: %s\n",
            c->preset, model_kind_name(c->model.kind), count, (long long)t.data.count,
            (long long)t.step + 1, c->train.steps, c->train.batch, device_name(c->run.device),
-           threads_get(), threads_get() == 1 ? "" : "s", t.run.dir);
+           threads_get(), threads_get() == 1 ? "" : "s", precision_name(autograd_precision()),
+           t.run.dir);
     fflush(stdout);
     char path[CONFIG_PATH_MAX + 32];
     if (train(&t, &err) != 0) {

@@ -1,8 +1,11 @@
 // What every command does first: resolve its settings, over a run's stored ones.
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/autograd.h"
 #include "kernels/check.h"
+#include "kernels/threads.h"
 #include "nn/checkpoint.h"
 #include "tools/commands.h"
 
@@ -36,6 +39,28 @@ int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **ar
     int rc = command_config(cmd, argc, argv, stored, cfg, args);
     free(stored);
     return rc;
+}
+
+Precision command_run_setup(const Config *cfg, const char *command) {
+    threads_set(cfg->run.threads);
+    Precision precision = cfg->run.precision;
+    const Backend *be = backend_get(cfg->run.device);
+    const char *missing = precision == PRECISION_BF16 && be ? be->bf16_missing(be) : NULL;
+    if (missing) {
+        fprintf(stderr, "%s: precision bf16 asked for, but %s: running fp32\n", command, missing);
+        precision = PRECISION_FP32;
+    }
+    autograd_set_precision(precision);
+    return precision;
+}
+
+DistillOptions command_distill_options(const Config *cfg) {
+    DistillOptions o = cfg->distill.opt;
+    o.dmd = true;
+    o.dyna.steps =
+        cfg->distill.dyn_steps > 0 ? cfg->distill.dyn_steps : (cfg->distill.steps + 1) / 2;
+    if (cfg->rl.opt.algorithm != RL_NONE) o.gen_lr = cfg->rl.gen_lr, o.fake_lr = cfg->rl.fake_lr;
+    return o;
 }
 
 FlowTrainOptions command_flow_train(const Config *cfg) {

@@ -46,9 +46,18 @@ int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **ar
 // The run configuration stored in a checkpoint: *ini is malloc'd text, or NULL when the file
 // has none. -1 with err when the file's header cannot be read.
 int read_run_config(const char *checkpoint, char **ini, Error *err);
+// Applies cfg's [run] threads and precision to this process (threads_set,
+// autograd_set_precision). bf16 on a backend without bf16 hardware keeps fp32 and says so in
+// one line on stderr, prefixed with `command`. Returns the precision in effect.
+Precision command_run_setup(const Config *cfg, const char *command);
 // The teacher's training step as cfg's [train] section sets it (dmdr train-teacher, and the
 // benchmark's training step).
 FlowTrainOptions command_flow_train(const Config *cfg);
+// The distillation trainer's options: the [distill] settings, and what is not a setting: DMD
+// on (stage 2's regulariser may turn it off), the schedules' length (dyn_steps, else half the
+// steps), stage 2's own learning rates when [rl] sets an algorithm (dmdr distill, and the
+// benchmark's distillation step).
+DistillOptions command_distill_options(const Config *cfg);
 // The sampler of cfg's [sample] section, `chunk` samples per pass (0: all at once).
 SamplerOptions command_sampler(const Config *cfg, int64_t chunk);
 

@@ -216,6 +216,9 @@ static const Setting settings[] = {
     INT("run", "seed", run.seed, "0", 0, INT_MAX, "seed of every random stream"),
     INT("run", "threads", run.threads, "0", 0, 4096, "CPU threads (0: $DMDR_THREADS, else every core)"),
     ENUM("run", "device", run.device, "cpu", "cpu|cuda", "where tensors live"),
+    ENUM("run", "precision", run.precision, "fp32", "fp32|bf16",
+         "GEMMs in fp32, or bf16 operands with fp32 accumulation (weights, gradients, optimiser "
+         "state, norms, softmax and losses stay fp32); bf16 needs AVX512-BF16 and oneDNN, or a GPU"),
     BOOL("run", "quiet", run.quiet, "false", "no progress display"),
 };
 #define SETTING_COUNT ((int)(sizeof settings / sizeof settings[0]))

@@ -86,6 +86,7 @@ typedef struct {
         char out[CONFIG_PATH_MAX]; // run directory, or the output file of `dmdr sample`
         int seed, threads;
         Device device;
+        Precision precision; // the GEMMs' (autograd_set_precision)
         bool quiet;
     } run;
 } Config;

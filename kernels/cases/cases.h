@@ -66,6 +66,7 @@ typedef struct {
     int nbuffers;
     CaseBuffer buf[CASE_MAX_BUFFERS];
     CaseParams p; // the op's own sizes and scalars (params.h)
+    Precision precision; // a GEMM's (matmul, conv2d): the bench holds it to that ceiling
 } KernelCase;
 
 // buf holds the case's operands in the order its builder added them: device pointers for
@@ -152,10 +153,10 @@ KernelCase *case_sum_squares(CaseList *list, const char *name, int count, const 
 // batch of C (m, n) = alpha op(A) op(B) + beta C; strides of 0 share A or B
 KernelCase *case_matmul(CaseList *list, const char *name, const MatmulParams *p);
 KernelCase *case_gemm(CaseList *list, const char *name, int64_t m, int64_t n, int64_t k,
-                      bool trans_a, bool trans_b);
+                      bool trans_a, bool trans_b, Precision precision);
 // y (images, out_channels, oh, ow) = conv2d(x (images, c, h, w), weight), as op_conv2d runs it
 KernelCase *case_conv2d(CaseList *list, const char *name, int64_t images,
-                        const ConvGeometry *g, int64_t out_channels);
+                        const ConvGeometry *g, int64_t out_channels, Precision precision);
 KernelCase *case_softmax(CaseList *list, const char *name, int64_t rows, int64_t cols, bool log,
                          float lo, float hi, bool backward);
 KernelCase *case_cross_entropy(CaseList *list, const char *name, int64_t rows, int64_t classes,

@@ -52,6 +52,7 @@ typedef struct {
     int64_t stride_a, stride_b, stride_c;
     float alpha, beta;
     bool trans_a, trans_b;
+    Precision precision; // matmul, or matmul_bf16
 } MatmulParams;
 
 typedef struct {
@@ -75,6 +76,7 @@ typedef struct {
 typedef struct {
     int64_t images, out_channels; // out_channels: conv2d only
     ConvGeometry g;
+    Precision precision; // conv2d's GEMM: matmul, or matmul_bf16
 } ConvParams;
 
 typedef struct {

@@ -152,6 +152,8 @@ const Backend cpu_backend = {
     .sum_squares = cpu_sum_squares,
 
     .matmul = cpu_matmul,
+    .matmul_bf16 = cpu_matmul_bf16,
+    .bf16_missing = cpu_bf16_missing,
 
     .softmax = cpu_softmax,
     .softmax_backward = cpu_softmax_backward,

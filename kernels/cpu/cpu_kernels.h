@@ -45,6 +45,12 @@ void cpu_matmul(const Backend *be, float *c, const float *a, const float *b, int
                 int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
                 float beta, int64_t stride_a, int64_t stride_b, int64_t stride_c);
 
+// matmul_bf16.c
+void cpu_matmul_bf16(const Backend *be, float *c, const float *a, const float *b, int64_t batch,
+                     int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
+                     float beta, int64_t stride_a, int64_t stride_b, int64_t stride_c);
+const char *cpu_bf16_missing(const Backend *be);
+
 // softmax.c: softmax, cross-entropy, squared error
 void cpu_softmax(const Backend *be, float *y, const float *x, int64_t rows, int64_t cols, bool log);
 void cpu_softmax_backward(const Backend *be, float *dx, const float *y, const float *dy,

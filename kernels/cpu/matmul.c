@@ -16,6 +16,7 @@
 
 #include "kernels/check.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/onednn.h"
 
 // Below this many flops per matrix (2 m n k) a batch of GEMMs runs one matrix per thread.
 // Batch-parallel is 1.3-6x faster for 64^3..320^3 and attention-sized 196x196x64 products
@@ -92,6 +93,13 @@ static void sgemm_threaded(float *c, const float *a, const float *b, int64_t m, 
     else sgemm(c, a, b, m, n, k, trans_a, trans_b, alpha, beta);
 }
 
+// Whether oneDNN's fp32 GEMM is faster than OpenBLAS's at this shape (see the table above).
+static bool onednn_wins(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a,
+                        bool trans_b) {
+    (void)batch, (void)m, (void)n, (void)k, (void)trans_a, (void)trans_b;
+    return false;
+}
+
 // c (batch, m, n) = alpha op(a_i) op(b_i) + beta c_i; a, b, c advance by their strides.
 void cpu_matmul(const Backend *be, float *c, const float *a, const float *b, int64_t batch,
                 int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
@@ -99,6 +107,11 @@ void cpu_matmul(const Backend *be, float *c, const float *a, const float *b, int
     (void)be;
     DMDR_CHECK(batch == 1 || stride_c != 0, "batched matmul writes every C_i to the same place");
     if (batch <= 0 || m == 0 || n == 0) return;
+    if ((onednn_fp32_everywhere() || onednn_wins(batch, m, n, k, trans_a, trans_b)) &&
+        !omp_in_parallel() &&
+        onednn_matmul(ONEDNN_F32, c, a, b, batch, m, n, k, trans_a, trans_b, alpha, beta,
+                      stride_a, stride_b, stride_c))
+        return;
 
     // A batch that splits evenly over the threads gains from batch-parallel at every size
     // measured (2 x 512^3: 255 against 211, 2 x 1024^3: 249 against 237, 2 x 2048^3: even).

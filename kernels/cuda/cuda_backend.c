@@ -33,6 +33,8 @@ static Backend table = {
     .sum_squares = cuda_sum_squares,
 
     .matmul = cuda_matmul,
+    .matmul_bf16 = cuda_matmul_bf16,
+    .bf16_missing = cuda_bf16_missing,
 
     .softmax = cuda_softmax,
     .softmax_backward = cuda_softmax_backward,

@@ -76,6 +76,11 @@ double cuda_sum_squares(const Backend *be, const float *const *xs, const int64_t
 void cuda_matmul(const Backend *be, float *c, const float *a, const float *b, int64_t batch,
                  int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
                  float beta, int64_t stride_a, int64_t stride_b, int64_t stride_c);
+void cuda_matmul_bf16(const Backend *be, float *c, const float *a, const float *b,
+                      int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a,
+                      bool trans_b, float alpha, float beta, int64_t stride_a, int64_t stride_b,
+                      int64_t stride_c);
+const char *cuda_bf16_missing(const Backend *be);
 
 // softmax.cu: softmax, cross-entropy, squared error
 void cuda_softmax(const Backend *be, float *y, const float *x, int64_t rows, int64_t cols,

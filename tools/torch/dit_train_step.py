@@ -14,7 +14,12 @@ python3-torch:
 --compare reads the train_step object of `dmdr bench --json` (its configuration: img, patch,
 dim, depth, heads, batch, threads; and its images_per_s), runs that configuration and prints
 both figures and the ratio. bench/vs_torch.sh does both runs in one command.
+
+--precision bf16 runs the forward and the loss under torch.autocast('cpu', dtype=torch.bfloat16)
+(PyTorch's mixed precision: the GEMMs in bf16 through oneDNN, fp32 weights, gradients and AdamW
+state), the twin of dmdr's --precision bf16; --compare then reads train_step_bf16.
 """
+import contextlib
 import argparse
 import json
 import os
@@ -34,8 +39,13 @@ SMALL = dict(img=28, in_channels=1, patch=4, dim=192, depth=6, heads=3, mlp=768,
 LR, CLIP, LABEL_DROPOUT = 3e-4, 1.0, 0.1
 
 
-def make_step(model, opt, x0, y, null_label):
+def make_step(model, opt, x0, y, null_label, precision):
     params = [p for p in model.parameters() if p.requires_grad]
+
+    def autocast():
+        if precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def step():  # one training step, as dmdr's flow_matching_loss + adamw_step
         n = x0.shape[0]
@@ -43,7 +53,8 @@ def make_step(model, opt, x0, y, null_label):
         eps = torch.randn_like(x0)
         y_in = torch.where(torch.rand(n) <= LABEL_DROPOUT, torch.full_like(y, null_label), y)
         x_t = x0 + t.view(n, 1, 1, 1) * (eps - x0)
-        loss = torch.nn.functional.mse_loss(model(x_t, t, y_in), eps - x0)
+        with autocast():
+            loss = torch.nn.functional.mse_loss(model(x_t, t, y_in).float(), eps - x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
@@ -52,7 +63,7 @@ def make_step(model, opt, x0, y, null_label):
     return step
 
 
-def measure(cfg, threads, warmup, min_steps, budget):  # -> sorted step times in seconds
+def measure(cfg, threads, warmup, min_steps, budget, precision):  # -> sorted step times (s)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = DiT(image_size=cfg["img"], in_channels=cfg["in_channels"], patch=cfg["patch"],
@@ -63,7 +74,7 @@ def measure(cfg, threads, warmup, min_steps, budget):  # -> sorted step times in
     b, c, s = cfg["batch"], cfg["in_channels"], cfg["img"]
     x0 = torch.rand(b, c, s, s) * 2 - 1
     y = torch.arange(b) % cfg["classes"]
-    step = make_step(model, opt, x0, y, cfg["classes"])
+    step = make_step(model, opt, x0, y, cfg["classes"], precision)
     for _ in range(warmup):
         step()
     times, start = [], time.perf_counter()
@@ -74,12 +85,12 @@ def measure(cfg, threads, warmup, min_steps, budget):  # -> sorted step times in
     return sorted(times)
 
 
-def config_from_json(path):  # -> (configuration, dmdr's train_step object)
+def config_from_json(path, key):  # -> (configuration, dmdr's train_step object)
     try:
         with open(path) as f:
-            step = json.load(f)["train_step"]
+            step = json.load(f)[key]
     except (OSError, ValueError, KeyError) as e:
-        sys.exit(f"{path}: no train_step object from `dmdr bench --json` ({e})")
+        sys.exit(f"{path}: no {key} object from `dmdr bench --json` ({e})")
     cfg = dict(SMALL)
     for k in cfg:
         if k in step:
@@ -93,6 +104,8 @@ def main():
     for k, v in SMALL.items():
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=v)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="fp32, or bf16 autocast (default fp32)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     ap.add_argument("--steps", type=int, default=8, help="at least this many timed steps")
     ap.add_argument("--budget", type=float, default=4.0,
@@ -104,20 +117,22 @@ def main():
 
     cfg = {k: getattr(args, k) for k in SMALL}
     threads, dmdr = args.threads, None
+    key = "train_step" + ("_bf16" if args.precision == "bf16" else "")
     if args.compare:
-        cfg, dmdr = config_from_json(args.compare)
+        cfg, dmdr = config_from_json(args.compare, key)
         threads = int(dmdr.get("threads", threads))
-    times = measure(cfg, threads, args.warmup, args.steps, args.budget)
+    times = measure(cfg, threads, args.warmup, args.steps, args.budget, args.precision)
     median = statistics.median(times)
     wait = os.environ.get("OMP_WAIT_POLICY", "default")
     print(f"PyTorch {torch.__version__} on {platform.processor() or platform.machine()}, "
           f"{threads} threads, OMP_WAIT_POLICY {wait}: DiT img {cfg['img']} patch {cfg['patch']} "
-          f"dim {cfg['dim']} depth {cfg['depth']} heads {cfg['heads']}, batch {cfg['batch']}")
-    print(f"torch train_step: {cfg['batch'] / median:.2f} images/s (median of {len(times)} "
+          f"dim {cfg['dim']} depth {cfg['depth']} heads {cfg['heads']}, batch {cfg['batch']}, "
+          f"{args.precision}")
+    print(f"torch {key}: {cfg['batch'] / median:.2f} images/s (median of {len(times)} "
           f"steps: {median:.4f} s; best {times[0]:.4f} s, {cfg['batch'] / times[0]:.2f} images/s)")
     if dmdr:
         ratio = dmdr["images_per_s"] / (cfg["batch"] / median)
-        print(f"dmdr  train_step: {dmdr['images_per_s']:.2f} images/s (median of "
+        print(f"dmdr  {key}: {dmdr['images_per_s']:.2f} images/s (median of "
               f"{int(dmdr.get('calls', 0))} steps: {dmdr['seconds']:.4f} s; best "
               f"{dmdr['seconds_best']:.4f} s)")
         print(f"dmdr / torch: {ratio:.2f}x images/s")
