@@ -227,6 +227,10 @@ void classifier_apply(Classifier *c, const float *images, int64_t n, int64_t chu
     int64_t image = (int64_t)cfg->in_channels * cfg->image_size * cfg->image_size;
     int dim = classifier_feature_dim(c);
     if (chunk <= 0 || chunk > n) chunk = n;
+    // fp32 whatever the run's precision: a measurement must not change with the precision of
+    // what it measures
+    Precision run_precision = autograd_precision();
+    autograd_set_precision(PRECISION_FP32);
     autograd_no_grad_begin();
     for (int64_t i0 = 0; i0 < n; i0 += chunk) {
         int64_t m = n - i0 < chunk ? n - i0 : chunk;
@@ -241,6 +245,7 @@ void classifier_apply(Classifier *c, const float *images, int64_t n, int64_t chu
         tensor_scope_end();
     }
     autograd_no_grad_end();
+    autograd_set_precision(run_precision);
 }
 
 // ---- training ----------------------------------------------------------------------------------

@@ -78,7 +78,8 @@ void classifier_set_frozen(Classifier *c, bool frozen);
 
 // Runs the network under no-grad over n host images (n, C, H, W), `chunk` at a time (0: all
 // at once), writing logits (n, num_classes) and features (n, F) to host memory; either output
-// may be NULL. For evaluation: the images never need to fit the device at once.
+// may be NULL. For evaluation: the images never need to fit the device at once, and the GEMMs
+// run in fp32 whatever autograd_precision() says (restored after).
 void classifier_apply(Classifier *c, const float *images, int64_t n, int64_t chunk,
                       float *logits, float *features);
 

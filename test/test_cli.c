@@ -169,6 +169,12 @@ START_TEST(test_train_resume_info_sample) {
     snprintf(args, sizeof args, "sample %s/run/checkpoints/step-000200.safetensors --steps 5 "
              "--out %s/s.png --threads 1", dir, dir);
     expect(args, 0, "1600 samples (200 per class)");
+    // --ema false samples the checkpoint's raw weights: another model, another picture
+    snprintf(args, sizeof args, "sample %s/run/checkpoints/step-000200.safetensors --steps 5 "
+             "--out %s/raw.png --threads 1 --ema false", dir, dir);
+    expect(args, 0, "1600 samples (200 per class)");
+    snprintf(a, sizeof a, "cmp -s %s/s.png %s/raw.png", dir, dir);
+    ck_assert_msg(system(a) != 0, "--ema false sampled the same weights as the EMA");
     test_remove_tree(dir);
 }
 END_TEST

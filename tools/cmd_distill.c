@@ -110,7 +110,7 @@ static Model *starting_model(const Config *c, const char *resume, Error *err) {
         return NULL;
     }
     SamplingModel sm;
-    if (load_sampling_model(c->distill.teacher, c->run.device, &sm, err) != 0) return NULL;
+    if (load_sampling_model(c->distill.teacher, c->run.device, true, &sm, err) != 0) return NULL;
     if (sm.generator_steps) {
         model_free(sm.model);
         error_set(err, "%s is a %d-step generator, not a teacher", c->distill.teacher,

@@ -91,7 +91,7 @@ static int real_images(const Config *cfg, const ClassifierConfig *cc, ImageSet *
 static int sample_images(const char *path, const Config *cfg, const ClassifierConfig *cc,
                          ImageSet *out, Error *err) {
     SamplingModel sm;
-    if (load_sampling_model(path, cfg->run.device, &sm, err) != 0) return -1;
+    if (load_sampling_model(path, cfg->run.device, cfg->sample.ema, &sm, err) != 0) return -1;
     const ModelConfig *mc = model_config(sm.model);
     if (mc->kind == MODEL_MLP || mc->in_channels != cc->in_channels ||
         mc->image_size != cc->image_size || mc->num_classes != cc->num_classes) {

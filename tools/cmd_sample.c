@@ -98,7 +98,7 @@ int sample_main(int argc, char **argv) {
     command_run_setup(&cfg, "dmdr sample");
     if (!backend_get(cfg.run.device)) {
         fprintf(stderr, "dmdr sample: %s backend not available\n", device_name(cfg.run.device));
-    } else if (load_sampling_model(path, cfg.run.device, &sm, &err) != 0) {
+    } else if (load_sampling_model(path, cfg.run.device, cfg.sample.ema, &sm, &err) != 0) {
         fprintf(stderr, "dmdr sample: %s\n", err.msg);
     } else {
         double seconds = 0;

@@ -107,6 +107,8 @@ static const Setting settings[] = {
     FLOAT("sample", "cfg", sample.opt.cfg_scale, "2", 0, 100, "classifier-free guidance scale (<= 1: none)"),
     FLOAT("sample", "shift", sample.opt.shift, "1", 1, 1000, "time shift of the sampler grid (1: uniform)"),
     INT("sample", "per_class", sample.per_class, "8", 1, 10000, "samples per class in a grid"),
+    BOOL("sample", "ema", sample.ema, "true",
+         "a teacher's training checkpoint: sample its EMA weights (false: its raw weights)"),
 
     INT("classifier", "width", classifier.width, "16", LIBRARY_RANGE,
         "channels of the first stage; each later stage doubles them"),
@@ -216,9 +218,9 @@ static const Setting settings[] = {
     INT("run", "seed", run.seed, "0", 0, INT_MAX, "seed of every random stream"),
     INT("run", "threads", run.threads, "0", 0, 4096, "CPU threads (0: $DMDR_THREADS, else every core)"),
     ENUM("run", "device", run.device, "cpu", "cpu|cuda", "where tensors live"),
-    ENUM("run", "precision", run.precision, "fp32", "fp32|bf16",
-         "GEMMs in fp32, or bf16 operands with fp32 accumulation (weights, gradients, optimiser "
-         "state, norms, softmax and losses stay fp32); bf16 needs AVX512-BF16 and oneDNN, or a GPU"),
+    ENUM("run", "precision", run.precision, "bf16", "fp32|bf16",
+         "GEMMs on bf16 operands with fp32 accumulation, all else fp32 (fp32 where the CPU "
+         "lacks AVX512-BF16/AMX or oneDNN is missing); or fp32 throughout"),
     BOOL("run", "quiet", run.quiet, "false", "no progress display"),
 };
 #define SETTING_COUNT ((int)(sizeof settings / sizeof settings[0]))

@@ -53,6 +53,7 @@ typedef struct {
     struct {
         SamplerOptions opt; // the library's sampler, one table row each (opt.chunk: the command's)
         int per_class;
+        bool ema; // a teacher's training checkpoint: sample its EMA (false: its raw weights)
     } sample;
     struct { // the judge classifier and its training (dmdr train-classifier)
         int width, stages, blocks, groups, hidden; // nn/classifier.h

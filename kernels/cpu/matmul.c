@@ -93,11 +93,18 @@ static void sgemm_threaded(float *c, const float *a, const float *b, int64_t m, 
     else sgemm(c, a, b, m, n, k, trans_a, trans_b, alpha, beta);
 }
 
-// Whether oneDNN's fp32 GEMM is faster than OpenBLAS's at this shape (see the table above).
+// Whether oneDNN's fp32 GEMM is faster than OpenBLAS's at this shape. bench/onednn_routes.sh
+// timed both at every GEMM of the DiT (small at batch 64 and 32, base at 128; 2 threads, an
+// Intel Xeon with AVX-512, a noisy shared machine: single figures move by 30%). oneDNN over
+// OpenBLAS, best of two rounds each:
+//   weight gradients dW = dy^T x (trans_a): 1.08 1.41 1.45 1.31 (small, 32), 1.20 1.04 1.10
+//     0.78 (small, 64), 1.26 1.11 1.01 0.94 (base): oneDNN, median 1.1x;
+//   a few rows (adaLN's (batch, hidden) x (6 hidden, hidden)^T): 1.70, 1.34, 1.14: oneDNN;
+//   forward x W^T (trans_b) and dx = dy W: 0.49-1.92, median 0.95 for x W^T: OpenBLAS.
 static bool onednn_wins(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a,
                         bool trans_b) {
-    (void)batch, (void)m, (void)n, (void)k, (void)trans_a, (void)trans_b;
-    return false;
+    (void)n, (void)k;
+    return batch == 1 && ((trans_a && !trans_b) || m <= 128);
 }
 
 // c (batch, m, n) = alpha op(a_i) op(b_i) + beta c_i; a, b, c advance by their strides.

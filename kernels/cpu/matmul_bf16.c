@@ -6,6 +6,7 @@
 // has no bf16 instructions, the same numbers come from the fp32 GEMM on operands rounded to
 // bf16 (a product of two bf16 values is exact in fp32), at the fp32 speed: correct, not fast,
 // and the run says so when it resolves its precision (backend bf16_missing).
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "kernels/bf16.h"
@@ -34,27 +35,28 @@ static void *scratch(int which, size_t bytes) {
     return g_scratch[which].data;
 }
 
-// items x (size) matrices `stride` apart -> dst (items, size) packed, as bf16 bits
-static void pack_bf16(uint16_t *dst, const float *x, int64_t items, int64_t size,
-                      int64_t stride) {
-    int64_t total = items * size;
-    #pragma omp parallel for schedule(static) if (total >= CONVERT_PARALLEL_MIN)
-    for (int64_t i = 0; i < items; i++) {
-        const float *src = x + i * stride;
-        uint16_t *out = dst + i * size;
-        for (int64_t j = 0; j < size; j++) out[j] = bf16_from_float(src[j]);
-    }
-}
+// Elements one thread converts at a time: a batch of one matrix still splits over the threads.
+#define CONVERT_BLOCK 8192
 
-// ... and as fp32 values rounded to bf16, for the fallback
-static void pack_rounded(float *dst, const float *x, int64_t items, int64_t size,
-                         int64_t stride) {
-    int64_t total = items * size;
-    #pragma omp parallel for schedule(static) if (total >= CONVERT_PARALLEL_MIN)
+// items x (size) matrices `stride` apart -> dst (items, size) packed: as bf16 bits (uint16_t)
+// for oneDNN when `bits`, else as fp32 values rounded to bf16 for the fallback
+static void pack_rounded(void *dst, const float *x, int64_t items, int64_t size, int64_t stride,
+                         bool bits) {
+    int64_t blocks = (size + CONVERT_BLOCK - 1) / CONVERT_BLOCK;
+    #pragma omp parallel for collapse(2) schedule(static) if (items * size >= CONVERT_PARALLEL_MIN)
     for (int64_t i = 0; i < items; i++) {
-        const float *src = x + i * stride;
-        float *out = dst + i * size;
-        for (int64_t j = 0; j < size; j++) out[j] = bf16_round(src[j]);
+        for (int64_t b = 0; b < blocks; b++) {
+            const float *src = x + i * stride;
+            int64_t begin = b * CONVERT_BLOCK;
+            int64_t end = begin + CONVERT_BLOCK < size ? begin + CONVERT_BLOCK : size;
+            if (bits) {
+                uint16_t *out = (uint16_t *)dst + i * size;
+                for (int64_t j = begin; j < end; j++) out[j] = bf16_from_float(src[j]);
+            } else {
+                float *out = (float *)dst + i * size;
+                for (int64_t j = begin; j < end; j++) out[j] = bf16_round(src[j]);
+            }
+        }
     }
 }
 
@@ -81,16 +83,16 @@ void cpu_matmul_bf16(const Backend *be, float *c, const float *a, const float *b
     if (!onednn_bf16_missing()) {
         uint16_t *a16 = scratch(0, (size_t)(items_a * m * k) * sizeof(uint16_t));
         uint16_t *b16 = scratch(1, (size_t)(items_b * k * n) * sizeof(uint16_t));
-        pack_bf16(a16, a, items_a, m * k, stride_a);
-        pack_bf16(b16, b, items_b, k * n, stride_b);
+        pack_rounded(a16, a, items_a, m * k, stride_a, true);
+        pack_rounded(b16, b, items_b, k * n, stride_b, true);
         if (onednn_matmul(ONEDNN_BF16, c, a16, b16, batch, m, n, k, trans_a, trans_b, alpha,
                           beta, packed_a, packed_b, stride_c))
             return;
     }
     float *a32 = scratch(0, (size_t)(items_a * m * k) * sizeof(float));
     float *b32 = scratch(1, (size_t)(items_b * k * n) * sizeof(float));
-    pack_rounded(a32, a, items_a, m * k, stride_a);
-    pack_rounded(b32, b, items_b, k * n, stride_b);
+    pack_rounded(a32, a, items_a, m * k, stride_a, false);
+    pack_rounded(b32, b, items_b, k * n, stride_b, false);
     cpu_matmul(be, c, a32, b32, batch, m, n, k, trans_a, trans_b, alpha, beta, packed_a,
                packed_b, stride_c);
 }

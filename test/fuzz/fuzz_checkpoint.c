@@ -27,7 +27,7 @@ int fuzz_checkpoint(const uint8_t *data, size_t size) {
         return 0;
     tensor_scope_begin();
     SamplingModel sm;
-    if (load_sampling_model(path, DEVICE_CPU, &sm, &err) == 0) {
+    if (load_sampling_model(path, DEVICE_CPU, true, &sm, &err) == 0) {
         if (!sm.model) fuzz_fail("load_sampling_model gives a model", NULL);
         model_free(sm.model);
     } else {

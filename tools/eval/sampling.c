@@ -66,7 +66,8 @@ static int read_generator_keys(const char *path, const CheckpointMetadata *md, S
     return 0;
 }
 
-int load_sampling_model(const char *path, Device device, SamplingModel *out, Error *err) {
+int load_sampling_model(const char *path, Device device, bool ema_wanted, SamplingModel *out,
+                        Error *err) {
     *out = (SamplingModel){0};
     ModelConfig mc;
     CheckpointMetadata md;
@@ -77,7 +78,8 @@ int load_sampling_model(const char *path, Device device, SamplingModel *out, Err
     int rc = read_generator_keys(path, &md, out, err);
     // a teacher's training checkpoint samples from its EMA; a generator has none (algorithm.md
     // section 4: no EMA needed), so its live weights are the model
-    bool ema = !out->generator_steps && format && strcmp(format, CHECKPOINT_FORMAT) == 0;
+    bool ema = ema_wanted && !out->generator_steps && format &&
+               strcmp(format, CHECKPOINT_FORMAT) == 0;
     checkpoint_metadata_free(&md);
     if (rc != 0) return -1;
     Rng rng = rng_make(0); // the initial values are overwritten

@@ -22,11 +22,13 @@ typedef struct {
     float generator_shift;
 } SamplingModel;
 
-// Loads the weights of a full checkpoint (a teacher's EMA, a generator's live weights) or of
-// an exported weights file, creating the model its metadata describes. The generator keys
-// must belong to the file's role and are read through the ranges of the command line's
-// distill.gen_steps and distill.gen_shift (dmdr/generator.h). -1 with err.
-int load_sampling_model(const char *path, Device device, SamplingModel *out, Error *err);
+// Loads the weights of a full checkpoint (a teacher's EMA, or its raw weights when ema is
+// false; a generator's live weights) or of an exported weights file, creating the model its
+// metadata describes. The generator keys must belong to the file's role and are read through
+// the ranges of the command line's distill.gen_steps and distill.gen_shift (dmdr/generator.h).
+// -1 with err.
+int load_sampling_model(const char *path, Device device, bool ema, SamplingModel *out,
+                        Error *err);
 
 // y (n) I32 on the model's device -> n samples (n, ...) from noise drawn from rng: the K-step
 // generator, or the ODE sampler with opt (its cfg and steps unused by a generator). *nfe (may
