@@ -22,10 +22,19 @@ typedef struct {
     GroupNorm norm;
 } ConvBlock;
 
+// One block of a stage: conv -> GroupNorm -> SiLU; or, residual, a ResNet basic block
+// silu(x' + norm2(conv2(silu(norm1(conv1(x)))))), where x' is x, or skip(x) (a 1x1 conv and a
+// GroupNorm) where the block changes the channel count.
+typedef struct {
+    ConvBlock first, second; // second: residual only
+    ConvBlock skip;          // residual blocks that change the channels only
+    bool has_skip;
+} StageBlock;
+
 struct Classifier {
     ClassifierConfig cfg;
     Device device;
-    ConvBlock *blocks; // (stages * blocks), stage-major
+    StageBlock *blocks; // (stages * blocks), stage-major
     Linear fc; // hidden > 0 only
     Linear head;
     ParamList params;
@@ -38,13 +47,15 @@ typedef struct {
     const char *key;
     size_t offset;
     int min, max;
+    bool optional; // a file may leave it out (written before the field existed): then 0
 } ConfigField;
 
-#define FIELD(f, lo, hi) {#f, offsetof(ClassifierConfig, f), lo, hi}
+#define FIELD(f, lo, hi) {#f, offsetof(ClassifierConfig, f), lo, hi, false}
+#define OPTIONAL_FIELD(f, lo, hi) {#f, offsetof(ClassifierConfig, f), lo, hi, true}
 static const ConfigField fields[] = {
     FIELD(in_channels, 1, 64), FIELD(image_size, 1, 4096), FIELD(num_classes, 1, 100000),
     FIELD(width, 1, 4096),     FIELD(stages, 1, 8),        FIELD(blocks, 1, 16),
-    FIELD(groups, 1, 4096),    FIELD(hidden, 0, 65536),
+    FIELD(groups, 1, 4096),    FIELD(hidden, 0, 65536),    OPTIONAL_FIELD(residual, 0, 1),
 };
 #define FIELD_COUNT ((int)(sizeof fields / sizeof fields[0]))
 
@@ -87,7 +98,9 @@ static int check_config(const ClassifierConfig *cfg, Error *err) {
     // every conv counted at its stage's width in and out (the first of a stage takes half):
     // an upper bound, enough to refuse a network that cannot be allocated
     double weights = 9.0 * cfg->in_channels * cfg->width, width = cfg->width;
-    for (int s = 0; s < cfg->stages; s++, width *= 2) weights += cfg->blocks * (9 * width + 3) * width;
+    for (int s = 0; s < cfg->stages; s++, width *= 2)
+        weights += (cfg->residual ? 2 : 1) * cfg->blocks * (9 * width + 3) * width +
+                   (cfg->residual ? (width + 2) * width : 0);
     weights += (double)(cfg->hidden > 0 ? channels * side * side : 0) * cfg->hidden +
                (double)(cfg->hidden > 0 ? cfg->hidden : channels) * cfg->num_classes;
     char need[32], have[32];
@@ -120,6 +133,8 @@ int classifier_config_from_json(const char *json, ClassifierConfig *cfg, Error *
     int rc = 0;
     for (int i = 0; i < FIELD_COUNT && rc == 0; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, fields[i].key);
+        if (!v && fields[i].optional)
+            continue; // 0, from c's initialiser
         if (!v)
             rc = error_set(err, "classifier_config: field '%s' is missing", fields[i].key);
         else if (!cJSON_IsNumber(v) || !(fabs(v->valuedouble) < 1e9) ||
@@ -136,6 +151,23 @@ int classifier_config_from_json(const char *json, ClassifierConfig *cfg, Error *
 
 // ---- the network ---------------------------------------------------------------------------
 
+// A conv (no bias: the GroupNorm after it removes any per-channel shift) and its GroupNorm,
+// registered under block + conv_name and block + norm_name.
+static void conv_block_init(Classifier *c, ConvBlock *b, int in, int out, int kernel,
+                            const char *block, const char *conv_name, const char *norm_name,
+                            Rng *rng) {
+    char name[PARAM_NAME_MAX];
+    conv2d_init(&b->conv, in, out, kernel, 1, kernel / 2, false, c->device, rng);
+    groupnorm_init(&b->norm, c->cfg.groups, out, GROUPNORM_EPS, c->device);
+    conv2d_params(&b->conv, params_prefix(name, block, conv_name), &c->params);
+    groupnorm_params(&b->norm, params_prefix(name, block, norm_name), &c->params);
+}
+
+// x -> norm(conv(x))
+static Tensor *conv_block_forward(const ConvBlock *b, Tensor *x) {
+    return groupnorm_forward(&b->norm, conv2d_forward(&b->conv, x));
+}
+
 Classifier *classifier_create(const ClassifierConfig *cfg, Device device, Rng *rng, Error *err) {
     if (check_config(cfg, err) != 0) return NULL;
     Classifier *c = calloc(1, sizeof *c);
@@ -144,18 +176,24 @@ Classifier *classifier_create(const ClassifierConfig *cfg, Device device, Rng *r
     c->device = device;
     c->blocks = calloc((size_t)(cfg->stages * cfg->blocks), sizeof *c->blocks);
     DMDR_CHECK(c->blocks != NULL, "out of host memory");
-    char stage[32], block[PARAM_NAME_MAX], child[PARAM_NAME_MAX];
+    char stage[32], block[PARAM_NAME_MAX];
     int in = cfg->in_channels;
     for (int s = 0; s < cfg->stages; s++) {
         int out = cfg->width << s;
         snprintf(stage, sizeof stage, "stages.%d", s);
         for (int b = 0; b < cfg->blocks; b++) {
-            ConvBlock *blk = &c->blocks[s * cfg->blocks + b];
-            conv2d_init(&blk->conv, in, out, 3, 1, 1, false, device, rng);
-            groupnorm_init(&blk->norm, cfg->groups, out, GROUPNORM_EPS, device);
+            StageBlock *blk = &c->blocks[s * cfg->blocks + b];
             params_prefix_index(block, "", stage, b); // "stages.1.0."
-            conv2d_params(&blk->conv, params_prefix(child, block, "conv"), &c->params);
-            groupnorm_params(&blk->norm, params_prefix(child, block, "norm"), &c->params);
+            if (!cfg->residual) { // "stages.1.0.conv", "stages.1.0.norm"
+                conv_block_init(c, &blk->first, in, out, 3, block, "conv", "norm", rng);
+            } else { // conv1, norm1, conv2, norm2, skip.conv, skip.norm
+                conv_block_init(c, &blk->first, in, out, 3, block, "conv1", "norm1", rng);
+                conv_block_init(c, &blk->second, out, out, 3, block, "conv2", "norm2", rng);
+                blk->has_skip = in != out;
+                if (blk->has_skip)
+                    conv_block_init(c, &blk->skip, in, out, 1, block, "skip.conv", "skip.norm",
+                                    rng);
+            }
             in = out;
         }
     }
@@ -169,11 +207,18 @@ Classifier *classifier_create(const ClassifierConfig *cfg, Device device, Rng *r
     return c;
 }
 
+static void conv_block_free(ConvBlock *b) {
+    conv2d_free(&b->conv);
+    groupnorm_free(&b->norm);
+}
+
 void classifier_free(Classifier *c) {
     if (!c) return;
     for (int i = 0; i < c->cfg.stages * c->cfg.blocks; i++) {
-        conv2d_free(&c->blocks[i].conv);
-        groupnorm_free(&c->blocks[i].norm);
+        StageBlock *blk = &c->blocks[i];
+        conv_block_free(&blk->first);
+        if (c->cfg.residual) conv_block_free(&blk->second);
+        if (blk->has_skip) conv_block_free(&blk->skip);
     }
     if (c->cfg.hidden > 0) linear_free(&c->fc);
     linear_free(&c->head);
@@ -194,8 +239,14 @@ Tensor *classifier_forward(Classifier *c, Tensor *x, Tensor **features) {
     for (int s = 0; s < cfg->stages; s++) {
         if (s > 0) h = op_avgpool(h, 2);
         for (int b = 0; b < cfg->blocks; b++) {
-            const ConvBlock *blk = &c->blocks[s * cfg->blocks + b];
-            h = op_silu(groupnorm_forward(&blk->norm, conv2d_forward(&blk->conv, h)));
+            const StageBlock *blk = &c->blocks[s * cfg->blocks + b];
+            if (!cfg->residual) {
+                h = op_silu(conv_block_forward(&blk->first, h));
+                continue;
+            }
+            Tensor *inner = conv_block_forward(&blk->second,
+                                               op_silu(conv_block_forward(&blk->first, h)));
+            h = op_silu(op_add(blk->has_skip ? conv_block_forward(&blk->skip, h) : h, inner));
         }
     }
     Tensor *f;

@@ -17,7 +17,14 @@
 //           return self.head(f), f
 // Stage s has width * 2^s channels at image_size / 2^s pixels (C channels at S pixels after
 // the last); the conv has no bias because the GroupNorm after it removes any per-channel
-// shift. The flattened layer keeps where things are in the image, which the global mean
+// shift. With residual set, each block is instead a ResNet basic block:
+//   class BasicBlock(nn.Module):             # conv1 -> norm1 -> SiLU -> conv2 -> norm2, + x
+//       conv1, norm1, conv2, norm2 (3x3 convs as above)
+//       skip = Sequential(conv = nn.Conv2d(cin, cout, 1, bias=False), norm)  # cin != cout only
+//       def forward(self, x):
+//           h = self.norm2(self.conv2(F.silu(self.norm1(self.conv1(x)))))
+//           return F.silu(h + (self.skip(x) if cin != cout else x))
+// (the held-out judge; the plain network is the reward model). The flattened layer keeps where things are in the image, which the global mean
 // forgets: on Fashion-MNIST (shirts against T-shirts, pullovers and coats) that is worth
 // about a point of test accuracy in a short training.
 #pragma once
@@ -37,6 +44,7 @@ typedef struct {
     int blocks; // conv blocks per stage
     int groups; // GroupNorm groups, dividing width
     int hidden; // features: 0, the global mean of the last stage; else this many, from fc
+    int residual; // 1: every block a ResNet basic block (below); 0: one conv block
 } ClassifierConfig;
 
 typedef struct Classifier Classifier;

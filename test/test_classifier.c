@@ -26,12 +26,21 @@ static const ClassifierConfig small = {.in_channels = 1, .image_size = 8, .num_c
 static const ClassifierConfig small_fc = {.in_channels = 1, .image_size = 8, .num_classes = 3,
                                           .width = 4, .stages = 2, .blocks = 2, .groups = 2,
                                           .hidden = 5};
+// Residual (ResNet basic blocks), hidden 0:
+//   stages.0.0: conv1 4*1*9 = 36, norm1 8, conv2 4*4*9 = 144, norm2 8, skip 4*1 + 8: 208
+//   stages.0.1: (144 + 8) * 2 = 304      stages.1.0: 288 + 16 + 576 + 16 + 32 + 16 = 944
+//   stages.1.1: (576 + 16) * 2 = 1184    head 27: total 2667 in 9 + 6 + 9 + 6 + 2 = 32 tensors
+static const ClassifierConfig small_res = {.in_channels = 1, .image_size = 8, .num_classes = 3,
+                                           .width = 4, .stages = 2, .blocks = 2, .groups = 2,
+                                           .residual = 1};
 // the smallest with every kind of layer, for finite differences, without and with fc
-static const ClassifierConfig tiny[2] = {
+static const ClassifierConfig tiny[3] = {
     {.in_channels = 1, .image_size = 4, .num_classes = 3, .width = 2, .stages = 2, .blocks = 1,
      .groups = 1},
     {.in_channels = 1, .image_size = 4, .num_classes = 3, .width = 2, .stages = 2, .blocks = 1,
      .groups = 1, .hidden = 3},
+    {.in_channels = 1, .image_size = 4, .num_classes = 3, .width = 2, .stages = 2, .blocks = 1,
+     .groups = 1, .residual = 1},
 };
 
 static Classifier *make(const ClassifierConfig *cfg, const char *label) {
@@ -67,7 +76,7 @@ static void scratch(const char *name, char *out, size_t n) {
 static const struct {
     const ClassifierConfig *cfg;
     int features, tensors, numel; // counted by hand above
-} shape_cases[] = {{&small, 8, 14, 1119}, {&small_fc, 5, 16, 1755}};
+} shape_cases[] = {{&small, 8, 14, 1119}, {&small_fc, 5, 16, 1755}, {&small_res, 8, 32, 2667}};
 
 START_TEST(test_shapes) {
     const ClassifierConfig *cfg = shape_cases[_i].cfg;
@@ -119,14 +128,15 @@ START_TEST(test_bad_configs) {
         ClassifierConfig cfg;
         const char *message;
     } cases[] = {
-        {{1, 28, 10, 12, 3, 1, 8, 0}, "groups 8 does not divide width 12"},
-        {{1, 28, 10, 8, 4, 1, 8, 0}, "image_size 28 is not divisible by 2^(stages - 1) = 8"},
-        {{1, 28, 0, 8, 3, 1, 8, 0}, "num_classes is 0, expected an integer in [1, 100000]"},
-        {{1, 28, 10, 8, 3, 0, 8, 0}, "blocks is 0"},
-        {{1, 28, 10, 8, 3, 1, 8, -1}, "hidden is -1, expected an integer in [0, 65536]"},
-        {{1, 1024, 10, 64, 1, 1, 8, 16}, "the last stage flattens to 67108864 values"},
+        {{1, 28, 10, 12, 3, 1, 8, 0, 0}, "groups 8 does not divide width 12"},
+        {{1, 28, 10, 8, 4, 1, 8, 0, 0}, "image_size 28 is not divisible by 2^(stages - 1) = 8"},
+        {{1, 28, 0, 8, 3, 1, 8, 0, 0}, "num_classes is 0, expected an integer in [1, 100000]"},
+        {{1, 28, 10, 8, 3, 0, 8, 0, 0}, "blocks is 0"},
+        {{1, 28, 10, 8, 3, 1, 8, -1, 0}, "hidden is -1, expected an integer in [0, 65536]"},
+        {{1, 1024, 10, 64, 1, 1, 8, 16, 0}, "the last stage flattens to 67108864 values"},
+        {{1, 28, 10, 8, 3, 1, 8, 0, 2}, "residual is 2, expected an integer in [0, 1]"},
     };
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 7; i++) {
         Rng rng = rng_make(1);
         Error err = {""};
         ck_assert(classifier_create(&cases[i].cfg, DEVICE_CPU, &rng, &err) == NULL);
@@ -171,14 +181,16 @@ START_TEST(test_gradcheck_input) {
     Classifier *c = make(&tiny[_i], "gradcheck");
     Tensor *x = images(&tiny[_i], 2, "gradcheck x");
     tensor_set_requires_grad(x, true);
-    const Param *w = params_find(classifier_params(c), "stages.1.0.conv.weight");
+    const Param *w = params_find(classifier_params(c), tiny[_i].residual
+                                                           ? "stages.1.0.conv2.weight"
+                                                           : "stages.1.0.conv.weight");
     Tensor *inputs[2] = {x, w->tensor};
     GradcheckOptions opt = gradcheck_defaults();
     opt.seed = test_seed_for("gradcheck w");
     char report[512] = "";
     ck_assert_msg(gradcheck(run_forward, c, inputs, 2, &opt, report, sizeof report),
-                  "gradcheck hidden %d (input 0: x, input 1: %s): %s", tiny[_i].hidden, w->name,
-                  report);
+                  "gradcheck hidden %d, residual %d (input 0: x, input 1: %s): %s",
+                  tiny[_i].hidden, tiny[_i].residual, w->name, report);
     classifier_free(c);
 }
 END_TEST
@@ -238,6 +250,33 @@ START_TEST(test_save_load_roundtrip) {
     free(b);
     classifier_free(c);
     classifier_free(d);
+}
+END_TEST
+
+// The residual network's state_dict names (a projection skip only where a block widens), and
+// its configuration through JSON; a file written before the field existed reads as plain.
+START_TEST(test_residual_names_and_json) {
+    Classifier *c = make(&small_res, "residual names");
+    const ParamList *p = classifier_params(c);
+    static const char *const present[] = {"stages.0.0.conv1.weight", "stages.0.0.norm2.bias",
+                                          "stages.0.0.skip.conv.weight",
+                                          "stages.1.0.skip.norm.weight", "stages.1.1.conv2.weight"};
+    static const char *const absent[] = {"stages.0.1.skip.conv.weight", "stages.1.1.skip.conv.weight",
+                                         "stages.0.0.conv.weight"};
+    for (int i = 0; i < 5; i++) ck_assert_msg(params_find(p, present[i]), "no %s", present[i]);
+    for (int i = 0; i < 3; i++) ck_assert_msg(!params_find(p, absent[i]), "has %s", absent[i]);
+    classifier_free(c);
+    char *json = classifier_config_to_json(&small_res);
+    ClassifierConfig back;
+    Error err = {""};
+    ck_assert_msg(classifier_config_from_json(json, &back, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(back.residual, 1);
+    free(json);
+    const char *old = "{\"in_channels\": 1, \"image_size\": 8, \"num_classes\": 3, "
+                      "\"width\": 4, \"stages\": 2, \"blocks\": 2, \"groups\": 2, "
+                      "\"hidden\": 0}";
+    ck_assert_msg(classifier_config_from_json(old, &back, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(back.residual, 0);
 }
 END_TEST
 
@@ -430,11 +469,12 @@ int main(void) {
     Suite *s = suite_create("classifier");
     TCase *tc = test_scoped_tcase(s, "classifier");
     tcase_add_unchecked_fixture(tc, test_scratch_setup, test_scratch_teardown);
-    tcase_add_loop_test(tc, test_shapes, 0, 2);
+    tcase_add_loop_test(tc, test_shapes, 0, 3);
+    tcase_add_test(tc, test_residual_names_and_json);
     tcase_add_test(tc, test_state_dict_names);
     tcase_add_test(tc, test_bad_configs);
     tcase_add_test(tc, test_apply_chunks_and_rows);
-    tcase_add_loop_test(tc, test_gradcheck_input, 0, 2);
+    tcase_add_loop_test(tc, test_gradcheck_input, 0, 3);
     tcase_add_test(tc, test_frozen_reward_gradient);
     tcase_add_test(tc, test_save_load_roundtrip);
     tcase_add_test(tc, test_config_json);

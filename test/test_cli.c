@@ -254,6 +254,9 @@ START_TEST(test_judge_bad_input) {
     expect("train-classifier --widht 3", 2, "unknown flag '--widht'; did you mean '--width'?");
     expect("train-classifier --dataset toy2d", 1, "data.dataset must be fashion-mnist");
     expect("train-classifier --resume /nonexistent.safetensors", 1, "/nonexistent.safetensors");
+    expect("train-classifier --preset tiny --train-offset 60000 --threads 1", 1,
+           "classifier.train_offset 60000 skips all 60000 training images");
+    expect("train-classifier --residual 2", 2, "--residual expects an integer in [0, 1]");
     expect("eval", 2, "missing CHECKPOINT (or --real");
     expect("eval /nonexistent.safetensors --classifier c.safetensors", 1,
            "/nonexistent.safetensors: cannot open");
@@ -547,8 +550,27 @@ START_TEST(test_demo_tiny) {
     ck_assert_msg(strstr(r.output, "model.safetensors exists, skipping its stage") != NULL,
                   "the second run did not skip its stages:\n%s", r.output);
     ck_assert_msg(strstr(r.output, "teacher, 50 steps, CFG 1.5") &&
-                      strstr(r.output, "DMD generator"),
+                      strstr(r.output, "DMD generator") &&
+                      strstr(r.output, "DMDR generator (own reward)"),
                   "the table lacks rows");
+
+    // The stage-2 generator is not judged by the network that rewarded it, under that path or
+    // a copy, unless asked; a separate reward model gives the reward column and is named.
+    char e[1400];
+    snprintf(e, sizeof e, "cp %s/d/classifier/classifier.safetensors %s/copy.safetensors", dir,
+             dir);
+    ck_assert(system(e) == 0);
+    const char *judges[] = {"d/classifier/classifier.safetensors", "copy.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(e, sizeof e, "eval %s/d/dmdr/model.safetensors --classifier %s/%s "
+                 "--per-class 4 --threads 1", dir, dir, judges[i]);
+        expect(e, 2, "was rewarded by");
+    }
+    snprintf(e, sizeof e, "eval %s/d/dmdr/model.safetensors --classifier %s/copy.safetensors "
+             "--per-class 4 --threads 1 --judge-is-reward true --reward-model %s/copy.safetensors",
+             dir, dir, dir);
+    expect(e, 0, "reward: ");
+    ck_assert_msg(strstr(run_dmdr(e).output, "copy.safetensors\n"), "the reward model is not named");
     test_remove_tree(dir);
 }
 END_TEST

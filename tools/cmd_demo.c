@@ -249,7 +249,9 @@ int demo_main(int argc, char **argv) {
         {"teacher, 50 steps, CFG 1.5", "teacher-cfg1.5", teacher,
          {"--sample.steps", "50", "--sample.cfg", "1.5"}},
         {"DMD generator", "dmd", dmd, {NULL}},
-        {"DMDR generator", "dmdr", dmdr, {NULL}},
+        // the demo trains one classifier, the reward of stage 2 and the judge at once: its
+        // DMDR row is graded by what it optimised, and says so
+        {"DMDR generator (own reward)", "dmdr", dmdr, {"--judge-is-reward", "true"}},
     };
     Row rows[4];
     static char json[4][CONFIG_PATH_MAX + 32];

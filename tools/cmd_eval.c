@@ -4,7 +4,9 @@
 // A table on the terminal, and JSON with --json FILE.
 //
 // Producing the images (make_images) is kept apart from measuring them (eval_measure), so a
-// new kind of checkpoint needs a branch in make_images only.
+// new kind of checkpoint needs a branch in make_images only. The reward column comes from
+// --reward-model when given (the network stage 2 optimised, held apart from the judge), else
+// from the judge; a stage-2 run is not judged by the network that rewarded it unless asked.
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -141,8 +143,10 @@ static void print_report(const char *path, const Config *cfg, const ImageSet *se
                (double)set->sampler.cfg_scale, (double)set->sampler.shift, cfg->run.seed);
     else
         printf("eval: %s training images (the floor)\n", set->source);
-    printf("judge: %s (%d features), reference: %lld test images\n\n", cfg->eval.classifier,
+    printf("judge: %s (%d features), reference: %lld test images\n", cfg->eval.classifier,
            ref->dim, (long long)ref->count);
+    printf("reward: %s\n\n", cfg->eval.reward_model[0] ? cfg->eval.reward_model
+                                                       : "the judge's own log p(y|x)");
     printf("  %-16s %10lld   (%d per class)\n", "samples", (long long)m->count,
            cfg->eval.per_class);
     printf("  %-16s %10.3f   (classifier features, vs %lld test images)\n", "FID", m->fid,
@@ -171,6 +175,8 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
     if (set->sampled) cJSON_AddStringToObject(o, "checkpoint", path);
     else cJSON_AddNullToObject(o, "checkpoint");
     cJSON_AddStringToObject(o, "classifier", cfg->eval.classifier);
+    if (cfg->eval.reward_model[0]) cJSON_AddStringToObject(o, "reward_model", cfg->eval.reward_model);
+    else cJSON_AddNullToObject(o, "reward_model"); // the judge's own
     cJSON_AddNumberToObject(o, "per_class", cfg->eval.per_class);
     cJSON_AddNumberToObject(o, "samples", (double)m->count);
     cJSON_AddNumberToObject(o, "reference_samples", (double)m->reference_count);
@@ -212,6 +218,54 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
     return rc;
 }
 
+// ---- the network a run was rewarded by ---------------------------------------------------------
+
+// Whether files a and b hold the same bytes (false when either cannot be read).
+static bool same_file_content(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    bool same = fa && fb;
+    char ba[65536], bb[65536];
+    while (same) {
+        size_t na = fread(ba, 1, sizeof ba, fa), nb = fread(bb, 1, sizeof bb, fb);
+        same = na == nb && memcmp(ba, bb, na) == 0;
+        if (na == 0) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+// The reward model of the stage-2 run stored in checkpoint `path` (its eval.classifier) into
+// out, or "" for any other file (a teacher, stage 1, no stored configuration).
+static void run_reward_model(const char *path, char *out, size_t size) {
+    out[0] = '\0';
+    char *ini = NULL;
+    Error err;
+    if (read_run_config(path, &ini, &err) != 0 || !ini) return;
+    Config stored;
+    config_defaults(&stored);
+    if (config_load_string(&stored, ini, path, NULL, &err) == 0 &&
+        stored.rl.opt.algorithm != RL_NONE)
+        snprintf(out, size, "%s", stored.eval.classifier);
+    free(ini);
+}
+
+// -1 to go on; 2 (message printed) when the judge is the network that rewarded the run in
+// `path` and --judge-is-reward was not given.
+static int check_judge_held_out(const char *path, const Config *cfg) {
+    char reward[CONFIG_PATH_MAX];
+    if (!path || cfg->eval.judge_is_reward) return -1;
+    run_reward_model(path, reward, sizeof reward);
+    if (!reward[0] || !(strcmp(reward, cfg->eval.classifier) == 0 ||
+                        same_file_content(reward, cfg->eval.classifier)))
+        return -1;
+    fprintf(stderr, "dmdr eval: %s was rewarded by %s in stage 2: judged by it, the run would be "
+                    "graded by what it optimised. Measure it with a held-out judge (--classifier), "
+                    "or pass --judge-is-reward true to measure it anyway\n",
+            path, reward);
+    return 2;
+}
+
 // ---- the command --------------------------------------------------------------------------------
 
 // The settings: the table's, over the run's own stored in the checkpoint (its sampler
@@ -238,7 +292,7 @@ static int resolve(int argc, char **argv, Config *cfg, ConfigArgs *args) {
                         "train-classifier`)\n");
         return 2;
     }
-    return -1;
+    return check_judge_held_out(path, cfg);
 }
 
 int eval_main(int argc, char **argv) {
@@ -255,7 +309,7 @@ int eval_main(int argc, char **argv) {
     }
     command_run_setup(&cfg, "dmdr eval");
     Error err;
-    Classifier *judge = NULL;
+    Classifier *judge = NULL, *reward = NULL;
     Dataset test = {0};
     EvalReference ref = {0};
     ImageSet set = {0};
@@ -270,7 +324,10 @@ int eval_main(int argc, char **argv) {
              fashion_mnist_load(cfg.data.path[0] ? cfg.data.path : NULL, false, &test, &err) == 0 &&
              eval_reference_init(&ref, judge, &test, &err) == 0 &&
              make_images(path, &cfg, classifier_config(judge), &set, &err) == 0 &&
-             eval_measure(judge, &ref, set.images, set.labels, set.count, &m, &err) == 0) {
+             eval_measure(judge, &ref, set.images, set.labels, set.count, &m, &err) == 0 &&
+             (!cfg.eval.reward_model[0] ||
+              (classifier_load(cfg.eval.reward_model, cfg.run.device, &reward, &err) == 0 &&
+               eval_reward(reward, set.images, set.labels, set.count, &m.reward, &err) == 0))) {
         print_report(path, &cfg, &set, &m, &ref);
         rc = json_file ? write_json(json_file, json, path, &cfg, &set, &m, &err) : 0;
         json_file = NULL; // closed by write_json
@@ -284,5 +341,6 @@ int eval_main(int argc, char **argv) {
     eval_reference_free(&ref);
     dataset_free(&test);
     classifier_free(judge);
+    classifier_free(reward);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "dmdr/metrics.h"
 #include "kernels/check.h"
@@ -62,6 +63,19 @@ static void keep_first(Dataset *d, int limit) {
     if (limit > 0 && limit < d->count) d->count = limit;
 }
 
+// d without its first `offset` examples; an error when none would be left.
+static int skip_first(Dataset *d, int offset, Error *err) {
+    if (offset == 0) return 0;
+    if (offset >= d->count)
+        return error_set(err, "classifier.train_offset %d skips all %lld training images", offset,
+                         (long long)d->count);
+    memmove(d->data, d->data + (int64_t)offset * d->dim,
+            (size_t)((d->count - offset) * d->dim) * sizeof *d->data);
+    memmove(d->labels, d->labels + offset, (size_t)(d->count - offset) * sizeof *d->labels);
+    d->count -= offset;
+    return 0;
+}
+
 static int load_data(Trainer *t, Error *err) {
     const Config *c = &t->cfg;
     if (c->data.source != DATA_FASHION_MNIST)
@@ -71,6 +85,7 @@ static int load_data(Trainer *t, Error *err) {
     if (fashion_mnist_load(path, true, &t->train, err) != 0 ||
         fashion_mnist_load(path, false, &t->test, err) != 0)
         return -1;
+    if (skip_first(&t->train, c->classifier.train_offset, err) != 0) return -1;
     keep_first(&t->train, c->classifier.train_examples);
     keep_first(&t->test, c->classifier.test_examples);
     return 0;
@@ -106,6 +121,7 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
         .num_classes = t->train.num_classes, .width = c->classifier.width,
         .stages = c->classifier.stages, .blocks = c->classifier.blocks,
         .groups = c->classifier.groups, .hidden = c->classifier.hidden,
+        .residual = c->classifier.residual,
     };
     Rng base = rng_make((uint64_t)c->run.seed);
     Rng init = rng_fork(&base, STREAM_INIT);
@@ -301,15 +317,16 @@ int train_classifier_main(int argc, char **argv) {
         return 1;
     }
     const Config *c = &t.cfg;
-    printf("train-classifier: preset %s, width %d, %d stages of %d block%s (%lld parameters), "
-           "%lld training and %lld test images, steps %lld..%lld of batch %d (%d epochs), %s, "
-           "%d thread%s\nrun directory: %s\n",
+    printf("train-classifier: preset %s, width %d, %d stages of %d %sblock%s (%lld parameters), "
+           "%lld training images from #%d and %lld test images, steps %lld..%lld of batch %d "
+           "(%d epochs), %s, %d thread%s, %s GEMMs\nrun directory: %s\n",
            c->preset, c->classifier.width, c->classifier.stages, c->classifier.blocks,
-           c->classifier.blocks == 1 ? "" : "s",
+           c->classifier.residual ? "residual " : "", c->classifier.blocks == 1 ? "" : "s",
            (long long)params_numel(classifier_params(t.net), true), (long long)t.train.count,
-           (long long)t.test.count, (long long)t.step + 1, (long long)t.total_steps,
-           c->classifier.batch, c->classifier.epochs, device_name(c->run.device), threads_get(),
-           threads_get() == 1 ? "" : "s", t.run.dir);
+           c->classifier.train_offset, (long long)t.test.count, (long long)t.step + 1,
+           (long long)t.total_steps, c->classifier.batch, c->classifier.epochs,
+           device_name(c->run.device), threads_get(), threads_get() == 1 ? "" : "s",
+           precision_name(autograd_precision()), t.run.dir);
     fflush(stdout);
     rc = 1;
     char path[CONFIG_PATH_MAX + 32];

@@ -62,10 +62,14 @@ typedef struct {
         bool flip;     // random horizontal flips
         int shift;     // random translations by up to this many pixels (zero padding)
         int train_examples, test_examples; // the first N of each set (0: all)
+        int train_offset;                  // training images skipped before those
+        int residual;                      // ClassifierConfig.residual
         int checkpoint_every, log_every;   // epochs, steps
     } classifier;
     struct { // dmdr eval, and the evaluations of the trainers
         char classifier[CONFIG_PATH_MAX]; // the judge's weights (train-classifier's output)
+        char reward_model[CONFIG_PATH_MAX]; // the reward column's network ("": the judge)
+        bool judge_is_reward; // allow judging a run with the network that rewarded it
         int per_class;
         bool real; // measure real training images instead of samples (the floor)
     } eval;

@@ -76,6 +76,33 @@ done:
     return rows;
 }
 
+// images (n, C, H, W) clamped to [-1, 1], the classifier's range (malloc'd)
+static float *clamped_images(const ClassifierConfig *cc, const float *images, int64_t n) {
+    int64_t size = (int64_t)cc->in_channels * cc->image_size * cc->image_size;
+    float *x = checked_malloc((size_t)(n * size) * sizeof *x);
+    for (int64_t i = 0; i < n * size; i++)
+        x[i] = images[i] < -1.0f ? -1.0f : images[i] > 1.0f ? 1.0f : images[i];
+    return x;
+}
+
+int eval_reward(Classifier *reward, const float *images, const int32_t *labels, int64_t n,
+                double *out, Error *err) {
+    const ClassifierConfig *cc = classifier_config(reward);
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= cc->num_classes)
+            return error_set(err, "image %lld is labelled %d, outside the reward model's %d "
+                                  "classes", (long long)i, labels[i], cc->num_classes);
+    float *x = clamped_images(cc, images, n);
+    float *logits = checked_malloc((size_t)(n * cc->num_classes) * sizeof *logits);
+    classifier_apply(reward, x, n, EVAL_CHUNK, logits, NULL);
+    ClassifierScores scores;
+    int rc = classifier_scores(logits, labels, n, cc->num_classes, &scores, err);
+    if (rc == 0) *out = scores.mean_log_prob;
+    free(x);
+    free(logits);
+    return rc;
+}
+
 int eval_measure(Classifier *c, const EvalReference *ref, const float *images,
                  const int32_t *labels, int64_t n, EvalMetrics *out, Error *err) {
     memset(out, 0, sizeof *out);
@@ -87,10 +114,7 @@ int eval_measure(Classifier *c, const EvalReference *ref, const float *images,
             return error_set(err, "image %lld is labelled %d, outside the classifier's %d "
                                   "classes", (long long)i, labels[i], ref->num_classes);
     const ClassifierConfig *cc = classifier_config(c);
-    int64_t size = (int64_t)cc->in_channels * cc->image_size * cc->image_size;
-    float *x = checked_malloc((size_t)(n * size) * sizeof *x);
-    for (int64_t i = 0; i < n * size; i++)
-        x[i] = images[i] < -1.0f ? -1.0f : images[i] > 1.0f ? 1.0f : images[i];
+    float *x = clamped_images(cc, images, n);
     float *logits = checked_malloc((size_t)(n * cc->num_classes) * sizeof *logits);
     float *features = checked_malloc((size_t)(n * ref->dim) * sizeof *features);
     classifier_apply(c, x, n, EVAL_CHUNK, logits, features);

@@ -47,3 +47,8 @@ typedef struct {
 // ask for; -1 with err otherwise.
 int eval_measure(Classifier *c, const EvalReference *ref, const float *images,
                  const int32_t *labels, int64_t n, EvalMetrics *out, Error *err);
+
+// The mean log p(labels[i] | images[i]) under another classifier (the reward model, when the
+// judge is held out from it) into *reward. -1 with err when the images do not fit it.
+int eval_reward(Classifier *reward, const float *images, const int32_t *labels, int64_t n,
+                double *out, Error *err);

@@ -35,8 +35,13 @@ stage2=(--init "$INIT" --classifier "$JUDGE" --threads 1 --quiet true --rl.steps
 # the judge's figures: 100 samples per class (1000), seed 0
 mkdir -p "$OUT/eval"
 ev=(--classifier "$JUDGE" --per-class 100 --threads 2)
-for run in dmd-1step dmd-no-dynadg dmd-no-dynars dmd-no-dyna dmd-4step dmd-1step-cfg1.5 dmdr-backprop dmdr-ppo reward-only reward-kl; do
+for run in dmd-1step dmd-no-dynadg dmd-no-dynars dmd-no-dyna dmd-4step dmd-1step-cfg1.5; do
   "$DMDR" eval "$OUT/$run/model.safetensors" "${ev[@]}" --json "$OUT/eval/$run.json"
+done
+# stage 2 was rewarded by this same judge: graded by what it optimised (dmdr eval refuses that
+# unless told: these figures are the run's own reward model's, not a held-out judge's)
+for run in dmdr-backprop dmdr-ppo reward-only reward-kl; do
+  "$DMDR" eval "$OUT/$run/model.safetensors" "${ev[@]}" --judge-is-reward true --json "$OUT/eval/$run.json"
 done
 # the 1-step student at 200 generator steps, beside the ablation
 "$DMDR" eval "$OUT/dmd-1step/checkpoints/step-000200.safetensors" "${ev[@]}" --json "$OUT/eval/dmd-1step-200.json"
