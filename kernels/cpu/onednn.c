@@ -7,7 +7,6 @@
 // OpenMP kernels split work by the count they were created for).
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,11 +65,10 @@ static bool dnnl_ready(void) {
     return g_dnnl.ok;
 }
 
-bool onednn_available(void) { return dnnl_ready(); }
-
 bool onednn_fp32_everywhere(void) { return dnnl_ready() && strcmp(env_setting(), "fp32") == 0; }
 
-const char *onednn_bf16_missing(void) {
+// Why bf16 is not native here, or NULL: asked once, as every bf16 GEMM asks it.
+static const char *bf16_missing_reason(void) {
     if (strcmp(env_setting(), "0") == 0) return "oneDNN is turned off (DMDR_ONEDNN=0)";
     if (!dnnl_ready()) return "oneDNN could not start a CPU engine";
     // AVX512-BF16 (vdpbf16ps) or AMX; without them oneDNN would emulate bf16, slower than fp32
@@ -78,6 +76,16 @@ const char *onednn_bf16_missing(void) {
     if ((isa & dnnl_cpu_isa_avx512_core_bf16) != dnnl_cpu_isa_avx512_core_bf16)
         return "this CPU has no AVX512-BF16 or AMX";
     return NULL;
+}
+
+const char *onednn_bf16_missing(void) {
+    static const char *reason;
+    static bool decided;
+    if (!decided) {
+        reason = bf16_missing_reason();
+        decided = true;
+    }
+    return reason;
 }
 
 static bool key_equal(const GemmKey *x, const GemmKey *y) {

@@ -8,14 +8,11 @@
 
 typedef enum { ONEDNN_F32, ONEDNN_BF16 } OnednnType;
 
-// NULL when oneDNN runs bf16 GEMMs natively here (compiled in, and the CPU has AVX512-BF16 or
-// AMX), else why not, in a few words.
+// NULL when oneDNN runs bf16 GEMMs natively here (compiled in, not turned off, and the CPU has
+// AVX512-BF16 or AMX), else why not, in a few words; decided at the first call. DMDR_ONEDNN=0
+// in the environment turns oneDNN off: bf16 GEMMs then take the rounded fp32 path, which is how
+// the tests reach that path on a machine with oneDNN.
 const char *onednn_bf16_missing(void);
-
-// Whether oneDNN is compiled in and not turned off (its fp32 GEMM needs nothing more).
-// DMDR_ONEDNN=0 in the environment turns it off: bf16 GEMMs then take the rounded fp32 path,
-// which is how the tests reach that path on a machine with oneDNN.
-bool onednn_available(void);
 
 // Whether every fp32 GEMM goes to oneDNN (DMDR_ONEDNN=fp32 in the environment), instead of
 // the shapes matmul.c routes to it: how that routing was measured.

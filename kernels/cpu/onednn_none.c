@@ -4,8 +4,6 @@
 
 const char *onednn_bf16_missing(void) { return "this build has no oneDNN (libdnnl-dev)"; }
 
-bool onednn_available(void) { return false; }
-
 bool onednn_fp32_everywhere(void) { return false; }
 
 bool onednn_matmul(OnednnType type, float *c, const void *a, const void *b, int64_t batch,
