@@ -14,8 +14,8 @@ DistillOptions distill_defaults(int64_t dyn_steps) {
         .dmd = true,
         .batch = 32,
         .ratio = 5,
-        .lora_rank = 16,
-        .lora_alpha = 16.0f,
+        .backsim = GENERATOR_BACKSIM_PREVIOUS,
+        .lora = {.style = LORA_STYLE_PEFT, .rank = 16, .alpha = 16.0f},
         .fake_scale = 2.0f,
         .real_cfg = 1.0f,
         .dyna = dyna_defaults(dyn_steps),
@@ -47,8 +47,7 @@ int distiller_init(Distiller *d, const DistillOptions *opt, Model *teacher, uint
         // the real score is the frozen teacher: nothing of it trains
         params_set_trainable(model_params(d->scores.net), false);
     } else if (rc == 0) {
-        rc = model_add_lora(d->scores.net, opt->lora_rank, opt->lora_alpha, opt->lora_mlp,
-                            &init, err);
+        rc = model_add_lora(d->scores.net, &opt->lora, &init, err);
     }
     if (rc != 0) {
         distiller_free(d);
@@ -156,14 +155,16 @@ void distiller_step(Distiller *d, DistillStats *st) {
         generator_update(d, NULL, NULL, NULL, y, st); // PPO alone makes its own samples
     } else if (generator_turn) {
         Tensor *x_in, *t_in;
-        x0 = generator_backward_simulation(d->generator, &d->opt.gen, y, &d->rng, &x_in, &t_in);
+        x0 = generator_backward_simulation(d->generator, &d->opt.gen, d->opt.backsim, y, &d->rng,
+                                           &x_in, &t_in);
         generator_update(d, x_in, t_in, x0, y, st);
         x0 = tensor_detach(x0);
     }
     if (d->opt.dmd) { // the fake score follows the generator only when DMD reads it
         if (!x0) {
             autograd_no_grad_begin();
-            x0 = generator_backward_simulation(d->generator, &d->opt.gen, y, &d->rng, NULL, NULL);
+            x0 = generator_backward_simulation(d->generator, &d->opt.gen, d->opt.backsim, y,
+                                               &d->rng, NULL, NULL);
             autograd_no_grad_end();
         }
         fake_update(d, x0, y, k, st);

@@ -28,9 +28,8 @@ typedef struct {
     bool dmd; // the DMD loss and the fake score (off only for stage 2's reward-only and KL baselines)
     int batch;
     int ratio; // fake-score updates per generator update (TTUR)
-    int lora_rank;
-    float lora_alpha;
-    bool lora_mlp;      // adapt the MLP layers too, not only attention
+    GeneratorBacksim backsim; // K > 1: what G's training input at t_k re-noises
+    LoraOptions lora;         // the shared adapter (fake_net lora)
     FakeNet fake_net;
     float fake_scale;   // lambda_f
     float real_cfg, cfg_jitter; // real-score guidance scale (<= 1: none) and its per-sample jitter
@@ -38,8 +37,8 @@ typedef struct {
     float gen_lr, fake_lr, gen_weight_decay, fake_weight_decay, clip;
 } DistillOptions;
 
-// The method's ImageNet settings: DMD on, 1 step, shift 1, ratio 5, LoRA rank 16 with alpha 16 on
-// attention, lambda_f 2, no real-score CFG, DynaDG and DynaRS on over `dyn_steps`, AdamW lr
+// The method's ImageNet settings: DMD on, 1 step, shift 1, ratio 5, PEFT LoRA rank 16 with alpha
+// 16 on attention, lambda_f 2, no real-score CFG, DynaDG and DynaRS on over `dyn_steps`, AdamW lr
 // 2e-5 for both networks, weight decay 0.01 (generator) and 0 (fake), clip 1. Batch 32.
 DistillOptions distill_defaults(int64_t dyn_steps);
 

@@ -53,8 +53,11 @@ Tensor *generator_sample(Model *g, const GeneratorOptions *o, Tensor *noise, Ten
 }
 
 // y (N) -> (N, ...)
-Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o, Tensor *y, Rng *rng,
+Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o,
+                                      GeneratorBacksim backsim, Tensor *y, Rng *rng,
                                       Tensor **x_in, Tensor **t_in) {
+    DMDR_CHECK(backsim >= 0 && backsim < GENERATOR_BACKSIM_COUNT, "backward simulation %d",
+               (int)backsim);
     float grid[GENERATOR_MAX_STEPS + 1];
     generator_time_grid(o, grid);
     int64_t n = y->shape.dim[0];
@@ -70,19 +73,22 @@ Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o, Tenso
         t_host[i] = grid[k[i]];
         if (k[i] > deepest) deepest = k[i];
     }
-    // start (N, ...): x0_{k-1} per sample, zeros where k = 0 (there t = 1 keeps only eps); a
-    // sum over the chain's predictions, each masked to the samples that stop after it: whole
-    // batch ops, where a copy per row would be N small transfers on a GPU
+    // start (N, ...): x0_{k-1} (or x0_k) per sample, zeros where k = 0 (there t = 1 keeps only
+    // eps); a sum over the chain's predictions, each masked to the samples that re-noise it:
+    // whole batch ops, where a copy per row would be N small transfers on a GPU
     Tensor *start = tensor_zeros(shape, device);
     if (deepest > 0) {
+        // sample i re-noises prediction j where k[i] == j + lag
+        int lag = backsim == GENERATOR_BACKSIM_PREVIOUS ? 1 : 0;
+        int chain = deepest + 1 - lag;
         Tensor *x0s[GENERATOR_MAX_STEPS];
         Tensor *noise = tensor_normal(shape, rng, 0.0f, 1.0f, device);
-        run_chain(g, grid, deepest, noise, y, rng, NULL, x0s);
+        run_chain(g, grid, chain, noise, y, rng, NULL, x0s);
         float *mask = malloc((size_t)n * sizeof *mask);
         DMDR_CHECK(mask != NULL, "out of host memory");
         autograd_no_grad_begin();
-        for (int j = 0; j < deepest; j++) {
-            for (int64_t i = 0; i < n; i++) mask[i] = k[i] == j + 1 ? 1.0f : 0.0f;
+        for (int j = 1 - lag; j < chain; j++) {
+            for (int64_t i = 0; i < n; i++) mask[i] = k[i] == j + lag ? 1.0f : 0.0f;
             Tensor *stops_here = tensor_from_floats(shape1(n), mask, device);
             start = op_add(start, op_mul(x0s[j], flow_per_sample(stops_here, x0s[j])));
         }

@@ -28,11 +28,22 @@ Tensor *generator_x0(Model *g, Tensor *x_t, Tensor *t, Tensor *y);
 Tensor *generator_sample(Model *g, const GeneratorOptions *o, Tensor *noise, Tensor *y,
                          Rng *rng, Tensor **states, Tensor **x0s);
 
+// What the generator's training input at step k re-noises, for K > 1 (at k = 0 both are pure
+// noise): the previous step's prediction x0_{k-1} (DMD2; the input G meets when sampling), or
+// the chain's own prediction at t_k, x0_k (the DMDR authors' code), which trains G to refine
+// its own outputs at t_k.
+typedef enum {
+    GENERATOR_BACKSIM_PREVIOUS,
+    GENERATOR_BACKSIM_CURRENT,
+    GENERATOR_BACKSIM_COUNT
+} GeneratorBacksim;
+
 // Backward simulation: y (N) I32 -> x0 (N, ...) tracked to G's parameters. Per sample a step
-// k ~ U{0..K-1} is drawn; the untracked sampler runs from fresh noise far enough to give
-// x0_{k-1}, and G sees x_in = (1 - t_k) x0_{k-1} + t_k eps (pure noise for k = 0) at t_k.
-// *x_in and *t_in (either may be NULL) receive the inputs (N, ...) and times (N) G saw.
-// Draws, in order: the N step indices, the sampler's noise and re-noises (when some k > 0),
-// then eps.
-Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o, Tensor *y, Rng *rng,
+// k ~ U{0..K-1} is drawn; the untracked sampler runs from fresh noise far enough to give the
+// prediction `backsim` names (x0_{k-1} or x0_k), and G sees x_in = (1 - t_k) x0_* + t_k eps
+// (pure noise for k = 0) at t_k. *x_in and *t_in (either may be NULL) receive the inputs
+// (N, ...) and times (N) G saw. Draws, in order: the N step indices, the sampler's noise and
+// re-noises (when some k > 0), then eps.
+Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o,
+                                      GeneratorBacksim backsim, Tensor *y, Rng *rng,
                                       Tensor **x_in, Tensor **t_in);

@@ -6,12 +6,16 @@
 #include "nn/layers.h"
 #include "nn/model.h"
 
-// A Linear that may carry a LoRA adapter, with the state_dict prefix of its weights
-// ("blocks.0.attn.qkv.") and whether it is an attention projection (qkv, out) or an MLP layer.
+// Where an adapter may go: on an attention projection (the qkv or output Linear), on an MLP
+// Linear, or on the attention's projected q and v (the DMDR authors' placement).
+typedef enum { LORA_AT_ATTENTION, LORA_AT_MLP, LORA_AT_QV } LoraPlace;
+
+// An adapter slot, its sizes and the state_dict prefix of its weights ("blocks.0.attn.qkv.").
 typedef struct {
-    Linear *linear;
+    Lora *lora;
+    int in_features, out_features;
     char prefix[PARAM_NAME_MAX];
-    bool attention;
+    LoraPlace place;
 } LoraSite;
 
 typedef struct {
@@ -34,10 +38,14 @@ typedef struct {
     int (*lora_sites)(void *self, LoraSite *out, int max);
 } Architecture;
 
-// Appends (l, prefix + child + ".", attention) to out when it has room, and counts it either way:
-// what every lora_sites implementation does per Linear.
-void lora_site_add(LoraSite *out, int max, int *count, Linear *l, const char *prefix,
-                   const char *child, bool attention);
+// Appends the slot at prefix + child + "." to out when it has room, and counts it either way:
+// what every lora_sites implementation does per slot. The Linear form takes the Linear's own
+// adapter and sizes; attention_lora_sites adds an attention's qkv and proj and its q and v.
+void lora_site_add(LoraSite *out, int max, int *count, Lora *lora, int in_features,
+                   int out_features, const char *prefix, const char *child, LoraPlace place);
+void lora_site_add_linear(LoraSite *out, int max, int *count, Linear *l, const char *prefix,
+                          const char *child, LoraPlace place);
+void attention_lora_sites(LoraSite *out, int max, int *count, Attention *a, const char *prefix);
 
 extern const Architecture dit_architecture;  // nn/dit.c
 extern const Architecture unet_architecture; // nn/unet.c

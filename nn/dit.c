@@ -326,7 +326,7 @@ static Tensor *dit_forward(void *self, Tensor *x, Tensor *t, Tensor *y) {
     return dit_unpatchify(h, d->channels, d->patch);
 }
 
-// Per block: attn.qkv, attn.proj (attention), mlp.fc1, mlp.fc2 (MLP).
+// Per block: attn.qkv, attn.proj, attn.q_lora, attn.v_lora (attention), mlp.fc1, mlp.fc2 (MLP).
 static int dit_lora_sites(void *self, LoraSite *out, int max) {
     Dit *d = self;
     int n = 0;
@@ -334,10 +334,10 @@ static int dit_lora_sites(void *self, LoraSite *out, int max) {
         DitBlock *b = &d->blocks[i];
         char block[PARAM_NAME_MAX];
         params_prefix_index(block, "", "blocks", i);
-        lora_site_add(out, max, &n, &b->attn.qkv, block, "attn.qkv", true);
-        lora_site_add(out, max, &n, &b->attn.proj, block, "attn.proj", true);
-        lora_site_add(out, max, &n, &b->mlp.fc1, block, "mlp.fc1", false);
-        lora_site_add(out, max, &n, &b->mlp.fc2, block, "mlp.fc2", false);
+        char attn[PARAM_NAME_MAX];
+        attention_lora_sites(out, max, &n, &b->attn, params_prefix(attn, block, "attn"));
+        lora_site_add_linear(out, max, &n, &b->mlp.fc1, block, "mlp.fc1", LORA_AT_MLP);
+        lora_site_add_linear(out, max, &n, &b->mlp.fc2, block, "mlp.fc2", LORA_AT_MLP);
     }
     return n;
 }

@@ -6,20 +6,14 @@
 #include "kernels/check.h"
 #include "nn/layers.h"
 
-// A fresh parameter: retained by the module, a leaf that wants gradients.
-static Tensor *parameter(Tensor *t) {
-    tensor_set_requires_grad(t, true);
-    return tensor_retain(t);
-}
-
 // ---- LayerNorm ------------------------------------------------------------------------------
 
 void layernorm_init(LayerNorm *n, int dim, bool affine, float eps, Device device) {
     DMDR_CHECK(dim > 0, "layernorm: dim %d", dim);
     *n = (LayerNorm){.dim = dim, .eps = eps};
     if (affine) {
-        n->weight = parameter(tensor_ones(shape1(dim), device));
-        n->bias = parameter(tensor_zeros(shape1(dim), device));
+        n->weight = param_leaf(tensor_ones(shape1(dim), device));
+        n->bias = param_leaf(tensor_zeros(shape1(dim), device));
     }
 }
 
@@ -46,8 +40,8 @@ void groupnorm_init(GroupNorm *n, int groups, int channels, float eps, Device de
     DMDR_CHECK(groups > 0 && channels > 0 && channels % groups == 0,
                "groupnorm: %d groups of %d channels", groups, channels);
     *n = (GroupNorm){.groups = groups, .channels = channels, .eps = eps};
-    n->weight = parameter(tensor_ones(shape1(channels), device));
-    n->bias = parameter(tensor_zeros(shape1(channels), device));
+    n->weight = param_leaf(tensor_ones(shape1(channels), device));
+    n->bias = param_leaf(tensor_zeros(shape1(channels), device));
 }
 
 // x (N, C, H, W) -> (N, C, H, W)
@@ -77,10 +71,10 @@ void conv2d_init(Conv2d *c, int in_channels, int out_channels, int kernel, int s
                   .stride = stride, .pad = pad};
     // kaiming_uniform(a = sqrt(5)): gain sqrt(1/3), bound sqrt(3) gain / sqrt(fan_in)
     float bound = 1.0f / sqrtf((float)in_channels * (float)kernel * (float)kernel);
-    c->weight = parameter(tensor_uniform(shape4(out_channels, in_channels, kernel, kernel), rng,
+    c->weight = param_leaf(tensor_uniform(shape4(out_channels, in_channels, kernel, kernel), rng,
                                          -bound, bound, device));
     if (bias)
-        c->bias = parameter(tensor_uniform(shape1(out_channels), rng, -bound, bound, device));
+        c->bias = param_leaf(tensor_uniform(shape1(out_channels), rng, -bound, bound, device));
 }
 
 // x (N, in, H, W) -> (N, out, OH, OW)
@@ -104,7 +98,7 @@ void conv2d_free(Conv2d *c) {
 void embedding_init(Embedding *e, int count, int dim, Device device, Rng *rng) {
     DMDR_CHECK(count > 0 && dim > 0, "embedding: %d rows of %d", count, dim);
     *e = (Embedding){.count = count, .dim = dim};
-    e->weight = parameter(tensor_normal(shape2(count, dim), rng, 0.0f, 1.0f, device));
+    e->weight = param_leaf(tensor_normal(shape2(count, dim), rng, 0.0f, 1.0f, device));
 }
 
 // index (n) I32 -> (n, dim)

@@ -7,17 +7,32 @@
 #include "autograd/ops.h"
 #include "nn/params.h"
 
+// ---- LoRA adapter (nn/lora.c) ----------------------------------------------------------------
+// A low-rank update delta(x) = scale * factor * (x A^T) B^T of rank r, A (r, in), B (out, r)
+// zero, so an attached adapter changes nothing until it is trained. `factor` is fixed when it
+// is attached (PEFT: alpha / r; the DMDR authors: 1); `scale` is set at run time (DMDR
+// evaluates one adapter at two scales). Registered as "<prefix>lora_A.weight" / "lora_B.weight".
+typedef struct {
+    Tensor *a, *b; // NULL until attached
+    int rank;
+    float factor, scale;
+} Lora;
+
+// A ~ N(0, a_std^2), B = 0, scale 1
+void lora_attach(Lora *l, int in_features, int out_features, int rank, float factor, float a_std,
+                 Device device, Rng *rng);
+// y + delta(x): y itself when nothing is attached or the scale is 0. x (..., in), y (..., out)
+Tensor *lora_add(const Lora *l, Tensor *x, Tensor *y);
+void lora_params(Lora *l, const char *prefix, ParamList *out); // nothing when not attached
+void lora_free(Lora *l);
+
 // ---- Linear (+ LoRA) ----------------------------------------------------------------------
-// y = x W^T + b, W (out, in) as nn.Linear stores it. With a LoRA adapter of rank r:
-// y = x W^T + b + scale * (alpha / r) * (x A^T) B^T, A (r, in) Gaussian(0, 1/r), B (out, r)
-// zero, so the adapter starts as the identity; `scale` is set at run time (DMDR evaluates
-// one adapter at two scales). Registered as "<prefix>lora_A.weight" / "lora_B.weight".
+// y = x W^T + b (+ the adapter's delta(x) once one is attached), W (out, in) as nn.Linear
+// stores it.
 typedef struct {
     Tensor *weight, *bias; // bias may be NULL
-    Tensor *lora_a, *lora_b;
+    Lora lora;
     int in_features, out_features;
-    int lora_rank;
-    float lora_alpha, lora_scale;
 } Linear;
 
 // weight, bias ~ U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default for nn.Linear)
@@ -25,7 +40,6 @@ void linear_init(Linear *l, int in_features, int out_features, bool bias, Device
                  Rng *rng);
 // weight ~ Xavier-uniform, bias 0 (the DiT reference's init for its linears)
 void linear_init_xavier(Linear *l, Rng *rng);
-void linear_add_lora(Linear *l, int rank, float alpha, Rng *rng);
 // x (..., in) -> (..., out)
 Tensor *linear_forward(const Linear *l, Tensor *x);
 // Registers weight/bias (trainable unless frozen) and the LoRA pair (always trainable).
@@ -82,8 +96,11 @@ void embedding_free(Embedding *e);
 // ---- multi-head self-attention and MLP (timm's Attention and Mlp) -------------------------
 // nn/transformer.c. Both start with PyTorch's default Linear init; architectures re-initialise
 // (the DiT: Xavier; the UNet: a zero proj so the block starts as the identity).
+// q_lora and v_lora are the DMDR authors' adapters on the projected q and v (q + delta(q),
+// v + delta(v)), attached only by that LoRA style (model_add_lora).
 typedef struct {
     Linear qkv, proj; // qkv (3 dim, dim): read as (B, T, 3, heads, dim / heads); proj (dim, dim)
+    Lora q_lora, v_lora;
     int heads;
 } Attention;
 

@@ -130,8 +130,8 @@ static int mlp_score_lora_sites(void *self, LoraSite *out, int max) {
     for (int i = 0; i < m->block_count; i++) {
         char block[PARAM_NAME_MAX];
         params_prefix_index(block, "", "blocks", i);
-        lora_site_add(out, max, &n, &m->blocks[i].fc1, block, "fc1", false);
-        lora_site_add(out, max, &n, &m->blocks[i].fc2, block, "fc2", false);
+        lora_site_add_linear(out, max, &n, &m->blocks[i].fc1, block, "fc1", LORA_AT_MLP);
+        lora_site_add_linear(out, max, &n, &m->blocks[i].fc2, block, "fc2", LORA_AT_MLP);
     }
     return n;
 }

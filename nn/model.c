@@ -78,37 +78,67 @@ Shape model_data_shape(const Model *m, int64_t n) {
 
 // ---- LoRA -------------------------------------------------------------------------------------
 
-void lora_site_add(LoraSite *out, int max, int *count, Linear *l, const char *prefix,
-                   const char *child, bool attention) {
+void lora_site_add(LoraSite *out, int max, int *count, Lora *lora, int in_features,
+                   int out_features, const char *prefix, const char *child, LoraPlace place) {
     if (out && *count < max) {
-        out[*count] = (LoraSite){.linear = l, .attention = attention};
+        out[*count] = (LoraSite){.lora = lora, .in_features = in_features,
+                                 .out_features = out_features, .place = place};
         params_prefix(out[*count].prefix, prefix, child);
     }
     (*count)++;
 }
 
-int model_add_lora(Model *m, int rank, float alpha, bool mlp, Rng *rng, Error *err) {
+void lora_site_add_linear(LoraSite *out, int max, int *count, Linear *l, const char *prefix,
+                          const char *child, LoraPlace place) {
+    lora_site_add(out, max, count, &l->lora, l->in_features, l->out_features, prefix, child,
+                  place);
+}
+
+void attention_lora_sites(LoraSite *out, int max, int *count, Attention *a, const char *prefix) {
+    int dim = a->proj.in_features;
+    lora_site_add_linear(out, max, count, &a->qkv, prefix, "qkv", LORA_AT_ATTENTION);
+    lora_site_add_linear(out, max, count, &a->proj, prefix, "proj", LORA_AT_ATTENTION);
+    lora_site_add(out, max, count, &a->q_lora, dim, dim, prefix, "q_lora", LORA_AT_QV);
+    lora_site_add(out, max, count, &a->v_lora, dim, dim, prefix, "v_lora", LORA_AT_QV);
+}
+
+static bool lora_wants(const LoraOptions *o, LoraPlace place) {
+    if (o->style == LORA_STYLE_QV) return place == LORA_AT_QV;
+    return place == LORA_AT_ATTENTION || (o->mlp && place == LORA_AT_MLP);
+}
+
+int model_add_lora(Model *m, const LoraOptions *o, Rng *rng, Error *err) {
     if (m->lora) return error_set(err, "lora: the model already has an adapter");
-    if (rank < 1) return error_set(err, "lora: rank must be at least 1, got %d", rank);
+    if (o->rank < 1) return error_set(err, "lora: rank must be at least 1, got %d", o->rank);
+    if (o->style < 0 || o->style >= LORA_STYLE_COUNT)
+        return error_set(err, "lora: unknown style %d", (int)o->style);
     int total = m->arch->lora_sites(m->self, NULL, 0);
     LoraSite *all = calloc((size_t)(total > 0 ? total : 1), sizeof *all);
     DMDR_CHECK(all != NULL, "out of host memory");
     m->arch->lora_sites(m->self, all, total);
     int n = 0;
     for (int i = 0; i < total; i++)
-        if (all[i].attention || mlp) all[n++] = all[i];
+        if (lora_wants(o, all[i].place)) all[n++] = all[i];
     if (n == 0) {
         free(all);
+        if (o->style == LORA_STYLE_QV)
+            return error_set(err, "lora: a %s model has no attention to adapt q and v in "
+                                  "(lora_style = peft with lora_mlp = true adapts its MLP layers)",
+                             m->arch->name);
         return error_set(err, "lora: a %s model has no %s layers to adapt%s", m->arch->name,
-                         mlp ? "attention or MLP" : "attention",
-                         mlp ? "" : " (adapt its MLP layers: lora_mlp = true)");
+                         o->mlp ? "attention or MLP" : "attention",
+                         o->mlp ? "" : " (adapt its MLP layers: lora_mlp = true)");
     }
+    // PEFT's "gaussian" init and alpha / r; the authors' unit Gaussian and no scaling
+    bool qv = o->style == LORA_STYLE_QV;
+    float factor = qv ? 1.0f : o->alpha / (float)o->rank;
+    float a_std = qv ? 1.0f : 1.0f / (float)o->rank;
     params_set_trainable(&m->params, false);
     tensor_scope_begin();
     for (int i = 0; i < n; i++) {
-        linear_add_lora(all[i].linear, rank, alpha, rng);
-        params_add(&m->params, all[i].prefix, "lora_A.weight", all[i].linear->lora_a, true);
-        params_add(&m->params, all[i].prefix, "lora_B.weight", all[i].linear->lora_b, true);
+        lora_attach(all[i].lora, all[i].in_features, all[i].out_features, o->rank, factor, a_std,
+                    m->device, rng);
+        lora_params(all[i].lora, all[i].prefix, &m->params);
     }
     tensor_scope_end();
     m->lora = all;
@@ -120,7 +150,7 @@ bool model_has_lora(const Model *m) { return m->lora != NULL; }
 
 void model_set_lora_scale(Model *m, float scale) {
     DMDR_CHECK(m->lora != NULL, "model_set_lora_scale: the model has no LoRA adapter");
-    for (int i = 0; i < m->lora_count; i++) m->lora[i].linear->lora_scale = scale;
+    for (int i = 0; i < m->lora_count; i++) m->lora[i].lora->scale = scale;
 }
 
 // ---- configuration: ranges, checks, memory ----------------------------------------------------

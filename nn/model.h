@@ -72,20 +72,33 @@ Device model_device(const Model *m);
 Shape model_data_shape(const Model *m, int64_t n);
 
 // ---- LoRA (docs/algorithm.md section 3) ------------------------------------------------------
-// One adapter of rank r over the model's attention projections (DiT: every block's attn.qkv
-// and attn.proj; UNet: the middle attention) and, with `mlp`, its MLP layers (DiT: mlp.fc1,
-// mlp.fc2; the MLP score network: every block's fc1 and fc2; the UNet has none, so its
-// adapter is two small linears at the lowest resolution: a separate fake network suits it
-// better). Attaching it freezes every other
+// One adapter of rank r over the model. Two styles:
+//  - PEFT: on the attention projections (DiT: every block's attn.qkv and attn.proj; UNet: the
+//    middle attention) and, with `mlp`, the MLP layers (DiT: mlp.fc1, mlp.fc2; the MLP score
+//    network: every block's fc1 and fc2); A ~ N(0, 1/r^2), factor alpha / r (PEFT's "gaussian").
+//  - QV, the DMDR authors' set-up: on every attention's projected q and v, as q + delta(q) and
+//    v + delta(v) ("<attn>.q_lora.", "<attn>.v_lora."); A ~ N(0, 1), factor 1 (alpha and mlp
+//    unused).
+// The UNet's only attention is its middle one, so its adapter is small at the lowest
+// resolution: a separate fake network suits it better. Attaching freezes every other
 // parameter (PEFT's convention: only the adapter trains) and registers the pairs as
 // "<site>lora_A.weight" (r, in) and "<site>lora_B.weight" (out, r). B starts at zero, so the
 // model computes exactly what it did before until the adapter is trained. Load base weights
 // before attaching (the file has no lora_ names); a checkpoint of the adapted model loads after.
 // Returns 0, or -1 with err when the model has no site of the kind asked for, or already has
 // an adapter.
-int model_add_lora(Model *m, int rank, float alpha, bool mlp, Rng *rng, Error *err);
+typedef enum { LORA_STYLE_PEFT, LORA_STYLE_QV, LORA_STYLE_COUNT } LoraStyle;
+
+typedef struct {
+    LoraStyle style;
+    int rank;
+    float alpha; // PEFT: the factor is alpha / rank
+    bool mlp;    // PEFT: adapt the MLP layers too
+} LoraOptions;
+
+int model_add_lora(Model *m, const LoraOptions *o, Rng *rng, Error *err);
 bool model_has_lora(const Model *m);
-// W x + scale (alpha / r) B A x at every adapted site (0: the base model, 1: the default).
+// The run-time scale of every adapted site: out + scale factor B A in (0: the base model).
 // Read at forward time: set it before each forward that needs another scale.
 void model_set_lora_scale(Model *m, float scale);
 

@@ -43,6 +43,11 @@ void params_add(ParamList *list, const char *prefix, const char *name, Tensor *t
     list->count++;
 }
 
+Tensor *param_leaf(Tensor *t) {
+    tensor_set_requires_grad(t, true);
+    return tensor_retain(t);
+}
+
 Param *params_find(const ParamList *list, const char *name) {
     for (int i = 0; i < list->count; i++)
         if (strcmp(list->items[i].name, name) == 0) return &list->items[i];

@@ -23,6 +23,8 @@ typedef struct {
 
 // Appends prefix + name ("blocks.3." + "attn.qkv.weight"); prefix may be "" or NULL.
 void params_add(ParamList *list, const char *prefix, const char *name, Tensor *t, bool trainable);
+// A fresh parameter tensor for a module: retained by it, a leaf that wants gradients.
+Tensor *param_leaf(Tensor *t);
 Param *params_find(const ParamList *list, const char *name);
 int64_t params_numel(const ParamList *list, bool trainable_only);
 void params_free(ParamList *list); // frees the list, not the tensors

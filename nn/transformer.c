@@ -9,23 +9,42 @@ void attention_init(Attention *a, int dim, int heads, Device device, Rng *rng) {
                dim);
     linear_init(&a->qkv, dim, 3 * dim, true, device, rng);
     linear_init(&a->proj, dim, dim, true, device, rng);
+    a->q_lora = a->v_lora = (Lora){0};
     a->heads = heads;
+}
+
+// qkv (B, T, 3 dim) -> the same with q + delta_q(q) and v + delta_v(v)
+static Tensor *adapt_qv(const Attention *a, Tensor *qkv) {
+    int64_t dim = qkv->shape.dim[qkv->shape.ndim - 1] / 3;
+    int last = qkv->shape.ndim - 1;
+    Tensor *q = op_narrow(qkv, last, 0, dim), *v = op_narrow(qkv, last, 2 * dim, dim);
+    Tensor *parts[3] = {lora_add(&a->q_lora, q, q), op_narrow(qkv, last, dim, dim),
+                        lora_add(&a->v_lora, v, v)};
+    return op_concat(parts, 3, last);
 }
 
 // x (B, T, dim) -> (B, T, dim)
 Tensor *attention_forward(const Attention *a, Tensor *x) {
-    return linear_forward(&a->proj, op_attention_qkv(linear_forward(&a->qkv, x), a->heads));
+    Tensor *qkv = linear_forward(&a->qkv, x);
+    bool adapted = (a->q_lora.a && a->q_lora.scale != 0.0f) ||
+                   (a->v_lora.a && a->v_lora.scale != 0.0f);
+    if (adapted) qkv = adapt_qv(a, qkv);
+    return linear_forward(&a->proj, op_attention_qkv(qkv, a->heads));
 }
 
 void attention_params(Attention *a, const char *prefix, ParamList *out) {
     char name[PARAM_NAME_MAX];
     linear_params(&a->qkv, params_prefix(name, prefix, "qkv"), false, out);
     linear_params(&a->proj, params_prefix(name, prefix, "proj"), false, out);
+    lora_params(&a->q_lora, params_prefix(name, prefix, "q_lora"), out);
+    lora_params(&a->v_lora, params_prefix(name, prefix, "v_lora"), out);
 }
 
 void attention_free(Attention *a) {
     linear_free(&a->qkv);
     linear_free(&a->proj);
+    lora_free(&a->q_lora);
+    lora_free(&a->v_lora);
 }
 
 void mlp_init(Mlp *m, int dim, int hidden, Device device, Rng *rng) {

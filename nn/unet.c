@@ -346,12 +346,11 @@ static void unet_free(void *self) {
     free(u);
 }
 
-// The middle attention's qkv and proj; the UNet has no MLP layers.
+// The middle attention's (qkv, proj, q and v); the UNet has no MLP layers.
 static int unet_lora_sites(void *self, LoraSite *out, int max) {
     UNet *u = self;
     int n = 0;
-    lora_site_add(out, max, &n, &u->mid_attn.attn.qkv, "mid.attn.", "qkv", true);
-    lora_site_add(out, max, &n, &u->mid_attn.attn.proj, "mid.attn.", "proj", true);
+    attention_lora_sites(out, max, &n, &u->mid_attn.attn, "mid.attn.");
     return n;
 }
 

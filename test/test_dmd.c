@@ -192,10 +192,15 @@ START_TEST(test_lora_adapter) {
     Tensor *base = model_forward(m, x, t, y);
     Error err = {""};
     Rng rng = rng_make(test_seed_for("lora_init"));
-    ck_assert_msg(model_add_lora(m, 4, 4.0f, false, &rng, &err) != 0, "no attention in the MLP");
+    LoraOptions attention = {.style = LORA_STYLE_PEFT, .rank = 4, .alpha = 4.0f};
+    LoraOptions with_mlp = {.style = LORA_STYLE_PEFT, .rank = 4, .alpha = 4.0f, .mlp = true};
+    LoraOptions qv = {.style = LORA_STYLE_QV, .rank = 4};
+    ck_assert_msg(model_add_lora(m, &attention, &rng, &err) != 0, "no attention in the MLP");
     ck_assert_msg(strstr(err.msg, "lora_mlp") != NULL, "message: %s", err.msg);
-    ck_assert_int_eq(model_add_lora(m, 4, 4.0f, true, &rng, &err), 0);
-    ck_assert(model_add_lora(m, 4, 4.0f, true, &rng, &err) != 0); // only one adapter
+    ck_assert_msg(model_add_lora(m, &qv, &rng, &err) != 0, "no q or v in the MLP");
+    ck_assert_msg(strstr(err.msg, "no attention") != NULL, "message: %s", err.msg);
+    ck_assert_int_eq(model_add_lora(m, &with_mlp, &rng, &err), 0);
+    ck_assert(model_add_lora(m, &with_mlp, &rng, &err) != 0); // only one adapter
     const ParamList *p = model_params(m);
     int adapters = 0;
     for (int i = 0; i < p->count; i++) {
@@ -255,43 +260,30 @@ START_TEST(test_generator_two_steps) {
 }
 END_TEST
 
-// K = 1: the input is pure noise at t = 1 and x0 = eps - G(eps, 1, y), tracked to G; K = 4:
-// every time the generator saw is a grid point, and several are used
-START_TEST(test_backward_simulation) {
-    Model *g = toy_model("backsim");
-    Tensor *x, *t, *y;
-    toy_inputs(64, &x, &t, &y);
-    GeneratorOptions one = {.steps = 1, .shift = 1.0f};
-    Rng rng = rng_make(test_seed_for("backsim_rng")), replay = rng;
-    Tensor *t_in;
-    Tensor *x0 = generator_backward_simulation(g, &one, y, &rng, NULL, &t_in);
-    ck_assert(x0->requires_grad);
-    for (int i = 0; i < 64; i++) ck_assert(tensor_f32(t_in)[i] == 1.0f);
-    for (int i = 0; i < 64; i++) rng_below(&replay, 1); // the step draws
-    Tensor *eps = tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU);
-    Tensor *want = op_sub(eps, model_forward(g, eps, t_in, y));
-    assert_same("1-step backward simulation", x0, want, 1e-6);
-    autograd_backward(op_mean_all(op_square(x0)), NULL);
-    ck_assert(params_find(model_params(g), "out.bias")->tensor->grad != NULL);
-
+// K = 4 under `backsim`, replayed: the step draws, the chain to the deepest prediction needed
+// (re-noised between steps), then x_in = (1 - t) x0_* + t eps per sample, where x0_* is the
+// previous step's prediction x0_{k-1} or the chain's own x0_k (0 at k = 0); every time the
+// generator saw is a grid point, and several are used
+static void check_four_step_simulation(Model *g, Tensor *y, Rng *rng, GeneratorBacksim backsim) {
     GeneratorOptions four = {.steps = 4, .shift = 1.0f};
     float grid[5];
     generator_time_grid(&four, grid);
-    replay = rng;
-    Tensor *x_in;
-    generator_backward_simulation(g, &four, y, &rng, &x_in, &t_in);
-    // replayed: the step draws, the chain to the deepest step drawn (re-noised between
-    // steps), then x_in = (1 - t) x0_{k-1} + t eps per sample, x0_{-1} = 0
+    Rng replay = *rng;
+    Tensor *x_in, *t_in;
+    generator_backward_simulation(g, &four, backsim, y, rng, &x_in, &t_in);
+    int lag = backsim == GENERATOR_BACKSIM_PREVIOUS ? 1 : 0;
     int k[64], deepest = 0;
     for (int i = 0; i < 64; i++) {
         k[i] = (int)rng_below(&replay, 4);
         if (k[i] > deepest) deepest = k[i];
     }
+    int chain = deepest > 0 ? deepest + 1 - lag : 0;
     autograd_no_grad_begin();
-    Tensor *x0s[4], *state = tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU);
-    for (int j = 0; j < deepest; j++) {
+    Tensor *x0s[4], *state = NULL;
+    if (chain > 0) state = tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU);
+    for (int j = 0; j < chain; j++) {
         x0s[j] = generator_x0(g, state, tensor_full(shape1(64), grid[j], DEVICE_CPU), y);
-        if (j + 1 < deepest)
+        if (j + 1 < chain)
             state = flow_interpolate(x0s[j],
                                      tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU),
                                      tensor_full(shape1(64), grid[j + 1], DEVICE_CPU));
@@ -300,22 +292,47 @@ START_TEST(test_backward_simulation) {
     float *eps4 = tensor_f32(tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU));
     for (int i = 0; i < 64; i++)
         for (int c = 0; c < 2; c++) {
-            float start = k[i] > 0 ? tensor_f32(x0s[k[i] - 1])[2 * i + c] : 0.0f, tt = grid[k[i]];
+            float start = k[i] > 0 ? tensor_f32(x0s[k[i] - lag])[2 * i + c] : 0.0f, tt = grid[k[i]];
             float want_x = (1.0f - tt) * start + tt * eps4[2 * i + c];
             ck_assert_msg(fabsf(tensor_f32(x_in)[2 * i + c] - want_x) < 1e-6f,
-                          "4-step backward simulation: sample %d (step %d) starts at %g, want %g",
-                          i, k[i], (double)tensor_f32(x_in)[2 * i + c], (double)want_x);
+                          "4-step backward simulation (lag %d): sample %d (step %d) starts at %g, "
+                          "want %g", lag, i, k[i], (double)tensor_f32(x_in)[2 * i + c],
+                          (double)want_x);
         }
-    ck_assert_int_eq(rng.offset, replay.offset);
+    ck_assert_int_eq(rng->offset, replay.offset);
     int seen[4] = {0};
     for (int i = 0; i < 64; i++) {
         int found = -1;
-        for (int k = 0; k < 4; k++)
-            if (tensor_f32(t_in)[i] == grid[k]) found = k;
+        for (int s = 0; s < 4; s++)
+            if (tensor_f32(t_in)[i] == grid[s]) found = s;
         ck_assert_msg(found >= 0, "time %g is not a grid point", (double)tensor_f32(t_in)[i]);
         seen[found]++;
     }
-    for (int k = 0; k < 4; k++) ck_assert_msg(seen[k] > 0, "step %d never drawn of 64", k);
+    for (int s = 0; s < 4; s++) ck_assert_msg(seen[s] > 0, "step %d never drawn of 64", s);
+}
+
+// K = 1: the input is pure noise at t = 1 and x0 = eps - G(eps, 1, y), tracked to G, under
+// either variant; K = 4: both variants against their replay
+START_TEST(test_backward_simulation) {
+    Model *g = toy_model("backsim");
+    Tensor *x, *t, *y;
+    toy_inputs(64, &x, &t, &y);
+    GeneratorOptions one = {.steps = 1, .shift = 1.0f};
+    for (int b = 0; b < GENERATOR_BACKSIM_COUNT; b++) {
+        Rng rng = rng_make(test_seed_for("backsim_rng")), replay = rng;
+        Tensor *t_in;
+        Tensor *x0 = generator_backward_simulation(g, &one, (GeneratorBacksim)b, y, &rng, NULL,
+                                                   &t_in);
+        ck_assert(x0->requires_grad);
+        for (int i = 0; i < 64; i++) ck_assert(tensor_f32(t_in)[i] == 1.0f);
+        for (int i = 0; i < 64; i++) rng_below(&replay, 1); // the step draws
+        Tensor *eps = tensor_normal(shape2(64, 2), &replay, 0.0f, 1.0f, DEVICE_CPU);
+        Tensor *want = op_sub(eps, model_forward(g, eps, t_in, y));
+        assert_same("1-step backward simulation", x0, want, 1e-6);
+        autograd_backward(op_mean_all(op_square(x0)), NULL);
+        ck_assert(params_find(model_params(g), "out.bias")->tensor->grad != NULL);
+        check_four_step_simulation(g, y, &rng, (GeneratorBacksim)b);
+    }
     model_free(g);
 }
 END_TEST
@@ -326,7 +343,8 @@ START_TEST(test_score_real_guidance) {
     Model *net = toy_model("scores");
     Error err = {""};
     Rng rng = rng_make(test_seed_for("scores_lora"));
-    ck_assert_int_eq(model_add_lora(net, 4, 4.0f, true, &rng, &err), 0);
+    LoraOptions lora = {.style = LORA_STYLE_PEFT, .rank = 4, .alpha = 4.0f, .mlp = true};
+    ck_assert_int_eq(model_add_lora(net, &lora, &rng, &err), 0);
     const ParamList *p = model_params(net);
     for (int i = 0; i < p->count; i++)
         if (strstr(p->items[i].name, "lora_B"))

@@ -174,18 +174,24 @@ END_TEST
 
 // ---- LoRA -----------------------------------------------------------------------------------
 
+// A PEFT adapter on a Linear, as model_add_lora attaches it: A ~ N(0, 1/r^2), factor alpha / r
+static void attach_peft(Linear *l, int rank, float alpha, Rng *rng) {
+    lora_attach(&l->lora, l->in_features, l->out_features, rank, alpha / (float)rank,
+                1.0f / (float)rank, DEVICE_CPU, rng);
+}
+
 START_TEST(test_lora_init_is_identity) {
     Rng rng = test_rng("lora_init");
     Linear l;
     linear_init(&l, 64, 24, true, DEVICE_CPU, &rng);
     Tensor *x = random_tensor(shape2(6, 64), "lora_init x", -1, 1);
     float *base = host(linear_forward(&l, x));
-    linear_add_lora(&l, 4, 8.0f, &rng);
-    assert_shape(l.lora_a, shape2(4, 64), "lora_A");
-    assert_shape(l.lora_b, shape2(24, 4), "lora_B");
-    assert_all_equal(l.lora_b, 0.0f, "lora_B");
+    attach_peft(&l, 4, 8.0f, &rng);
+    assert_shape(l.lora.a, shape2(4, 64), "lora_A");
+    assert_shape(l.lora.b, shape2(24, 4), "lora_B");
+    assert_all_equal(l.lora.b, 0.0f, "lora_B");
     // A ~ N(0, std 1/r): 256 draws put the sample std well within 20% of 0.25
-    Stats s = stats(l.lora_a);
+    Stats s = stats(l.lora.a);
     ck_assert_msg(fabs(s.std - 0.25) < 0.05, "lora_A std %g, want 0.25", s.std);
     float *got = host(linear_forward(&l, x));
     for (int i = 0; i < 6 * 24; i++)
@@ -204,14 +210,14 @@ START_TEST(test_lora_formula) {
     const float alpha = 6.0f, scale = 2.0f;
     Linear l;
     linear_init(&l, in, out, true, DEVICE_CPU, &rng);
-    linear_add_lora(&l, rank, alpha, &rng);
-    randomize(l.lora_b, "lora_formula B", -1, 1);
-    l.lora_scale = scale;
+    attach_peft(&l, rank, alpha, &rng);
+    randomize(l.lora.b, "lora_formula B", -1, 1);
+    l.lora.scale = scale;
     Tensor *x = random_tensor(shape2(rows, in), "lora_formula x", -1, 1);
     float *got = host(linear_forward(&l, x));
 
-    float *xh = host(x), *w = host(l.weight), *b = host(l.bias), *a = host(l.lora_a);
-    float *bb = host(l.lora_b);
+    float *xh = host(x), *w = host(l.weight), *b = host(l.bias), *a = host(l.lora.a);
+    float *bb = host(l.lora.b);
     float want[4 * 5], xa[4 * 3], delta[4 * 5];
     linear_loop(want, xh, w, b, rows, in, out);
     linear_loop(xa, xh, a, NULL, rows, in, rank);
@@ -220,7 +226,7 @@ START_TEST(test_lora_formula) {
     ASSERT_CLOSE("lora", got, want, rows * out, 1e-5, 1e-5);
 
     // scale 0 is the base layer exactly
-    l.lora_scale = 0.0f;
+    l.lora.scale = 0.0f;
     float *base = host(linear_forward(&l, x));
     linear_loop(want, xh, w, b, rows, in, out);
     ASSERT_CLOSE("lora at scale 0", base, want, rows * out, 1e-6, 1e-5);
@@ -233,7 +239,7 @@ START_TEST(test_lora_frozen_base) {
     Rng rng = test_rng("lora_frozen");
     Linear l;
     linear_init(&l, 6, 4, true, DEVICE_CPU, &rng);
-    linear_add_lora(&l, 2, 2.0f, &rng);
+    attach_peft(&l, 2, 2.0f, &rng);
     ParamList list = {0};
     linear_params(&l, "attn.qkv.", true, &list);
     const char *names[] = {"attn.qkv.weight", "attn.qkv.bias", "attn.qkv.lora_A.weight",
@@ -252,8 +258,8 @@ START_TEST(test_lora_frozen_base) {
     autograd_backward(op_sum_all(linear_forward(&l, random_tensor(shape2(3, 6), "x", -1, 1))),
                       NULL);
     ck_assert(l.weight->grad == NULL && l.bias->grad == NULL);
-    ck_assert(l.lora_a->grad != NULL && l.lora_b->grad != NULL);
-    Stats g = stats(l.lora_b->grad);
+    ck_assert(l.lora.a->grad != NULL && l.lora.b->grad != NULL);
+    Stats g = stats(l.lora.b->grad);
     ck_assert(g.max > 0.0 || g.min < 0.0);
     params_free(&list);
     linear_free(&l);
@@ -269,12 +275,12 @@ START_TEST(test_lora_gradcheck) {
     Rng rng = test_rng("lora_gradcheck");
     Linear l;
     linear_init(&l, 5, 4, true, DEVICE_CPU, &rng);
-    linear_add_lora(&l, 2, 3.0f, &rng);
-    randomize(l.lora_b, "lora_gradcheck B", -1, 1);
-    l.lora_scale = 1.5f;
+    attach_peft(&l, 2, 3.0f, &rng);
+    randomize(l.lora.b, "lora_gradcheck B", -1, 1);
+    l.lora.scale = 1.5f;
     Tensor *x = random_tensor(shape2(3, 5), "lora_gradcheck x", -1, 1);
     tensor_set_requires_grad(x, true);
-    Tensor *inputs[] = {x, l.weight, l.bias, l.lora_a, l.lora_b};
+    Tensor *inputs[] = {x, l.weight, l.bias, l.lora.a, l.lora.b};
     GradcheckOptions opt = gradcheck_defaults();
     opt.seed = test_seed_for("lora_gradcheck w");
     char report[256];
@@ -638,6 +644,92 @@ START_TEST(test_dit_gradcheck) {
 }
 END_TEST
 
+// The DMDR authors' adapter on attention: q + s (q A_q^T) B_q^T replaces q before the
+// softmax, and k is untouched; checked against qkv adapted by a loop, then through the op
+static Tensor *run_attention(Tensor *const *in, void *ctx) { return attention_forward(ctx, in[0]); }
+
+START_TEST(test_attention_qv_lora) {
+    Rng rng = test_rng("attention_qv");
+    const int dim = 8, heads = 2, tokens = 5, rank = 3;
+    const float scale = 0.5f;
+    Attention a;
+    attention_init(&a, dim, heads, DEVICE_CPU, &rng);
+    lora_attach(&a.q_lora, dim, dim, rank, 1.0f, 1.0f, DEVICE_CPU, &rng);
+    lora_attach(&a.v_lora, dim, dim, rank, 1.0f, 1.0f, DEVICE_CPU, &rng);
+    randomize(a.q_lora.b, "attention_qv Bq", -1, 1);
+    randomize(a.v_lora.b, "attention_qv Bv", -1, 1);
+    a.q_lora.scale = a.v_lora.scale = scale;
+    Tensor *x = random_tensor(shape3(1, tokens, dim), "attention_qv x", -1, 1);
+    float *got = host(attention_forward(&a, x));
+
+    float *qkv = host(linear_forward(&a.qkv, x));
+    const Lora *adapters[2] = {&a.q_lora, &a.v_lora};
+    const int offsets[2] = {0, 2 * dim}; // q and v inside each token's 3 dim values
+    for (int which = 0; which < 2; which++) {
+        float *A = host(adapters[which]->a), *B = host(adapters[which]->b);
+        for (int r = 0; r < tokens; r++) {
+            float *part = qkv + r * 3 * dim + offsets[which], h[3], delta[8];
+            linear_loop(h, part, A, NULL, 1, dim, rank);
+            linear_loop(delta, h, B, NULL, 1, rank, dim);
+            for (int o = 0; o < dim; o++) part[o] += scale * delta[o];
+        }
+        free(A), free(B);
+    }
+    Tensor *adapted = tensor_from_floats(shape3(1, tokens, 3 * dim), qkv, DEVICE_CPU);
+    float *want = host(linear_forward(&a.proj, op_attention_qkv(adapted, heads)));
+    ASSERT_CLOSE("attention with q and v adapters", got, want, tokens * dim, 1e-5, 1e-5);
+
+    tensor_set_requires_grad(x, true);
+    Tensor *inputs[] = {x, a.q_lora.a, a.q_lora.b, a.v_lora.a, a.v_lora.b};
+    GradcheckOptions opt = gradcheck_defaults();
+    opt.seed = test_seed_for("attention_qv w");
+    char report[256];
+    ck_assert_msg(gradcheck(run_attention, &a, inputs, COUNT_OF(inputs), &opt, report,
+                            sizeof report), "q/v adapter gradcheck: %s", report);
+    free(got), free(qkv), free(want);
+    attention_free(&a);
+}
+END_TEST
+
+// model_add_lora's QV style on the DiT: two rank-r pairs per block under attn.q_lora and
+// attn.v_lora, A ~ N(0, 1), nothing else trainable, and the output unchanged until B moves
+START_TEST(test_dit_qv_lora) {
+    Model *m = create_tiny("dit_qv_lora");
+    wake_zero_init(m);
+    DitInputs in = tiny_inputs(m, 2, "dit_qv_lora x");
+    float *base = host(model_forward(m, in.x, in.t, in.y));
+    Rng rng = test_rng("dit_qv_lora A");
+    Error err = {{0}};
+    LoraOptions qv = {.style = LORA_STYLE_QV, .rank = 4, .alpha = 99.0f, .mlp = true};
+    ck_assert_msg(model_add_lora(m, &qv, &rng, &err) == 0, "%s", err.msg);
+    const ParamList *p = model_params(m);
+    int trainable = 0;
+    for (int i = 0; i < p->count; i++) {
+        bool adapter = strstr(p->items[i].name, "_lora.lora_") != NULL;
+        ck_assert_msg(p->items[i].trainable == adapter, "%s trainable %d", p->items[i].name,
+                      p->items[i].trainable);
+        trainable += adapter;
+    }
+    ck_assert_int_eq(trainable, 2 * 2 * 2); // 2 blocks x (q, v) x (A, B); alpha, mlp unused
+    assert_shape(param(m, "blocks.0.attn.q_lora.lora_A.weight"), shape2(4, 32), "A_q");
+    assert_shape(param(m, "blocks.1.attn.v_lora.lora_B.weight"), shape2(32, 4), "B_v");
+    Stats s = stats(param(m, "blocks.0.attn.q_lora.lora_A.weight"));
+    ck_assert_msg(fabs(s.std - 1.0) < 0.25, "A std %g, want 1", s.std);
+    float *same = host(model_forward(m, in.x, in.t, in.y));
+    ASSERT_CLOSE("qv adapter with B = 0", same, base, 2 * 3 * 8 * 8, 0, 0);
+    randomize(param(m, "blocks.1.attn.v_lora.lora_B.weight"), "dit_qv_lora B", -1, 1);
+    float *moved = host(model_forward(m, in.x, in.t, in.y));
+    double diff = 0;
+    for (int i = 0; i < 2 * 3 * 8 * 8; i++) diff = fmax(diff, fabs(moved[i] - base[i]));
+    ck_assert_msg(diff > 1e-4, "a trained v adapter should change the output (max diff %g)", diff);
+    model_set_lora_scale(m, 0.0f);
+    float *off = host(model_forward(m, in.x, in.t, in.y));
+    ASSERT_CLOSE("qv adapter at scale 0", off, base, 2 * 3 * 8 * 8, 0, 0);
+    free(base), free(same), free(moved), free(off);
+    model_free(m);
+}
+END_TEST
+
 START_TEST(test_dit_bad_configs) {
     static const struct {
         const char *field; // the message must name it
@@ -784,6 +876,8 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, test_dit_output_zero_at_init);
     tcase_add_test(tc, test_dit_gradients_reach_every_parameter);
     tcase_add_test(tc, test_dit_gradcheck);
+    tcase_add_test(tc, test_attention_qv_lora);
+    tcase_add_test(tc, test_dit_qv_lora);
     tcase_add_test(tc, test_dit_bad_configs);
     tcase_add_test(tc, test_dit_patchify_is_the_conv);
     tcase_add_test(tc, test_dit_unpatchify);

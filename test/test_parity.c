@@ -322,9 +322,10 @@ static void dmd_fixture_load(DmdFixture *fx) {
     d.dmd = true;
     d.batch = (int)settings_number(o, "batch");
     d.ratio = (int)settings_number(o, "ratio");
-    d.lora_rank = (int)settings_number(o, "lora_rank");
-    d.lora_alpha = (float)settings_number(o, "lora_alpha");
-    d.lora_mlp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "lora_mlp"));
+    d.lora.style = LORA_STYLE_PEFT;
+    d.lora.rank = (int)settings_number(o, "lora_rank");
+    d.lora.alpha = (float)settings_number(o, "lora_alpha");
+    d.lora.mlp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "lora_mlp"));
     d.fake_net = FAKE_NET_LORA;
     d.fake_scale = (float)settings_number(o, "fake_scale");
     d.real_cfg = (float)settings_number(o, "real_cfg");
@@ -374,8 +375,8 @@ static Model *dmd_model(const DmdFixture *fx, Device device, bool lora) {
     Model *m = model_create(&fx->cfg, device, &rng, &err);
     ck_assert_msg(m != NULL, "model_create: %s", err.msg);
     if (lora)
-        ck_assert_msg(model_add_lora(m, fx->opt.lora_rank, fx->opt.lora_alpha, fx->opt.lora_mlp,
-                                     &rng, &err) == 0, "model_add_lora: %s", err.msg);
+        ck_assert_msg(model_add_lora(m, &fx->opt.lora, &rng, &err) == 0, "model_add_lora: %s",
+                      err.msg);
     ck_assert_msg(params_load(model_params(m), fx->path, true, &err) == 0, "%s", err.msg);
     return m;
 }
@@ -636,7 +637,8 @@ START_TEST(test_dmd_step_backward_simulation) {
     Rng rng = rng_make(fx.stream_seed);
     rng.offset = (uint64_t)n; // the labels' draws
     Tensor *x_in_lib, *t_in_lib;
-    x0 = generator_backward_simulation(g, &fx.opt.gen, y, &rng, &x_in_lib, &t_in_lib);
+    x0 = generator_backward_simulation(g, &fx.opt.gen, fx.opt.backsim, y, &rng, &x_in_lib,
+                                       &t_in_lib);
     ck_assert(x0->requires_grad);
     float *t_lib = read_host(t_in_lib);
     dmd_check_exact("generator_backward_simulation t_in", t_lib,
@@ -784,7 +786,7 @@ START_TEST(test_dmd_step_fake_update) {
     Scores s = {.net = net, .fake = NULL, .fake_scale = fx.opt.fake_scale};
     AdamW opt;
     adamw_init(&opt, model_params(net), dmd_adamw(fx.opt.fake_weight_decay));
-    ck_assert_int_eq(opt.params.count, 2 * fx.cfg.depth * (fx.opt.lora_mlp ? 4 : 2));
+    ck_assert_int_eq(opt.params.count, 2 * fx.cfg.depth * (fx.opt.lora.mlp ? 4 : 2));
     Tensor *x0 = dmd_input(&fx, "bs.x0", device), *t = dmd_input(&fx, "draw.t_fake", device);
     Tensor *eps = dmd_input(&fx, "draw.eps_fake", device);
     dmd_check(&fx, "fake.x_t", device, flow_interpolate(x0, eps, t), "fake.x_t", DMD_INTERP_ATOL, 0);

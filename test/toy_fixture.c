@@ -114,9 +114,9 @@ Model *toy_mlp(const char *label, int width, int layers) {
 DistillOptions toy_distill_options(int64_t dyn_steps) {
     DistillOptions o = distill_defaults(dyn_steps);
     o.batch = 128;
-    o.lora_rank = 32; // half the teacher MLP's width: rank 8 tracks the student too loosely
-    o.lora_alpha = 32.0f;
-    o.lora_mlp = true;
+    o.lora.rank = 32; // half the teacher MLP's width: rank 8 tracks the student too loosely
+    o.lora.alpha = 32.0f;
+    o.lora.mlp = true;
     o.gen_lr = 2e-4f;
     o.fake_lr = 1e-3f;
     return o;
