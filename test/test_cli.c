@@ -308,6 +308,39 @@ START_TEST(test_judge_train_resume_eval) {
              "%s/c/classifier.safetensors --steps 2 --cfg 1.5 --per-class 4 --threads 1", dir, dir);
     expect(args, 0, "euler 2 steps, cfg 1.5");
     expect(args, 0, "NFE                       4");
+    // the floor beside the samples is the --real measurement at the same count
+    snprintf(args, sizeof args, "eval %s/t/model.safetensors --classifier "
+             "%s/c/classifier.safetensors --steps 2 --per-class 4 --threads 1 --json %s/t.json",
+             dir, dir, dir);
+    expect(args, 0, "real floor");
+    snprintf(args, sizeof args, "eval --real --classifier %s/c/classifier.safetensors "
+             "--per-class 4 --threads 1 --json %s/real4.json", dir, dir);
+    expect(args, 0, "class accuracy");
+    snprintf(a, sizeof a, "%s/t.json", dir);
+    o = read_json(a, false);
+    snprintf(a, sizeof a, "%s/real4.json", dir);
+    cJSON *real = read_json(a, false);
+    const cJSON *floor = cJSON_GetObjectItem(o, "floor");
+    ck_assert_msg(cJSON_IsObject(floor), "no floor: %s", cJSON_Print(o));
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(cJSON_GetObjectItem(floor, numbers[i])->valuedouble ==
+                          cJSON_GetObjectItem(real, numbers[i])->valuedouble,
+                      "floor %s differs from --real's", numbers[i]);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(real, "floor")));
+    cJSON_Delete(o);
+    cJSON_Delete(real);
+
+    // the table: mean +- std over a row's reports, the floor above; one sample count only
+    snprintf(args, sizeof args, "table teacher=%s/t.json,%s/t.json floor=%s/real4.json", dir, dir,
+             dir);
+    expect(args, 0, "| teacher | 2 | 40 | 4 ± 0 |");
+    expect(args, 0, "| real training images (floor) | - | 40 |");
+    snprintf(args, sizeof args, "table teacher=%s/t.json five=%s/real.json", dir, dir);
+    expect(args, 1, "a table compares one sample count");
+    snprintf(args, sizeof args, "table teacher=%s/t.json,%s/c/config.ini", dir, dir);
+    expect(args, 1, "not a `dmdr eval --json` report");
+    expect("table teacher", 2, "expected LABEL=REPORT");
+    expect("table", 2, "no rows");
     snprintf(args, sizeof args, "eval %s/t/model.safetensors", dir);
     expect(args, 2, "missing --classifier FILE");
     snprintf(args, sizeof args, "eval %s/t/model.safetensors --classifier %s/t/model.safetensors",

@@ -7,7 +7,6 @@
 //   eval/        dmdr eval --json                   each model measured by the judge
 // and finally the comparison table. A stage whose result exists is skipped, so running the
 // same command again after an interruption continues where it stopped.
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 
 #include "kernels/check.h"
 #include "tools/commands.h"
+#include "tools/eval/table.h"
 #include "tools/rundir.h"
 
 #define MAX_PASSED 64
@@ -99,38 +99,6 @@ static int check_stage(const char *dir, const char *done, bool *skip) {
         return 1;
     }
     return 0;
-}
-
-typedef struct {
-    const char *label, *json;
-} Row;
-
-static double number(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0.0 / 0.0;
-}
-
-static void print_table(const Row *rows, int n) {
-    printf("\n==== demo: the comparison (judge: classifier features and log p(y|x)) ====\n");
-    printf("%-28s %8s %9s %9s %8s %9s %9s %6s %9s %8s\n", "model", "FID", "precision", "recall",
-           "IS", "accuracy", "reward", "NFE", "images/s", "samples");
-    for (int i = 0; i < n; i++) {
-        FILE *f = fopen(rows[i].json, "rb");
-        char buf[8192] = "";
-        size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-        if (f) fclose(f);
-        buf[len] = '\0';
-        cJSON *o = cJSON_Parse(buf);
-        if (!o) {
-            printf("%-28s (no results: %s)\n", rows[i].label, rows[i].json);
-            continue;
-        }
-        printf("%-28s %8.2f %9.3f %9.3f %8.2f %9.3f %9.3f %6.0f %9.1f %8.0f\n", rows[i].label,
-               number(o, "fid"), number(o, "precision"), number(o, "recall"), number(o, "is"),
-               number(o, "accuracy"), number(o, "reward"), number(o, "nfe"),
-               number(o, "images_per_s"), number(o, "samples"));
-        cJSON_Delete(o);
-    }
 }
 
 static int parse_args(int argc, char **argv, DemoArgs *d) {
@@ -253,8 +221,9 @@ int demo_main(int argc, char **argv) {
         // DMDR row is graded by what it optimised, and says so
         {"DMDR generator (own reward)", "dmdr", dmdr, {"--judge-is-reward", "true"}},
     };
-    Row rows[4];
+    TableRow rows[4];
     static char json[4][CONFIG_PATH_MAX + 32];
+    static const char *files[4];
     snprintf(sub, sizeof sub, "%s/eval", dir);
     if (make_dirs(sub, &err) != 0) {
         fprintf(stderr, "dmdr demo: %s\n", err.msg);
@@ -262,7 +231,8 @@ int demo_main(int argc, char **argv) {
     }
     for (int i = 0; i < 4; i++) {
         snprintf(json[i], sizeof json[i], "%s/%s.json", sub, evals[i].file);
-        rows[i] = (Row){evals[i].label, json[i]};
+        files[i] = json[i];
+        rows[i] = (TableRow){evals[i].label, &files[i], 1};
         if (exists(json[i])) {
             printf("demo: %s exists, skipping its evaluation\n", json[i]);
             continue;
@@ -273,6 +243,10 @@ int demo_main(int argc, char **argv) {
         for (int j = 0; j < 4 && evals[i].extra[j]; j++) push(&a, evals[i].extra[j]);
         if ((rc = run_stage(evals[i].label, eval_main, &a)) != 0) return rc;
     }
-    print_table(rows, 4);
+    printf("\n==== demo: the comparison ====\n");
+    if (eval_table_print(stdout, rows, 4, &err) != 0) {
+        fprintf(stderr, "dmdr demo: %s\n", err.msg);
+        return 1;
+    }
     return 0;
 }

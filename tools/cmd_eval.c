@@ -1,6 +1,7 @@
 // dmdr eval CHECKPOINT --classifier FILE: per_class samples of every class from a checkpoint,
-// measured by the judge against the Fashion-MNIST test set (tools/eval/eval.h); or, with --real,
-// the same number of real training images (the floor every generator is compared with).
+// measured by the judge against the Fashion-MNIST test set (tools/eval/eval.h), beside the same
+// number of real training images (the floor every generator is compared with); or, with
+// --real, the floor alone.
 // A table on the terminal, and JSON with --json FILE.
 //
 // Producing the images (make_images) is kept apart from measuring them (eval_measure), so a
@@ -132,8 +133,19 @@ static int make_images(const char *path, const Config *cfg, const ClassifierConf
 
 // ---- the report ---------------------------------------------------------------------------------
 
+// One row of the table: the samples' figure and, when there is one, the floor's beside it.
+static void print_row(const char *name, const char *format, double value, const EvalMetrics *floor,
+                      double floor_value, const char *note) {
+    char a[32], b[32] = "";
+    snprintf(a, sizeof a, format, value);
+    if (floor) snprintf(b, sizeof b, format, floor_value);
+    printf("  %-16s %10s %12s%s%s\n", name, a, b, note[0] ? "   " : "", note);
+}
+
+// floor: the real training images at the same count (NULL when the set is the floor itself)
 static void print_report(const char *path, const Config *cfg, const ImageSet *set,
-                         const EvalMetrics *m, const EvalReference *ref) {
+                         const EvalMetrics *m, const EvalMetrics *floor,
+                         const EvalReference *ref) {
     if (set->generator_steps)
         printf("eval: %d-step generator %s, seed %d\n", set->generator_steps, path,
                cfg->run.seed);
@@ -147,16 +159,22 @@ static void print_report(const char *path, const Config *cfg, const ImageSet *se
            ref->dim, (long long)ref->count);
     printf("reward: %s\n\n", cfg->eval.reward_model[0] ? cfg->eval.reward_model
                                                        : "the judge's own log p(y|x)");
-    printf("  %-16s %10lld   (%d per class)\n", "samples", (long long)m->count,
-           cfg->eval.per_class);
-    printf("  %-16s %10.3f   (classifier features, vs %lld test images)\n", "FID", m->fid,
-           (long long)ref->count);
-    printf("  %-16s %10.4f   (k = %d, vs %lld test images of the same classes)\n", "precision",
-           m->precision, EVAL_NEIGHBOURS, (long long)m->reference_count);
-    printf("  %-16s %10.4f\n", "recall", m->recall);
-    printf("  %-16s %10.4f   (argmax == prompted class)\n", "class accuracy", m->accuracy);
-    printf("  %-16s %10.3f   (of at most %d)\n", "IS analogue", m->is_score, ref->num_classes);
-    printf("  %-16s %10.4f   (mean log p(class | image))\n", "mean reward", m->reward);
+    printf("  %-16s %10s %12s\n", "", set->sampled ? "samples" : "real", floor ? "real floor" : "");
+    char note[128];
+    snprintf(note, sizeof note, "(%d per class)", cfg->eval.per_class);
+    print_row("images", "%.0f", (double)m->count, floor, floor ? (double)floor->count : 0, note);
+    snprintf(note, sizeof note, "(classifier features, vs %lld test images)", (long long)ref->count);
+    print_row("FID", "%.3f", m->fid, floor, floor ? floor->fid : 0, note);
+    snprintf(note, sizeof note, "(k = %d, vs %lld test images of the same classes)",
+             EVAL_NEIGHBOURS, (long long)m->reference_count);
+    print_row("precision", "%.4f", m->precision, floor, floor ? floor->precision : 0, note);
+    print_row("recall", "%.4f", m->recall, floor, floor ? floor->recall : 0, "");
+    print_row("class accuracy", "%.4f", m->accuracy, floor, floor ? floor->accuracy : 0,
+              "(argmax == prompted class)");
+    snprintf(note, sizeof note, "(of at most %d)", ref->num_classes);
+    print_row("IS analogue", "%.3f", m->is_score, floor, floor ? floor->is_score : 0, note);
+    print_row("mean reward", "%.4f", m->reward, floor, floor ? floor->reward : 0,
+              "(mean log p(class | image))");
     if (set->sampled) {
         printf("  %-16s %10lld   (network evaluations per image)\n", "NFE", (long long)set->nfe);
         printf("  %-16s %10.2f   (%d thread%s, %.1f s)\n", "images/s",
@@ -168,16 +186,8 @@ static void print_report(const char *path, const Config *cfg, const ImageSet *se
 }
 
 // Writes the report to f (opened before the work, so a bad path fails at once); closes f.
-static int write_json(FILE *f, const char *json_path, const char *path, const Config *cfg,
-                      const ImageSet *set, const EvalMetrics *m, Error *err) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "source", set->source);
-    if (set->sampled) cJSON_AddStringToObject(o, "checkpoint", path);
-    else cJSON_AddNullToObject(o, "checkpoint");
-    cJSON_AddStringToObject(o, "classifier", cfg->eval.classifier);
-    if (cfg->eval.reward_model[0]) cJSON_AddStringToObject(o, "reward_model", cfg->eval.reward_model);
-    else cJSON_AddNullToObject(o, "reward_model"); // the judge's own
-    cJSON_AddNumberToObject(o, "per_class", cfg->eval.per_class);
+// The figures of m into o (the report's top level, or its "floor" object).
+static void add_metrics(cJSON *o, const EvalMetrics *m) {
     cJSON_AddNumberToObject(o, "samples", (double)m->count);
     cJSON_AddNumberToObject(o, "reference_samples", (double)m->reference_count);
     cJSON_AddNumberToObject(o, "fid", m->fid);
@@ -186,6 +196,20 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
     cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
     cJSON_AddNumberToObject(o, "is", m->is_score);
     cJSON_AddNumberToObject(o, "reward", m->reward);
+}
+
+static int write_json(FILE *f, const char *json_path, const char *path, const Config *cfg,
+                      const ImageSet *set, const EvalMetrics *m, const EvalMetrics *floor,
+                      Error *err) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "source", set->source);
+    if (set->sampled) cJSON_AddStringToObject(o, "checkpoint", path);
+    else cJSON_AddNullToObject(o, "checkpoint");
+    cJSON_AddStringToObject(o, "classifier", cfg->eval.classifier);
+    if (cfg->eval.reward_model[0]) cJSON_AddStringToObject(o, "reward_model", cfg->eval.reward_model);
+    else cJSON_AddNullToObject(o, "reward_model"); // the judge's own
+    cJSON_AddNumberToObject(o, "per_class", cfg->eval.per_class);
+    add_metrics(o, m);
     if (set->generator_steps) { // its own K steps: no ODE sampler settings
         cJSON_AddStringToObject(o, "method", "generator");
         cJSON_AddNumberToObject(o, "steps", set->generator_steps);
@@ -208,6 +232,8 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
                             "seconds", "threads"};
         for (int i = 0; i < (int)(sizeof na / sizeof na[0]); i++) cJSON_AddNullToObject(o, na[i]);
     }
+    if (floor) add_metrics(cJSON_AddObjectToObject(o, "floor"), floor);
+    else cJSON_AddNullToObject(o, "floor");
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     DMDR_CHECK(text != NULL, "out of host memory");
@@ -216,6 +242,13 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
     int rc = written ? 0 : error_set(err, "cannot write '%s': %s", json_path, strerror(errno));
     free(text);
     return rc;
+}
+
+// The judge's figures of a set, with the reward column from the reward model when there is one.
+static int measure(Classifier *judge, Classifier *reward, const EvalReference *ref,
+                   const ImageSet *set, EvalMetrics *m, Error *err) {
+    if (eval_measure(judge, ref, set->images, set->labels, set->count, m, err) != 0) return -1;
+    return reward ? eval_reward(reward, set->images, set->labels, set->count, &m->reward, err) : 0;
 }
 
 // ---- the network a run was rewarded by ---------------------------------------------------------
@@ -312,24 +345,30 @@ int eval_main(int argc, char **argv) {
     Classifier *judge = NULL, *reward = NULL;
     Dataset test = {0};
     EvalReference ref = {0};
-    ImageSet set = {0};
-    EvalMetrics m;
+    ImageSet set = {0}, real = {0};
+    EvalMetrics m, floor;
     rc = 1;
+    // a sampled set gets the real training images at the same count beside it: the floor
+    Config floor_cfg = cfg;
+    floor_cfg.eval.real = true;
     if (!backend_get(cfg.run.device))
         error_set(&err, "%s backend not available", device_name(cfg.run.device));
     else if (cfg.data.source != DATA_FASHION_MNIST)
         error_set(&err, "the judge measures against the Fashion-MNIST test set: data.dataset must "
                         "be fashion-mnist");
     else if (classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
+             (!cfg.eval.reward_model[0] ||
+              classifier_load(cfg.eval.reward_model, cfg.run.device, &reward, &err) == 0) &&
              fashion_mnist_load(cfg.data.path[0] ? cfg.data.path : NULL, false, &test, &err) == 0 &&
              eval_reference_init(&ref, judge, &test, &err) == 0 &&
              make_images(path, &cfg, classifier_config(judge), &set, &err) == 0 &&
-             eval_measure(judge, &ref, set.images, set.labels, set.count, &m, &err) == 0 &&
-             (!cfg.eval.reward_model[0] ||
-              (classifier_load(cfg.eval.reward_model, cfg.run.device, &reward, &err) == 0 &&
-               eval_reward(reward, set.images, set.labels, set.count, &m.reward, &err) == 0))) {
-        print_report(path, &cfg, &set, &m, &ref);
-        rc = json_file ? write_json(json_file, json, path, &cfg, &set, &m, &err) : 0;
+             measure(judge, reward, &ref, &set, &m, &err) == 0 &&
+             (!set.sampled ||
+              (make_images(NULL, &floor_cfg, classifier_config(judge), &real, &err) == 0 &&
+               measure(judge, reward, &ref, &real, &floor, &err) == 0))) {
+        const EvalMetrics *beside = set.sampled ? &floor : NULL;
+        print_report(path, &cfg, &set, &m, beside, &ref);
+        rc = json_file ? write_json(json_file, json, path, &cfg, &set, &m, beside, &err) : 0;
         json_file = NULL; // closed by write_json
     }
     if (rc) fprintf(stderr, "dmdr eval: %s\n", err.msg);
@@ -338,6 +377,7 @@ int eval_main(int argc, char **argv) {
         remove(json);
     }
     image_set_free(&set);
+    image_set_free(&real);
     eval_reference_free(&ref);
     dataset_free(&test);
     classifier_free(judge);

@@ -17,6 +17,7 @@ int eval_main(int argc, char **argv);
 int distill_main(int argc, char **argv);
 int demo_main(int argc, char **argv);
 int bench_main(int argc, char **argv); // tools/cmd_bench.c: flags of its own, no ConfigCommand
+int table_main(int argc, char **argv); // tools/cmd_table.c: likewise
 
 // How each reads its arguments (sections, own flags, positionals), also for `dmdr help`.
 extern const ConfigCommand train_teacher_command, sample_command, info_command,

@@ -94,10 +94,20 @@ static const Command commands[] = {
      "  test images of the same classes), class accuracy (argmax == prompted class), the\n"
      "  Inception-Score analogue exp(E KL(p(y|x) || p(y))), mean reward (the mean log\n"
      "  p(prompted class | x): minus the cross-entropy that the RL stage minimises), network\n"
-     "  evaluations per image and sampler images/s. --real measures the first K training\n"
-     "  images of each class instead (the floor). The sampler settings default to the run's\n"
-     "  own when the checkpoint stores them. --json FILE writes the figures as JSON.\n",
+     "  evaluations per image and sampler images/s; beside them the same figures of the\n"
+     "  first K training images of each class (the real-image floor at the same count).\n"
+     "  --real measures the floor alone. The sampler settings default to the run's own when\n"
+     "  the checkpoint stores them. --json FILE writes the figures as JSON (the floor's under\n"
+     "  \"floor\").\n",
      eval_main, &eval_command},
+    {"table", "the comparison table of eval reports: mean +- std over seeds, beside the floor",
+     "dmdr table LABEL=REPORT[,REPORT...] ... [--out FILE.md]\n"
+     "  Reads `dmdr eval --json` reports and prints one Markdown row per LABEL: the number of\n"
+     "  reports (seeds), samples, NFE, images/s, FID, precision, recall, class accuracy, IS and\n"
+     "  reward, each as mean +- sample standard deviation over the row's reports; above them the\n"
+     "  real-image floor the reports carry, and the judge and reward model they name. Reports\n"
+     "  of different judges or sample counts are refused. --out writes the table to FILE.\n",
+     table_main, NULL},
     {"info", "show what a checkpoint holds: model, weights and shapes, metadata",
      "dmdr info CHECKPOINT\n"
      "  The model configuration, the training position, every weight with its dtype and\n"

@@ -1,0 +1,22 @@
+// The comparison table of `dmdr eval --json` reports: one row per model, each the mean +- the
+// sample standard deviation over its reports (seeds), beside the real-image floor the reports
+// carry. Printed as a Markdown table, so that the terminal, the README and docs/experiments
+// read the same text. `dmdr table` and `dmdr demo` print it.
+#pragma once
+
+#include <stdio.h>
+
+#include "tensor/error.h"
+
+typedef struct {
+    const char *label;         // "DMD 1-step"
+    const char *const *files;  // its eval reports (one per seed)
+    int count;
+} TableRow;
+
+// Reads every report and prints the table to out: a line naming the judge and the reward
+// model, the header, the floor (from the first report that has one), then one row per
+// TableRow. Rows are compared only at one judge and one sample count: a report measured by
+// another judge, or at another count, is an error naming both. -1 with err for a file that
+// cannot be read or is not an eval report (its row then reads "no results"; the rest print).
+int eval_table_print(FILE *out, const TableRow *rows, int n, Error *err);
