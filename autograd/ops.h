@@ -51,6 +51,9 @@ Tensor *op_transpose(Tensor *x, int dim0, int dim1);
 Tensor *op_expand(Tensor *x, Shape shape);
 // elements [start, start + len) along dim
 Tensor *op_narrow(Tensor *x, int dim, int64_t start, int64_t len);
+// This rank's rows of a global batch x (N, ...) (tensor/dist.h: dim 0 split evenly over the
+// ranks); x itself in a world of one.
+Tensor *op_shard(Tensor *x);
 Tensor *op_concat(Tensor *const *xs, int count, int dim);
 // count equal pieces along dim into out[0..count)
 void op_chunk(Tensor *x, int count, int dim, Tensor **out);

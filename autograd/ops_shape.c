@@ -1,6 +1,7 @@
 // Shape ops. Tensors are always contiguous, so reshape is a view and everything else
 // (permute, expand, narrow, concat) is one copy_strided kernel call with suitable strides.
 #include "autograd/ops_internal.h"
+#include "tensor/dist.h"
 
 static void *element_at(Tensor *t, int64_t index) {
     return (char *)tensor_data(t) + (size_t)index * dtype_size(t->dtype);
@@ -130,6 +131,13 @@ Tensor *op_narrow(Tensor *x, int dim, int64_t start, int64_t len) {
         node->iarg[1] = start;
     }
     return y;
+}
+
+Tensor *op_shard(Tensor *x) {
+    if (dist_size() == 1) return x;
+    int64_t offset, count;
+    dist_shard(x->shape.dim[0], &offset, &count);
+    return op_narrow(x, 0, offset, count);
 }
 
 static void concat_backward(AutogradNode *node, Tensor *dy) {

@@ -121,6 +121,8 @@ Tensor *flow_matching_loss_field(const VelocityField *f, Tensor *x0, Tensor *y, 
     Tensor *eps = tensor_normal(x0->shape, rng, 0.0f, 1.0f, x0->device);
     int64_t dropped;
     Tensor *y_in = flow_drop_labels(y, f->null_label, opt->label_dropout, rng, &dropped);
+    // every rank drew for the whole batch: it keeps its rows (tensor/dist.h)
+    x0 = op_shard(x0), t = op_shard(t), eps = op_shard(eps), y_in = op_shard(y_in);
     Tensor *v = f->forward(f->self, flow_interpolate(x0, eps, t), t, y_in);
     Tensor *loss = op_mse(v, op_sub(eps, x0));
     if (stats) {

@@ -60,7 +60,10 @@ typedef struct {
 
 // x0 (N, ...) data, y (N) I32 -> (1): mean((v_hat(x_t, t, y') - (eps - x0))^2), with the graph
 // to the field's parameters. Draws from rng, in this order: t (N), eps (like x0), then the N
-// dropout decisions. stats may be NULL (filling it reads t back from the device).
+// dropout decisions. stats may be NULL (filling it reads t back from the device; mean_t is
+// this rank's). With several ranks (tensor/dist.h) x0 and y are the global batch: every rank
+// makes the same draws and the loss is the mean over its own rows, so the mean over the ranks
+// of the gradients is the gradient of the global batch's loss.
 Tensor *flow_matching_loss_field(const VelocityField *f, Tensor *x0, Tensor *y, Rng *rng,
                                  const FlowLossOptions *opt, FlowLossStats *stats);
 // The same for a Model (opt NULL: the defaults).

@@ -12,8 +12,9 @@
 #include "autograd/autograd.h"
 #include "kernels/check.h"
 #include "nn/checkpoint.h"
-#include "tensor/storage.h"
 #include "nn/layers.h"
+#include "tensor/dist.h"
+#include "tensor/storage.h"
 
 #define GROUPNORM_EPS 1e-5f // PyTorch's default
 
@@ -308,12 +309,38 @@ Tensor *smoothed_cross_entropy(Tensor *logits, Tensor *y, float eps) {
     return op_add(op_mul_scalar(ce, 1.0f - eps), op_mul_scalar(uniform, eps));
 }
 
+// Correct predictions of logits (n, classes) against labels (n), both read to the host.
+static int64_t count_correct(Tensor *logits, Tensor *labels) {
+    int64_t n = logits->shape.dim[0], classes = logits->shape.dim[1];
+    float *row = malloc((size_t)(n * classes + 1) * sizeof *row);
+    int32_t *y = malloc((size_t)(n + 1) * sizeof *y);
+    DMDR_CHECK(row && y, "out of host memory");
+    tensor_read(logits, row);
+    tensor_read(labels, y);
+    int64_t correct = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = row + i * classes;
+        int best = 0;
+        for (int k = 1; k < classes; k++)
+            if (r[k] > r[best]) best = k;
+        correct += best == y[i];
+    }
+    free(row);
+    free(y);
+    return correct;
+}
+
 TrainStepStats classifier_train_step(Classifier *c, AdamW *opt, const LrSchedule *schedule,
                                      float clip, float label_smoothing, Tensor *x, Tensor *y,
-                                     Tensor **logits) {
-    *logits = classifier_forward(c, x, NULL);
-    Tensor *loss = smoothed_cross_entropy(*logits, y, label_smoothing);
-    return optim_train_step(opt, schedule, clip, NULL, 0.0f, loss);
+                                     int64_t *correct) {
+    x = op_shard(x), y = op_shard(y); // this rank's rows of the global batch
+    Tensor *logits = classifier_forward(c, x, NULL);
+    Tensor *loss = smoothed_cross_entropy(logits, y, label_smoothing);
+    TrainStepStats st = optim_train_step(opt, schedule, clip, NULL, 0.0f, loss);
+    double right = (double)count_correct(logits, y);
+    dist_sum_f64(&right, 1);
+    *correct = (int64_t)right;
+    return st;
 }
 
 // ---- files ------------------------------------------------------------------------------------

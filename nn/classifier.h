@@ -68,10 +68,12 @@ Tensor *smoothed_cross_entropy(Tensor *logits, Tensor *y, float eps);
 
 // The judge's training step (dmdr train-classifier): x (N, C, H, W) in [-1, 1], y (N) I32 ->
 // the smoothed cross-entropy, backward, AdamW over c's parameters at the scheduled rate with
-// the gradient norm clipped (optim_train_step). *logits (N, classes) stays in the caller's scope.
+// the gradient norm clipped (optim_train_step); *correct: the batch's argmax == y count. With
+// several ranks (tensor/dist.h) x and y are the global batch, each rank computes its rows,
+// and the loss and the count are the global batch's.
 TrainStepStats classifier_train_step(Classifier *c, AdamW *opt, const LrSchedule *schedule,
                                      float clip, float label_smoothing, Tensor *x, Tensor *y,
-                                     Tensor **logits);
+                                     int64_t *correct);
 
 // Every parameter under its state_dict name.
 const ParamList *classifier_params(const Classifier *c);

@@ -6,9 +6,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "autograd/autograd.h"
 #include "kernels/check.h"
+#include "tensor/dist.h"
 
 // Zeros shaped like t (or a copy of t), on its device, outliving the caller's scope: state
 // owned by the optimiser or the EMA.
@@ -227,13 +229,70 @@ void ema_copy_to(const Ema *ema, const ParamList *params) {
 
 void ema_swap(Ema *ema, const ParamList *params) { for_each_pair(ema, params, swap_values, 0.0f); }
 
+// ---- data parallelism ------------------------------------------------------------------------
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double optim_average_gradients(const ParamList *params) {
+    if (dist_size() == 1) return 0.0;
+    double start = seconds_now();
+    // which parameters have a gradient must agree, or the packed buffers would not line up
+    int64_t total = 0;
+    double present = 0;
+    for (int i = 0; i < params->count; i++) {
+        const Param *p = &params->items[i];
+        if (!p->trainable || !p->tensor->grad) continue;
+        total += tensor_numel(p->tensor->grad);
+        present += (double)(i + 1) * (double)(i + 1);
+    }
+    DMDR_CHECK(dist_agree(present), "data parallel: the ranks hold gradients of different "
+                                    "parameters (a rank-dependent forward)");
+    // one buffer for every gradient, kept across steps: a single all-reduce per step
+    static float *buffer;
+    static int64_t capacity;
+    if (total > capacity) {
+        free(buffer);
+        buffer = malloc((size_t)total * sizeof *buffer);
+        DMDR_CHECK(buffer != NULL, "out of host memory for %lld gradient values", (long long)total);
+        capacity = total;
+    }
+    int64_t at = 0;
+    for (int i = 0; i < params->count; i++) {
+        const Param *p = &params->items[i];
+        if (!p->trainable || !p->tensor->grad) continue;
+        tensor_read(p->tensor->grad, buffer + at);
+        at += tensor_numel(p->tensor->grad);
+    }
+    dist_sum_f32(buffer, total);
+    float inv = 1.0f / (float)dist_size();
+    for (int64_t j = 0; j < total; j++) buffer[j] *= inv;
+    at = 0;
+    for (int i = 0; i < params->count; i++) {
+        const Param *p = &params->items[i];
+        if (!p->trainable || !p->tensor->grad) continue;
+        tensor_write(p->tensor->grad, buffer + at);
+        at += tensor_numel(p->tensor->grad);
+    }
+    return seconds_now() - start;
+}
+
+double optim_average_value(double value) {
+    dist_sum_f64(&value, 1);
+    return value / dist_size();
+}
+
 TrainStepStats optim_train_step(AdamW *opt, const LrSchedule *sched, float clip, Ema *ema,
                                 float ema_decay, Tensor *loss) {
     TrainStepStats st = {.lr = lr_schedule(sched, opt->step)};
     adamw_zero_grad(opt);
     autograd_backward(loss, NULL);
+    st.allreduce_s = optim_average_gradients(&opt->params);
     st.grad_norm = adamw_step(opt, st.lr, clip);
     if (ema) ema_update(ema, &opt->params, ema_decay);
-    st.loss = tensor_item(loss);
+    st.loss = (float)optim_average_value(tensor_item(loss));
     return st;
 }

@@ -105,11 +105,21 @@ void ema_swap(Ema *ema, const ParamList *params);
 
 typedef struct {
     float loss, lr;
-    double grad_norm; // before clipping
+    double grad_norm;   // before clipping
+    double allreduce_s; // wall time of the gradients' all-reduce (0 with one rank)
 } TrainStepStats;
 
+// Data parallelism (tensor/dist.h): replaces every trainable gradient of `params` by its mean
+// over the ranks (one all-reduce of them all, packed), after a backward pass on this rank's
+// shard; nothing with one rank. Every rank must hold gradients for the same parameters.
+// Returns the seconds it took (packing, the all-reduce, unpacking).
+double optim_average_gradients(const ParamList *params);
+// The mean over the ranks of a value each computed on its shard (a loss), for the log.
+double optim_average_value(double value);
+
 // What every trainer does with its loss (1): the gradients of opt's parameters dropped, the
-// backward pass, AdamW at lr_schedule(sched, opt->step) with the gradient norm clipped to
-// `clip` (<= 0: none), then the EMA at ema_decay (ema NULL: none). Reads the loss back.
+// backward pass, the gradients averaged over the ranks, AdamW at lr_schedule(sched,
+// opt->step) with the gradient norm clipped to `clip` (<= 0: none), then the EMA at ema_decay
+// (ema NULL: none). Reads the loss back (its mean over the ranks).
 TrainStepStats optim_train_step(AdamW *opt, const LrSchedule *sched, float clip, Ema *ema,
                                 float ema_decay, Tensor *loss);

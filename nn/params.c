@@ -48,6 +48,20 @@ Tensor *param_leaf(Tensor *t) {
     return tensor_retain(t);
 }
 
+double params_checksum(const ParamList *list) {
+    double sum = 0;
+    for (int i = 0; i < list->count; i++) {
+        const Tensor *t = list->items[i].tensor;
+        int64_t n = tensor_numel(t);
+        float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+        DMDR_CHECK(v != NULL, "out of host memory");
+        tensor_read(t, v);
+        for (int64_t j = 0; j < n; j++) sum += (double)v[j] * (double)(1 + (i + j) % 7);
+        free(v);
+    }
+    return sum;
+}
+
 Param *params_find(const ParamList *list, const char *name) {
     for (int i = 0; i < list->count; i++)
         if (strcmp(list->items[i].name, name) == 0) return &list->items[i];

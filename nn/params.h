@@ -32,6 +32,9 @@ void params_free(ParamList *list); // frees the list, not the tensors
 // started from another's weights). Every name of `from` must exist in `to` with its shape
 // (checked: a programmer error otherwise); names only in `to` are left as they are.
 void params_copy(const ParamList *from, const ParamList *to);
+// A checksum of every value (a position-weighted sum in double): equal weights give equal
+// sums bit for bit, so ranks that should hold the same weights compare it (tensor/dist.h).
+double params_checksum(const ParamList *list);
 // Marks every parameter trainable or not and sets its tensor's requires_grad to match: a
 // frozen network (a LoRA base, a reward model, a reference) gets no gradients or updates.
 void params_set_trainable(const ParamList *list, bool trainable);

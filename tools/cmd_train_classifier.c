@@ -20,6 +20,7 @@
 #include "nn/checkpoint.h"
 #include "nn/guard.h"
 #include "nn/classifier.h"
+#include "tensor/dist.h"
 #include "tools/commands.h"
 #include "tools/data/dataset.h"
 #include "tools/progress.h"
@@ -115,6 +116,10 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
     if (!backend_get(c->run.device))
         return error_set(err, "%s backend not available", device_name(c->run.device));
     command_run_setup(c, "dmdr train-classifier");
+    if (!dist_divides(c->classifier.batch))
+        return error_set(err, "classifier.batch %d does not split over %d ranks (the batch is the "
+                              "global batch: make it a multiple of the rank count)",
+                         c->classifier.batch, dist_size());
     if (load_data(t, err) != 0) return -1;
     ClassifierConfig cc = {
         .in_channels = t->train.channels, .image_size = t->train.height,
@@ -193,19 +198,6 @@ static void augment(Trainer *t) {
     }
 }
 
-// Correct predictions of logits (n, classes) host against labels.
-static int64_t count_correct(const float *logits, const int32_t *labels, int64_t n, int classes) {
-    int64_t correct = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = logits + i * classes;
-        int best = 0;
-        for (int k = 1; k < classes; k++)
-            if (row[k] > row[best]) best = k;
-        correct += best == labels[i];
-    }
-    return correct;
-}
-
 // Accuracy and mean cross-entropy on the test set.
 static int evaluate(Trainer *t, Error *err) {
     const Dataset *d = &t->test;
@@ -235,15 +227,10 @@ static int train_step(void *ctx, RunStep *out, Error *err) {
     dataloader_next(&t->loader, &x, &y, c->run.device);
     augment(t);
     tensor_write(x, t->batch);
-    Tensor *logits;
+    int64_t correct;
     TrainStepStats st = classifier_train_step(t->net, &t->opt, &t->sched, c->classifier.clip,
-                                              c->classifier.label_smoothing, x, y, &logits);
-    int classes = t->train.num_classes;
-    float *host = malloc((size_t)(t->loader.batch * classes) * sizeof *host);
-    DMDR_CHECK(host != NULL, "out of host memory");
-    tensor_read(logits, host);
-    t->correct += count_correct(host, t->loader.stage_labels, t->loader.batch, classes);
-    free(host);
+                                              c->classifier.label_smoothing, x, y, &correct);
+    t->correct += correct;
     tensor_scope_end();
     t->step++;
     t->loss_sum += st.loss;
@@ -285,6 +272,12 @@ static int end_epoch(void *ctx, RunDir *run, int64_t step, const Progress *p, Er
 }
 
 // Checkpoints fall on epoch ends: every checkpoint_every epochs, and the last.
+// The weights every rank must hold alike (run_loop compares them at checkpoints).
+static double weights_checksum(void *ctx) {
+    Trainer *t = ctx;
+    return params_checksum(classifier_params(t->net));
+}
+
 static int train(Trainer *t, Error *err) {
     const Config *c = &t->cfg;
     int64_t every = (int64_t)c->classifier.checkpoint_every * t->steps_per_epoch;
@@ -294,7 +287,7 @@ static int train(Trainer *t, Error *err) {
                         .unit = "img/s", .elapsed_before = t->elapsed_before,
                         .quiet = c->run.quiet};
     RunHooks h = {.step = train_step, .log = log_metrics, .after_step = end_epoch,
-                  .checkpoint = save_checkpoint};
+                  .checkpoint = save_checkpoint, .checksum = weights_checksum};
     return run_loop(&t->run, &o, &h, t, err);
 }
 
@@ -332,7 +325,8 @@ int train_classifier_main(int argc, char **argv) {
     char path[CONFIG_PATH_MAX + 32];
     if (train(&t, &err) != 0) {
         fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
-    } else if (classifier_save(t.net, rundir_path(&t.run, "classifier.safetensors", path,
+    } else if (dist_rank() == 0 &&
+               classifier_save(t.net, rundir_path(&t.run, "classifier.safetensors", path,
                                                   sizeof path), &err) != 0) {
         fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
     } else if (t.last_rate == 0 && evaluate(&t, &err) != 0) { // nothing trained: measure anyway

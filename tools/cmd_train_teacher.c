@@ -15,6 +15,7 @@
 #include "kernels/threads.h"
 #include "nn/checkpoint.h"
 #include "nn/guard.h"
+#include "tensor/dist.h"
 #include "tools/commands.h"
 #include "tools/data/dataset.h"
 #include "tools/progress.h"
@@ -137,6 +138,10 @@ static int trainer_setup(Trainer *t, const char *resume, bool out_given, Error *
     command_run_setup(c, "dmdr train-teacher");
     if (load_data(c, &t->data, err) != 0 || check_data_fits_model(c, &t->data, err) != 0)
         return -1;
+    if (!dist_divides(c->train.batch))
+        return error_set(err, "train.batch %d does not split over %d ranks (the batch is the "
+                              "global batch: make it a multiple of the rank count)",
+                         c->train.batch, dist_size());
     Rng base = rng_make((uint64_t)c->run.seed);
     Rng init = rng_fork(&base, STREAM_INIT);
     t->rng = rng_fork(&base, STREAM_TRAIN);
@@ -193,14 +198,21 @@ static int train_step(void *ctx, RunStep *out, Error *err) {
 static int log_metrics(void *ctx, RunDir *run, int64_t step, double rate, const Progress *p,
                        Error *err) {
     Trainer *t = ctx;
+    // with several ranks, the all-reduce's share of the last step
     Metric m[] = {{"loss", t->loss_sum / (double)t->steps_since}, {"lr", t->last.lr},
                   {"grad_norm", t->last.grad_norm}, {"images_per_s", rate},
-                  {"elapsed_s", progress_elapsed(p)}};
+                  {"elapsed_s", progress_elapsed(p)}, {"allreduce_s", t->last.allreduce_s}};
     t->last_loss = m[0].value;
     t->last_rate = rate;
     t->loss_sum = 0;
     t->steps_since = 0;
-    return rundir_log(run, step, m, 5, err);
+    return rundir_log(run, step, m, dist_size() > 1 ? 6 : 5, err);
+}
+
+// The weights every rank must hold alike (run_loop compares them at checkpoints).
+static double weights_checksum(void *ctx) {
+    Trainer *t = ctx;
+    return params_checksum(model_params(t->model));
 }
 
 static int train(Trainer *t, Error *err) {
@@ -211,7 +223,7 @@ static int train(Trainer *t, Error *err) {
                         .unit = dataset_is_image(&t->data) ? "img/s" : "pts/s",
                         .elapsed_before = t->elapsed_before, .quiet = c->run.quiet};
     RunHooks h = {.step = train_step, .log = log_metrics, .checkpoint = save_checkpoint,
-                  .samples = save_samples};
+                  .samples = save_samples, .checksum = weights_checksum};
     return run_loop(&t->run, &o, &h, t, err);
 }
 
@@ -247,7 +259,8 @@ int train_teacher_main(int argc, char **argv) {
     char path[CONFIG_PATH_MAX + 32];
     if (train(&t, &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
-    } else if (checkpoint_export_weights(rundir_path(&t.run, "model.safetensors", path, sizeof path),
+    } else if (dist_rank() == 0 &&
+               checkpoint_export_weights(rundir_path(&t.run, "model.safetensors", path, sizeof path),
                                          model_params(t.model), &t.flow.ema, &c->model, 1,
                                          (const char *[]){CHECKPOINT_ROLE_KEY},
                                          (const char *[]){ROLE_TEACHER}, &err) != 0) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "dmdr_config.h"
+#include "tensor/dist.h"
 #include "tools/commands.h"
 
 typedef struct {
@@ -13,6 +14,7 @@ typedef struct {
     const char *usage; // shown by `dmdr help <command>`
     int (*run)(int argc, char **argv);
     const ConfigCommand *config; // its settings, listed by `dmdr help <command>`; or NULL
+    bool ranks; // runs data-parallel under mpirun (tensor/dist.h); else one process only
 } Command;
 
 static int run_help(int argc, char **argv);
@@ -28,7 +30,7 @@ static const Command commands[] = {
      "  stages that have them, written qualified (--train.steps 2000, --distill.steps 500,\n"
      "  --rl.steps 100, --eval.per_class 50); [run] settings bare (--threads 2). A stage\n"
      "  whose result exists is skipped: the same command continues an interrupted demo.\n",
-     demo_main, NULL},
+     demo_main, NULL, false},
     {"bench", "benchmark the kernels (GFLOP/s, GB/s, fraction of the machine's ceiling)",
      "dmdr bench [--threads N] [--device cpu|cuda] [--shapes small|base] [--batch N]\n"
      "           [--filter TEXT] [--quick] [--json FILE]\n"
@@ -38,7 +40,7 @@ static const Command commands[] = {
      "  images/s, with peak memory. Time per call, throughput and the fraction of the\n"
      "  ceiling; --json writes the same figures (train_step with its configuration) as JSON.\n"
      "  bash bench/vs_torch.sh runs the training step against its PyTorch twin.\n",
-     bench_main, NULL},
+     bench_main, NULL, false},
     {"train-teacher", "train the flow-matching teacher; writes a run directory",
      "dmdr train-teacher [--preset P] [--config FILE] [--key value ...] [--resume CHECKPOINT]\n"
      "  Trains the class-conditional velocity network of the preset on its data, writing\n"
@@ -47,7 +49,7 @@ static const Command commands[] = {
      "  and model.safetensors (the EMA weights). `--config RUN/config.ini` repeats a run.\n"
      "  --resume CHECKPOINT continues a run from its checkpoint, bit for bit, with the run's\n"
      "  stored configuration under any flags given (e.g. --steps to train longer).\n",
-     train_teacher_main, &train_teacher_command},
+     train_teacher_main, &train_teacher_command, true},
     {"train-classifier", "train the judge: the CNN classifier of metrics and rewards",
      "dmdr train-classifier [--preset P] [--config FILE] [--key value ...] [--resume CHECKPOINT]\n"
      "  Trains the conv/GroupNorm/SiLU classifier on the Fashion-MNIST training set and\n"
@@ -55,7 +57,7 @@ static const Command commands[] = {
      "  runs/train-classifier-<preset>-<time>/ (or --out): config.ini, metrics.jsonl (loss and\n"
      "  accuracy), checkpoints/ (at epoch ends) and classifier.safetensors, the file that\n"
      "  `dmdr eval --classifier` and the RL stage read. --resume continues a run bit for bit.\n",
-     train_classifier_main, &train_classifier_command},
+     train_classifier_main, &train_classifier_command, true},
     {"distill", "DMD: distill the teacher into a 1- to 4-step generator (stage 1 of DMDR)",
      "dmdr distill --teacher FILE [--preset P] [--config FILE] [--key value ...]\n"
      "             [--resume CHECKPOINT]\n"
@@ -74,14 +76,14 @@ static const Command commands[] = {
      "  the reward being log p(prompted class | x) under the judge classifier: reward\n"
      "  backpropagation or PPO over the stochastic K-step sampler; --regularizer kl or none\n"
      "  give the baselines. metrics.jsonl adds the reward, PPO's ratio spread and clip share.\n",
-     distill_main, &distill_command},
+     distill_main, &distill_command, false},
     {"sample", "draw class-conditional samples from a checkpoint into a PNG",
      "dmdr sample CHECKPOINT [--steps N] [--method euler|heun] [--cfg S] [--shift S]\n"
      "           [--per-class K] [--seed S] [--out FILE.png]\n"
      "  One row of K samples per class (a scatter plot for 2-D data), from the EMA weights of\n"
      "  a training checkpoint or from an exported model.safetensors. The settings default to\n"
      "  the run's own (stored in the checkpoint); --out defaults to CHECKPOINT-samples.png.\n",
-     sample_main, &sample_command},
+     sample_main, &sample_command, false},
     {"eval", "measure a checkpoint's samples with the judge: FID, precision, recall, ...",
      "dmdr eval CHECKPOINT --classifier FILE [--steps N] [--method euler|heun] [--cfg S]\n"
      "          [--shift S] [--per-class K] [--seed S] [--json FILE]\n"
@@ -99,7 +101,7 @@ static const Command commands[] = {
      "  --real measures the floor alone. The sampler settings default to the run's own when\n"
      "  the checkpoint stores them. --json FILE writes the figures as JSON (the floor's under\n"
      "  \"floor\").\n",
-     eval_main, &eval_command},
+     eval_main, &eval_command, false},
     {"table", "the comparison table of eval reports: mean +- std over seeds, beside the floor",
      "dmdr table LABEL=REPORT[,REPORT...] ... [--out FILE.md]\n"
      "  Reads `dmdr eval --json` reports and prints one Markdown row per LABEL: the number of\n"
@@ -107,14 +109,15 @@ static const Command commands[] = {
      "  reward, each as mean +- sample standard deviation over the row's reports; above them the\n"
      "  real-image floor the reports carry, and the judge and reward model they name. Reports\n"
      "  of different judges or sample counts are refused. --out writes the table to FILE.\n",
-     table_main, NULL},
+     table_main, NULL, false},
     {"info", "show what a checkpoint holds: model, weights and shapes, metadata",
      "dmdr info CHECKPOINT\n"
      "  The model configuration, the training position, every weight with its dtype and\n"
      "  shape, the parameter count, the training state stored beside the weights, and the\n"
      "  metadata (with the run's configuration).\n",
-     info_main, NULL},
-    {"help", "show the commands, or the usage of one", "dmdr help [command]\n", run_help, NULL},
+     info_main, NULL, false},
+    {"help", "show the commands, or the usage of one", "dmdr help [command]\n", run_help, NULL,
+     false},
 };
 static const int command_count = (int)(sizeof commands / sizeof commands[0]);
 
@@ -185,5 +188,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dmdr: unknown command '%s' (see `dmdr help`)\n", argv[1]);
         return 2;
     }
-    return c->run(argc - 1, argv + 1);
+    if (dist_init(&argc, &argv) != 0) return 1;
+    if (dist_size() > 1 && !c->ranks) {
+        if (dist_rank() == 0)
+            fprintf(stderr, "dmdr %s: runs on one process; started on %d ranks (mpirun -np 1, or "
+                            "no mpirun)\n", c->name, dist_size());
+        dist_abort(2);
+    }
+    // rank 0 speaks for the run; the others print only their errors
+    if (dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) dist_abort(1);
+    int rc = c->run(argc - 1, argv + 1);
+    if (rc != 0 && dist_size() > 1) dist_abort(rc); // the others may be waiting on this rank
+    dist_finalize();
+    return rc;
 }

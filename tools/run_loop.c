@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "tensor/dist.h"
+
 // One step and everything due after it, in the order that keeps the directory truthful.
 static int one_step(RunDir *run, const RunLoopOptions *o, const RunHooks *h, void *ctx,
                     Progress *p, int64_t *step, double *items, double *seconds, Error *err) {
@@ -20,13 +22,19 @@ static int one_step(RunDir *run, const RunLoopOptions *o, const RunHooks *h, voi
         *items = *seconds = 0;
     }
     if (h->after_step && h->after_step(ctx, run, *step, p, err) != 0) return -1;
+    // the ranks apply the same averaged gradients: their weights are equal bit for bit, or
+    // something made a rank's state its own
+    if (checkpoint && h->checksum && dist_size() > 1 && !dist_agree(h->checksum(ctx)))
+        return error_set(err, "step %lld: the ranks' weights differ (checksums disagree): a "
+                              "rank diverged from the others", (long long)*step);
+    bool writer = dist_rank() == 0;
     char path[CONFIG_PATH_MAX + 64];
-    if (checkpoint &&
+    if (writer && checkpoint &&
         (h->checkpoint(ctx, rundir_step_path(run, "checkpoints", *step, "safetensors", path,
                                              sizeof path), err) != 0 ||
          rundir_commit(run, err) != 0))
         return -1;
-    if (h->samples && rundir_due(*step, o->sample_every, o->last) &&
+    if (writer && h->samples && rundir_due(*step, o->sample_every, o->last) &&
         h->samples(ctx, rundir_step_path(run, "samples", *step, "png", path, sizeof path), err) != 0)
         return -1;
     return 0;
@@ -34,7 +42,8 @@ static int one_step(RunDir *run, const RunLoopOptions *o, const RunHooks *h, voi
 
 int run_loop(RunDir *run, const RunLoopOptions *o, const RunHooks *h, void *ctx, Error *err) {
     Progress p;
-    progress_begin(&p, stderr, o->first, o->last, o->unit, o->elapsed_before, o->quiet);
+    progress_begin(&p, stderr, o->first, o->last, o->unit, o->elapsed_before,
+                   o->quiet || dist_rank() != 0);
     int64_t step = o->first;
     double items = 0, seconds = 0; // since the last metrics line
     int rc = 0;

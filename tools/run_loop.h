@@ -32,6 +32,9 @@ typedef struct {
     int (*checkpoint)(void *ctx, const char *path, Error *err);
     // Writes a sample grid to `path` (NULL: the command makes none).
     int (*samples)(void *ctx, const char *path, Error *err);
+    // A checksum of the weights every rank must hold identically (NULL: none). With several
+    // ranks it is compared at every checkpoint, and a difference stops the run.
+    double (*checksum)(void *ctx);
 } RunHooks;
 
 typedef struct {
@@ -43,4 +46,6 @@ typedef struct {
 } RunLoopOptions;
 
 // Runs steps until the count reaches o->last: 0, or -1 with err (the progress line ended).
+// With several ranks every rank steps; rank 0 alone shows progress and writes the metrics,
+// checkpoints and grids.
 int run_loop(RunDir *run, const RunLoopOptions *o, const RunHooks *h, void *ctx, Error *err);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kernels/check.h"
+#include "tensor/dist.h"
 
 int make_dirs(const char *path, Error *err) {
     char buf[CONFIG_PATH_MAX];
@@ -126,6 +127,11 @@ static int populate(RunDir *rd, const Config *cfg, Error *err) {
 
 int rundir_create(RunDir *rd, const Config *cfg, const char *command, Error *err) {
     memset(rd, 0, sizeof *rd);
+    if (dist_rank() != 0) {
+        rd->silent = true;
+        snprintf(rd->dir, sizeof rd->dir, "%s", cfg->run.out[0] ? cfg->run.out : "(rank 0's)");
+        return 0;
+    }
     if (cfg->run.out[0]) {
         snprintf(rd->dir, sizeof rd->dir, "%s", cfg->run.out);
         if (!dir_is_empty(rd->dir))
@@ -221,6 +227,11 @@ int rundir_resume(RunDir *rd, const char *dir, const Config *cfg, int64_t step,
     memset(rd, 0, sizeof *rd);
     if (snprintf(rd->dir, sizeof rd->dir, "%s", dir) >= (int)sizeof rd->dir)
         return error_set(err, "%s: path too long", dir);
+    if (dist_rank() != 0) {
+        rd->silent = true;
+        if (elapsed_s) *elapsed_s = 0;
+        return 0;
+    }
     if (make_dirs(rd->dir, err) != 0) return -1;
     char path[CONFIG_PATH_MAX + 32];
     double elapsed = 0;
@@ -231,7 +242,7 @@ int rundir_resume(RunDir *rd, const char *dir, const Config *cfg, int64_t step,
 }
 
 void rundir_hold(RunDir *rd) {
-    if (rd->held) return;
+    if (rd->held || rd->silent) return;
     rd->held = open_memstream(&rd->held_text, &rd->held_size);
     DMDR_CHECK(rd->held != NULL, "out of host memory");
 }
@@ -261,6 +272,7 @@ int rundir_commit(RunDir *rd, Error *err) {
 }
 
 int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error *err) {
+    if (rd->silent) return 0;
     FILE *f = rd->held ? rd->held : rd->metrics;
     fprintf(f, "{\"step\": %lld", (long long)step);
     for (int i = 0; i < count; i++) {

@@ -15,8 +15,11 @@
 #include "tensor/error.h"
 #include "tools/config.h"
 
+// With several ranks (tensor/dist.h) only rank 0 writes: on the others a RunDir knows its
+// path when given one and every write is skipped (`silent`).
 typedef struct {
     char dir[CONFIG_PATH_MAX];
+    bool silent;   // a rank other than 0: nothing is written
     FILE *metrics; // metrics.jsonl, appending
     FILE *held;    // lines waiting for rundir_commit, or NULL (see rundir_hold)
     char *held_text;

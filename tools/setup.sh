@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(gcc meson ninja-build pkg-config libopenblas-openmp-dev libpng-dev zlib1g-dev
-          check libcjson-dev libinih-dev dataset-fashion-mnist libdnnl-dev)
+          check libcjson-dev libinih-dev dataset-fashion-mnist libdnnl-dev libopenmpi-dev
+          openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,70 @@
+// The MPI world (OpenMPI): MPI_COMM_WORLD, host buffers, MPI_Allreduce.
+#include <limits.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kernels/check.h"
+#include "tensor/dist.h"
+
+static int world_rank, world_size = 1;
+static bool joined;
+
+// Whether an MPI launcher started this process (OpenMPI's, or a PMI one such as Slurm's)
+static bool launched_by_mpi(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+int dist_init(int *argc, char ***argv) {
+    // a plain start is a world of one without MPI_Init: no launcher daemons, no start-up cost
+    if (!launched_by_mpi()) return 0;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+        fprintf(stderr, "dmdr: MPI_Init failed\n");
+        return -1;
+    }
+    joined = true;
+    // errors end the run with a message instead of returning codes nobody checks
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    return 0;
+}
+
+void dist_finalize(void) {
+    if (joined) MPI_Finalize();
+    joined = false;
+}
+
+int dist_rank(void) { return world_rank; }
+int dist_size(void) { return world_size; }
+const char *dist_backend(void) { return "mpi"; }
+
+_Noreturn void dist_abort(int code) {
+    if (joined && world_size > 1) {
+        fprintf(stderr, "dmdr: rank %d of %d failed (exit %d): ending every rank\n", world_rank,
+                world_size, code);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, code);
+    }
+    exit(code);
+}
+
+void dist_sum_f32(float *values, int64_t n) {
+    if (world_size == 1) return;
+    // MPI counts are int: large buffers go in pieces
+    for (int64_t done = 0; done < n;) {
+        int count = (int)(n - done < INT_MAX ? n - done : INT_MAX);
+        MPI_Allreduce(MPI_IN_PLACE, values + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        done += count;
+    }
+}
+
+void dist_sum_f64(double *values, int n) {
+    if (world_size > 1)
+        MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+}
+
+void dist_max_f64(double *values, int n) {
+    if (world_size > 1)
+        MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+}

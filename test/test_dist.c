@@ -1,0 +1,188 @@
+// Data parallelism across processes (tensor/dist.h), as mpirun runs it: the collectives on two
+// real ranks (dist_ranks.c), a rank that fails ending the run, and the training commands on
+// two ranks giving the weights of one rank on the same global batch. Skipped when the build
+// has no MPI or mpirun is missing.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "nn/params.h"
+#include "tensor/dist.h"
+#include "tensor/safetensors.h"
+#include "test/test_util.h"
+
+// mpirun as CI runs it: two ranks on a two-core machine, as root; in the sanitizer build without
+// the leak check, which would report OpenMPI's own allocations kept until exit (the same code
+// of ours is leak-checked by the single-process suites)
+#define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " \
+               "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 timeout 300 mpirun --oversubscribe -np"
+
+static bool have_mpi(void) {
+    if (strcmp(dist_backend(), "mpi") != 0) {
+        fprintf(stderr, "dist: this build has no MPI, skipped\n");
+        return false;
+    }
+    if (system("command -v mpirun > /dev/null 2>&1") != 0) {
+        fprintf(stderr, "dist: mpirun is not installed, skipped\n");
+        return false;
+    }
+    return true;
+}
+
+typedef struct {
+    int status;
+    char output[16384];
+} Run;
+
+static Run run(const char *command) {
+    char full[2048];
+    snprintf(full, sizeof full, "%s 2>&1", command);
+    Run r = {.status = -1, .output = ""};
+    FILE *p = popen(full, "r");
+    ck_assert_msg(p != NULL, "cannot run %s", full);
+    size_t used = fread(r.output, 1, sizeof r.output - 1, p);
+    r.output[used] = '\0';
+    char rest[1024];
+    while (fread(rest, 1, sizeof rest, p) > 0) continue;
+    int st = pclose(p);
+    if (WIFEXITED(st)) r.status = WEXITSTATUS(st);
+    return r;
+}
+
+static void expect(const char *command, int status, const char *needle) {
+    Run r = run(command);
+    ck_assert_msg(r.status == status, "%s: exit %d, expected %d; output:\n%s", command, r.status,
+                  status, r.output);
+    ck_assert_msg(strstr(r.output, needle) != NULL, "%s: output lacks \"%s\":\n%s", command,
+                  needle, r.output);
+}
+
+START_TEST(test_collectives) {
+    if (!have_mpi()) return;
+    char c[1024];
+    snprintf(c, sizeof c, MPIRUN " 2 '%s'", getenv("DMDR_DIST_RANKS"));
+    Run r = run(c);
+    ck_assert_msg(r.status == 0, "%s: exit %d:\n%s", c, r.status, r.output);
+}
+END_TEST
+
+// rank 1 fails while rank 0 waits for it in an all-reduce: the run ends, naming the rank
+START_TEST(test_failing_rank_ends_the_run) {
+    if (!have_mpi()) return;
+    char c[1024];
+    snprintf(c, sizeof c, MPIRUN " 2 '%s' fail-rank-1", getenv("DMDR_DIST_RANKS"));
+    Run r = run(c);
+    ck_assert_msg(r.status != 0 && r.status != 124, "%s: exit %d (124: it hung):\n%s", c,
+                  r.status, r.output);
+    ck_assert_msg(strstr(r.output, "rank 1 of 2 failed"), "no message naming rank 1:\n%s",
+                  r.output);
+}
+END_TEST
+
+// The largest |a - b| over every F32 tensor the two files share by name, relative to the
+// largest |a| of that tensor (so that no tensor's scale hides another's difference).
+static double max_relative_difference(const char *a_path, const char *b_path) {
+    Safetensors a, b;
+    Error err;
+    ck_assert_msg(safetensors_load(a_path, &a, &err) == 0, "%s", err.msg);
+    ck_assert_msg(safetensors_load(b_path, &b, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(a.count, b.count);
+    double worst = 0;
+    for (int i = 0; i < a.count; i++) {
+        Tensor *x = a.tensors[i], *y = safetensors_find(&b, a.names[i]);
+        ck_assert_msg(y != NULL && tensor_numel(y) == tensor_numel(x), "%s differs in shape",
+                      a.names[i]);
+        if (x->dtype != DTYPE_F32) continue;
+        const float *xv = tensor_f32(x), *yv = tensor_f32(y);
+        double scale = 1e-30, diff = 0;
+        for (int64_t j = 0; j < tensor_numel(x); j++) {
+            scale = fmax(scale, fabs(xv[j]));
+            diff = fmax(diff, fabs((double)xv[j] - yv[j]));
+        }
+        worst = fmax(worst, diff / scale);
+    }
+    safetensors_free(&a);
+    safetensors_free(&b);
+    return worst;
+}
+
+// Two ranks differ from one only in the order of the gradient sums (each rank's half, then
+// the halves), a rounding of about 1e-7 per step that AdamW's per-element normalisation can
+// amplify where a gradient is near zero. Every tensor of the checkpoint (weights, EMA, AdamW
+// moments) must agree to 1e-3 of its largest value; seen on the 2-core machine: 3.0e-5 for the
+// teacher (20 steps), 9.8e-7 for the classifier (10 steps).
+#define RANKS_TOLERANCE 1e-3
+
+// 1 rank against 2 on the same global batch of 32, 20 steps of the tiny teacher in fp32; then
+// a 2-rank resume rewrites its last checkpoint bit for bit.
+START_TEST(test_teacher_two_ranks) {
+    if (!have_mpi()) return;
+    const char *exe = getenv("DMDR_EXE");
+    char dir[] = "/tmp/dmdr-dist-XXXXXX", c[2048], a[600], b[600];
+    ck_assert(mkdtemp(dir) != NULL);
+    const char *common = "train-teacher --preset tiny --steps 20 --batch 32 --precision fp32 "
+                         "--threads 1 --checkpoint-every 10 --sample-every 0 --quiet true";
+    snprintf(c, sizeof c, "'%s' %s --out %s/one", exe, common, dir);
+    expect(c, 0, "done: step 20");
+    snprintf(c, sizeof c, MPIRUN " 2 '%s' %s --out %s/two", exe, common, dir);
+    expect(c, 0, "done: step 20");
+    snprintf(a, sizeof a, "%s/one/checkpoints/step-000020.safetensors", dir);
+    snprintf(b, sizeof b, "%s/two/checkpoints/step-000020.safetensors", dir);
+    double d = max_relative_difference(a, b);
+    fprintf(stderr, "dist: 1 rank against 2, tiny teacher, 20 steps: largest relative "
+                    "difference %.3g\n", d);
+    ck_assert_msg(d < RANKS_TOLERANCE, "1 and 2 ranks differ by %g", d);
+
+    snprintf(c, sizeof c, "cp %s %s/first.safetensors", b, dir);
+    ck_assert(system(c) == 0);
+    snprintf(c, sizeof c, MPIRUN " 2 '%s' train-teacher --resume "
+             "%s/two/checkpoints/step-000010.safetensors --threads 1 --quiet true", exe, dir);
+    expect(c, 0, "done: step 20");
+    snprintf(c, sizeof c, "cmp %s %s/first.safetensors", b, dir);
+    ck_assert_msg(system(c) == 0, "the 2-rank resume differs from the uninterrupted run");
+
+    // the batch is the global batch: it must split over the ranks
+    snprintf(c, sizeof c, MPIRUN " 2 '%s' %s --batch 33 --out %s/odd", exe, common, dir);
+    expect(c, 1, "train.batch 33 does not split over 2 ranks");
+    // a command that runs on one process says so instead of repeating itself on each
+    snprintf(c, sizeof c, MPIRUN " 2 '%s' sample %s/one/model.safetensors --out %s/s.png", exe,
+             dir, dir);
+    expect(c, 2, "runs on one process");
+    test_remove_tree(dir);
+}
+END_TEST
+
+// The judge's training on 2 ranks: the same weights as on 1, and the same train accuracy
+START_TEST(test_classifier_two_ranks) {
+    if (!have_mpi()) return;
+    const char *exe = getenv("DMDR_EXE");
+    char dir[] = "/tmp/dmdr-dist-XXXXXX", c[2048], a[600], b[600];
+    ck_assert(mkdtemp(dir) != NULL);
+    const char *common = "train-classifier --preset tiny --batch 50 --precision fp32 --threads 1 "
+                         "--train-examples 500 --test-examples 200 --epochs 1 --quiet true";
+    snprintf(c, sizeof c, "'%s' %s --out %s/one", exe, common, dir);
+    expect(c, 0, "done: step 10");
+    snprintf(c, sizeof c, MPIRUN " 2 '%s' %s --out %s/two", exe, common, dir);
+    expect(c, 0, "done: step 10");
+    snprintf(a, sizeof a, "%s/one/classifier.safetensors", dir);
+    snprintf(b, sizeof b, "%s/two/classifier.safetensors", dir);
+    double d = max_relative_difference(a, b);
+    fprintf(stderr, "dist: 1 rank against 2, tiny classifier, 10 steps: largest relative "
+                    "difference %.3g\n", d);
+    ck_assert_msg(d < RANKS_TOLERANCE, "1 and 2 ranks differ by %g", d);
+    test_remove_tree(dir);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("dist");
+    TCase *tc = tcase_create("dist");
+    tcase_add_test(tc, test_collectives);
+    tcase_add_test(tc, test_failing_rank_ends_the_run);
+    tcase_add_test(tc, test_teacher_two_ranks);
+    tcase_add_test(tc, test_classifier_two_ranks);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
