@@ -54,6 +54,9 @@ Tensor *op_narrow(Tensor *x, int dim, int64_t start, int64_t len);
 // This rank's rows of a global batch x (N, ...) (tensor/dist.h: dim 0 split evenly over the
 // ranks); x itself in a world of one.
 Tensor *op_shard(Tensor *x);
+// N(0, 1) draws for this rank's rows: the draws of the global batch (local_shape's rows times
+// the ranks), made on every rank alike, of which this rank keeps its own (untracked).
+Tensor *op_shard_normal(Shape local_shape, Rng *rng, Device device);
 Tensor *op_concat(Tensor *const *xs, int count, int dim);
 // count equal pieces along dim into out[0..count)
 void op_chunk(Tensor *x, int count, int dim, Tensor **out);

@@ -140,6 +140,12 @@ Tensor *op_shard(Tensor *x) {
     return op_narrow(x, 0, offset, count);
 }
 
+Tensor *op_shard_normal(Shape local_shape, Rng *rng, Device device) {
+    Shape global = local_shape;
+    global.dim[0] *= dist_size();
+    return op_shard(tensor_normal(global, rng, 0.0f, 1.0f, device));
+}
+
 static void concat_backward(AutogradNode *node, Tensor *dy) {
     int dim = (int)node->iarg[0];
     int64_t start = 0;

@@ -7,6 +7,7 @@
 #include "diffusion/flow.h"
 #include "dmdr/dmd_loss.h"
 #include "kernels/check.h"
+#include "tensor/dist.h"
 
 DistillOptions distill_defaults(int64_t dyn_steps) {
     return (DistillOptions){
@@ -90,10 +91,13 @@ static Tensor *dmd_term(Distiller *d, Tensor *x0, Tensor *y, DistillStats *st) {
     const DistillOptions *o = &d->opt;
     int64_t n = x0->shape.dim[0];
     Device device = x0->device;
-    Tensor *t = dynars_sample_times(&o->dyna, distiller_generator_steps(d), n, &d->rng, device,
-                                    NULL);
-    Tensor *eps = tensor_normal(x0->shape, &d->rng, 0.0f, 1.0f, device);
-    Tensor *cfg = score_cfg_scales(n, o->real_cfg, o->cfg_jitter, &d->rng, device);
+    // draws for the global batch, this rank's rows kept (tensor/dist.h)
+    int64_t global = n * dist_size();
+    Tensor *t = op_shard(dynars_sample_times(&o->dyna, distiller_generator_steps(d), global,
+                                             &d->rng, device, NULL));
+    Tensor *eps = op_shard_normal(x0->shape, &d->rng, device);
+    Tensor *cfg = score_cfg_scales(global, o->real_cfg, o->cfg_jitter, &d->rng, device);
+    if (cfg) cfg = op_shard(cfg);
     autograd_no_grad_begin();
     Tensor *x_t = flow_interpolate(tensor_detach(x0), eps, t);
     Tensor *x0_real = flow_x0_from_velocity(
@@ -102,7 +106,7 @@ static Tensor *dmd_term(Distiller *d, Tensor *x0, Tensor *y, DistillStats *st) {
     autograd_no_grad_end();
     Tensor *grad = dmd_gradient(x0, x0_real, x0_fake, &st->nonfinite);
     Tensor *loss = dmd_loss(x0, grad);
-    st->dmd_loss = tensor_item(loss);
+    st->dmd_loss = optim_average_value(tensor_item(loss));
     return loss;
 }
 
@@ -112,13 +116,14 @@ static void generator_update(Distiller *d, Tensor *x_in, Tensor *t_in, Tensor *x
     Tensor *loss = d->opt.dmd ? dmd_term(d, x0, y, st) : NULL;
     if (d->extra.loss) {
         Tensor *extra = d->extra.loss(d->extra.ctx, x_in, t_in, x0, y, st);
-        st->extra_loss = tensor_item(extra);
+        st->extra_loss = optim_average_value(tensor_item(extra));
         extra = op_mul_scalar(extra, d->extra.weight);
         loss = loss ? op_add(loss, extra) : extra;
     }
     DMDR_CHECK(loss != NULL, "distill: a generator turn without DMD needs an extra loss");
     adamw_zero_grad(&d->gen_opt);
     autograd_backward(loss, NULL);
+    optim_average_gradients(&d->gen_opt.params);
     st->gen_grad_norm = adamw_step(&d->gen_opt, d->opt.gen_lr, d->opt.clip);
     adamw_zero_grad(&d->gen_opt);
     st->generator_updated = true;
@@ -127,14 +132,16 @@ static void generator_update(Distiller *d, Tensor *x_in, Tensor *t_in, Tensor *x
 // x0 (N, ...) untracked, y (N): the fake score's flow loss and update at step k
 static void fake_update(Distiller *d, Tensor *x0, Tensor *y, int64_t k, DistillStats *st) {
     const DistillOptions *o = &d->opt;
-    int64_t n = x0->shape.dim[0];
-    Tensor *t = dynars_sample_times(&o->dyna, k, n, &d->rng, x0->device, &st->renoise_t_mean);
-    Tensor *eps = tensor_normal(x0->shape, &d->rng, 0.0f, 1.0f, x0->device);
+    int64_t global = x0->shape.dim[0] * dist_size();
+    Tensor *t = op_shard(dynars_sample_times(&o->dyna, k, global, &d->rng, x0->device,
+                                             &st->renoise_t_mean));
+    Tensor *eps = op_shard_normal(x0->shape, &d->rng, x0->device);
     Tensor *v = score_fake(&d->scores, flow_interpolate(x0, eps, t), t, y);
     Tensor *loss = op_mse(v, op_sub(eps, x0));
-    st->fake_loss = tensor_item(loss);
+    st->fake_loss = optim_average_value(tensor_item(loss));
     adamw_zero_grad(&d->fake_opt);
     autograd_backward(loss, NULL);
+    optim_average_gradients(&d->fake_opt.params);
     st->fake_grad_norm = adamw_step(&d->fake_opt, o->fake_lr, o->clip);
     adamw_zero_grad(&d->fake_opt);
 }
@@ -149,7 +156,8 @@ void distiller_step(Distiller *d, DistillStats *st) {
     bool generator_turn = !d->opt.dmd || (d->inner_steps > 0 && d->inner_steps % d->opt.ratio == 0);
     st->real_scale = dynadg_real_scale(&d->opt.dyna, k);
     tensor_scope_begin();
-    Tensor *y = random_labels(d, d->opt.batch);
+    // the global batch's labels; this rank works on its rows (tensor/dist.h)
+    Tensor *y = op_shard(random_labels(d, d->opt.batch));
     Tensor *x0 = NULL;
     if (generator_turn && !d->opt.dmd && !d->extra.reads_samples) {
         generator_update(d, NULL, NULL, NULL, y, st); // PPO alone makes its own samples

@@ -6,6 +6,7 @@
 #include "diffusion/flow.h"
 #include "diffusion/sampler.h"
 #include "kernels/check.h"
+#include "tensor/dist.h"
 
 static void check_options(const GeneratorOptions *o) {
     DMDR_CHECK(o->steps >= 1 && o->steps <= GENERATOR_MAX_STEPS,
@@ -25,9 +26,10 @@ Tensor *generator_x0(Model *g, Tensor *x_t, Tensor *t, Tensor *y) {
 }
 
 // The untracked chain from `noise` for `steps` steps of the grid; x0s[k] (and states[k]) for
-// k < steps. -> the last prediction.
+// k < steps. -> the last prediction. sharded: noise and y are this rank's rows of a global
+// batch (tensor/dist.h), and the re-noises are drawn for the global batch.
 static Tensor *run_chain(Model *g, const float *grid, int steps, Tensor *noise, Tensor *y,
-                         Rng *rng, Tensor **states, Tensor **x0s) {
+                         Rng *rng, bool sharded, Tensor **states, Tensor **x0s) {
     int64_t n = noise->shape.dim[0];
     Tensor *x = noise, *x0 = NULL;
     autograd_no_grad_begin();
@@ -36,7 +38,8 @@ static Tensor *run_chain(Model *g, const float *grid, int steps, Tensor *noise, 
         x0 = generator_x0(g, x, tensor_full(shape1(n), grid[k], noise->device), y);
         if (x0s) x0s[k] = x0;
         if (k + 1 < steps) {
-            Tensor *eps = tensor_normal(noise->shape, rng, 0.0f, 1.0f, noise->device);
+            Tensor *eps = sharded ? op_shard_normal(noise->shape, rng, noise->device)
+                                  : tensor_normal(noise->shape, rng, 0.0f, 1.0f, noise->device);
             x = flow_interpolate(x0, eps, tensor_full(shape1(n), grid[k + 1], noise->device));
         }
     }
@@ -49,7 +52,7 @@ Tensor *generator_sample(Model *g, const GeneratorOptions *o, Tensor *noise, Ten
                          Rng *rng, Tensor **states, Tensor **x0s) {
     float grid[GENERATOR_MAX_STEPS + 1];
     generator_time_grid(o, grid);
-    return run_chain(g, grid, o->steps, noise, y, rng, states, x0s);
+    return run_chain(g, grid, o->steps, noise, y, rng, false, states, x0s);
 }
 
 // y (N) -> (N, ...)
@@ -68,11 +71,20 @@ Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o,
     float *t_host = malloc((size_t)n * sizeof *t_host);
     DMDR_CHECK(k && t_host, "out of host memory");
     int deepest = 0;
-    for (int64_t i = 0; i < n; i++) {
-        k[i] = (int)rng_below(rng, (uint64_t)o->steps);
-        t_host[i] = grid[k[i]];
-        if (k[i] > deepest) deepest = k[i];
+    // the steps of the global batch, of which this rank's rows are [first, first + n)
+    int64_t first = (int64_t)dist_rank() * n;
+    for (int64_t i = 0; i < n * dist_size(); i++) {
+        int step = (int)rng_below(rng, (uint64_t)o->steps);
+        if (i < first || i >= first + n) continue;
+        k[i - first] = step;
+        t_host[i - first] = grid[step];
+        if (step > deepest) deepest = step;
     }
+    // every rank runs the chain as deep as the deepest step of any rank: the chain's draws
+    // must stay in step across ranks
+    double deepest_any = deepest;
+    dist_max_f64(&deepest_any, 1);
+    deepest = (int)deepest_any;
     // start (N, ...): x0_{k-1} (or x0_k) per sample, zeros where k = 0 (there t = 1 keeps only
     // eps); a sum over the chain's predictions, each masked to the samples that re-noise it:
     // whole batch ops, where a copy per row would be N small transfers on a GPU
@@ -82,8 +94,8 @@ Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o,
         int lag = backsim == GENERATOR_BACKSIM_PREVIOUS ? 1 : 0;
         int chain = deepest + 1 - lag;
         Tensor *x0s[GENERATOR_MAX_STEPS];
-        Tensor *noise = tensor_normal(shape, rng, 0.0f, 1.0f, device);
-        run_chain(g, grid, chain, noise, y, rng, NULL, x0s);
+        Tensor *noise = op_shard_normal(shape, rng, device);
+        run_chain(g, grid, chain, noise, y, rng, true, NULL, x0s);
         float *mask = malloc((size_t)n * sizeof *mask);
         DMDR_CHECK(mask != NULL, "out of host memory");
         autograd_no_grad_begin();
@@ -95,7 +107,7 @@ Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o,
         autograd_no_grad_end();
         free(mask);
     }
-    Tensor *eps = tensor_normal(shape, rng, 0.0f, 1.0f, device);
+    Tensor *eps = op_shard_normal(shape, rng, device);
     Tensor *t = tensor_from_floats(shape1(n), t_host, device);
     free(k);
     free(t_host);

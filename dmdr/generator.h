@@ -43,7 +43,8 @@ typedef enum {
 // prediction `backsim` names (x0_{k-1} or x0_k), and G sees x_in = (1 - t_k) x0_* + t_k eps
 // (pure noise for k = 0) at t_k. *x_in and *t_in (either may be NULL) receive the inputs
 // (N, ...) and times (N) G saw. Draws, in order: the N step indices, the sampler's noise and
-// re-noises (when some k > 0), then eps.
+// re-noises (when some k > 0), then eps. With several ranks (tensor/dist.h) y is this rank's
+// rows of a global batch: every draw is made for the global batch and each rank keeps its rows.
 Tensor *generator_backward_simulation(Model *g, const GeneratorOptions *o,
                                       GeneratorBacksim backsim, Tensor *y, Rng *rng,
                                       Tensor **x_in, Tensor **t_in);

@@ -5,6 +5,7 @@
 
 #include "autograd/ops.h"
 #include "kernels/check.h"
+#include "tensor/dist.h"
 
 const char *rl_algorithm_name(RlAlgorithm a) {
     return a == RL_NONE ? "none" : a == RL_BACKPROP ? "backprop" : a == RL_PPO ? "ppo" : "unknown";
@@ -32,9 +33,10 @@ static Tensor *backprop_loss(RlStage *s, Tensor *x_in, Tensor *t_in, Tensor *x0,
                              DistillStats *st) {
     Tensor *loss = reward_loss(&s->reward, s->opt.reward_loss, s->opt.margin, x0, y,
                                &st->reward_mean);
+    st->reward_mean = optim_average_value(st->reward_mean); // of the global batch
     if (!s->reference) return loss;
     Tensor *kl = kl_penalty(x0, reference_x0(s, x_in, t_in, y), s->opt.ppo.explore_std);
-    st->kl = tensor_item(kl);
+    st->kl = optim_average_value(tensor_item(kl));
     return op_add(loss, op_mul_scalar(kl, s->opt.kl_beta / s->opt.reward_weight));
 }
 
@@ -94,6 +96,10 @@ int rl_stage_init(RlStage *s, const RlOptions *opt, Distiller *d, Reward reward,
     if (d->extra.loss) return error_set(err, "rl: the trainer already has a stage attached");
     if (opt->algorithm != RL_BACKPROP && opt->algorithm != RL_PPO)
         return error_set(err, "rl: no algorithm (backprop or ppo) for stage 2");
+    // PPO's groups of one label and its rollouts are not sharded over ranks (tensor/dist.h)
+    if (opt->algorithm == RL_PPO && dist_size() > 1)
+        return error_set(err, "rl: ppo runs on one process; started on %d ranks (reward "
+                              "backprop runs on several)", dist_size());
     if (!(opt->reward_weight > 0))
         return error_set(err, "rl: reward_weight must be positive, got %g", (double)opt->reward_weight);
     if (opt->regularizer == RL_REG_KL && !(opt->ppo.explore_std > 0))

@@ -16,8 +16,11 @@
 // Joins the world: MPI_Init when this process was started by an MPI launcher (mpirun sets its
 // environment), else a world of one. Returns 0, or -1 after printing why MPI could not start.
 int dist_init(int *argc, char ***argv);
-// Leaves it (MPI_Finalize); every rank must call it on a normal exit.
-void dist_finalize(void);
+// Leaves the world with this rank's exit code and returns the code the process exits with.
+// When every rank gets here (all done, or all failed alike, e.g. at a bad setting) they agree
+// on the largest code and finalise; a rank that failed while another still works (waiting in
+// a collective for it) ends the whole run with dist_abort after a short wait.
+int dist_finish(int code);
 int dist_rank(void);
 int dist_size(void);
 // "mpi", or "none" in a build without MPI

@@ -3,12 +3,16 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "kernels/check.h"
 #include "tensor/dist.h"
 
 static int world_rank, world_size = 1;
 static bool joined;
+// a second communicator for dist_finish alone, so that its collective can never be matched
+// with a training step's on another rank
+static MPI_Comm finish_comm;
 
 // Whether an MPI launcher started this process (OpenMPI's, or a PMI one such as Slurm's)
 static bool launched_by_mpi(void) {
@@ -27,12 +31,31 @@ int dist_init(int *argc, char ***argv) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    MPI_Comm_dup(MPI_COMM_WORLD, &finish_comm);
     return 0;
 }
 
-void dist_finalize(void) {
-    if (joined) MPI_Finalize();
+#define FAILED_RANK_WAIT_S 3.0 // how long a failed rank waits for the others to finish too
+
+int dist_finish(int code) {
+    if (!joined) return code;
+    int worst = code;
+    MPI_Request request;
+    MPI_Iallreduce(&code, &worst, 1, MPI_INT, MPI_MAX, finish_comm, &request);
+    if (code == 0) {
+        MPI_Wait(&request, MPI_STATUS_IGNORE); // done: wait for the others however long
+    } else {
+        int done = 0;
+        for (double waited = 0; !done && waited < FAILED_RANK_WAIT_S; waited += 0.01) {
+            MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+            if (!done) nanosleep(&(struct timespec){0, 10000000}, NULL);
+        }
+        if (!done) dist_abort(code); // another rank still works, maybe waiting for this one
+    }
+    MPI_Comm_free(&finish_comm);
+    MPI_Finalize();
     joined = false;
+    return worst;
 }
 
 int dist_rank(void) { return world_rank; }

@@ -1,7 +1,7 @@
 // Run under mpirun by the dist suite (test_dist.c), not alone: the collectives of
 // tensor/dist.h across real ranks. Exits 0 when every check holds on this rank; with the
 // argument "fail-rank-1", rank 1 fails while rank 0 waits in a collective, which must end the
-// whole run (dist_abort) rather than hang.
+// whole run (dist_finish, then dist_abort) rather than hang.
 #include <stdio.h>
 #include <string.h>
 
@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
     int rank = dist_rank(), size = dist_size();
     CHECK(size == 2 && strcmp(dist_backend(), "mpi") == 0);
     if (argc > 1 && strcmp(argv[1], "fail-rank-1") == 0) {
-        if (rank == 1) dist_abort(3);
+        if (rank == 1) return dist_finish(3); // as dmdr's main leaves after a failed command
         double wait = 0;
         dist_sum_f64(&wait, 1); // never completes: rank 1 is gone
         fprintf(stderr, "rank 0: the collective returned without rank 1\n");
@@ -39,6 +39,5 @@ int main(int argc, char **argv) {
     CHECK(dist_divides(64) && !dist_divides(63));
     dist_shard(64, &offset, &count);
     CHECK(count == 32 && offset == 32 * rank);
-    dist_finalize();
-    return 0;
+    return dist_finish(0);
 }

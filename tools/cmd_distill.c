@@ -16,6 +16,7 @@
 #include "dmdr/rl.h"
 #include "nn/guard.h"
 #include "kernels/threads.h"
+#include "tensor/dist.h"
 #include "tools/commands.h"
 #include "tools/progress.h"
 #include "tools/rundir.h"
@@ -162,7 +163,14 @@ static int run_setup(Run *r, const char *resume, const char *init, bool out_give
     if (!stage2(c) && init)
         return error_set(err, "--init starts stage 2 from %s: say which RL algorithm with --rl "
                               "backprop or --rl ppo (--resume continues a stage-1 run)", init);
+    if (c->rl.opt.algorithm == RL_PPO && dist_size() > 1) // before loading anything
+        return error_set(err, "rl: ppo runs on one process; started on %d ranks (reward "
+                              "backprop runs on several)", dist_size());
     command_run_setup(c, "dmdr distill");
+    if (!dist_divides(c->distill.opt.batch))
+        return error_set(err, "distill.batch %d does not split over %d ranks (the batch is the "
+                              "global batch: make it a multiple of the rank count)",
+                         c->distill.opt.batch, dist_size());
     snprintf(r->steps_text, sizeof r->steps_text, "%d", c->distill.opt.gen.steps);
     snprintf(r->shift_text, sizeof r->shift_text, "%.9g", (double)c->distill.opt.gen.shift);
     const char *from = resume ? resume : init;
@@ -282,6 +290,14 @@ static int generator_step(void *ctx, RunStep *out, Error *err) {
                                 stderr, err);
 }
 
+// The weights every rank must hold alike (run_loop compares them at checkpoints): the
+// generator's and the score network's.
+static double weights_checksum(void *ctx) {
+    Run *r = ctx;
+    const Model *fake = r->d.scores.fake ? r->d.scores.fake : r->d.scores.net;
+    return params_checksum(model_params(r->d.generator)) + params_checksum(model_params(fake));
+}
+
 static int train(Run *r, Error *err) {
     const Config *c = &r->cfg;
     RunLoopOptions o = {.first = distiller_generator_steps(&r->d), .last = r->target,
@@ -290,7 +306,7 @@ static int train(Run *r, Error *err) {
                         .sample_every = c->distill.sample_every, .unit = "img/s",
                         .elapsed_before = r->elapsed_before, .quiet = c->run.quiet};
     RunHooks h = {.step = generator_step, .log = log_metrics, .checkpoint = save_checkpoint,
-                  .samples = save_samples};
+                  .samples = save_samples, .checksum = weights_checksum};
     return run_loop(&r->run, &o, &h, r, err);
 }
 
@@ -339,7 +355,8 @@ int distill_main(int argc, char **argv) {
     char path[CONFIG_PATH_MAX + 32];
     rc = 1;
     if (train(&r, &err) != 0 ||
-        export_generator(&r, rundir_path(&r.run, "model.safetensors", path, sizeof path), &err) != 0) {
+        (dist_rank() == 0 &&
+         export_generator(&r, rundir_path(&r.run, "model.safetensors", path, sizeof path), &err) != 0)) {
         fprintf(stderr, "dmdr distill: %s\n", err.msg);
     } else {
         char took[32];

@@ -76,7 +76,7 @@ static const Command commands[] = {
      "  the reward being log p(prompted class | x) under the judge classifier: reward\n"
      "  backpropagation or PPO over the stochastic K-step sampler; --regularizer kl or none\n"
      "  give the baselines. metrics.jsonl adds the reward, PPO's ratio spread and clip share.\n",
-     distill_main, &distill_command, false},
+     distill_main, &distill_command, true},
     {"sample", "draw class-conditional samples from a checkpoint into a PNG",
      "dmdr sample CHECKPOINT [--steps N] [--method euler|heun] [--cfg S] [--shift S]\n"
      "           [--per-class K] [--seed S] [--out FILE.png]\n"
@@ -197,8 +197,5 @@ int main(int argc, char **argv) {
     }
     // rank 0 speaks for the run; the others print only their errors
     if (dist_rank() != 0 && !freopen("/dev/null", "w", stdout)) dist_abort(1);
-    int rc = c->run(argc - 1, argv + 1);
-    if (rc != 0 && dist_size() > 1) dist_abort(rc); // the others may be waiting on this rank
-    dist_finalize();
-    return rc;
+    return dist_finish(c->run(argc - 1, argv + 1));
 }
