@@ -264,7 +264,7 @@ static int end_epoch(void *ctx, RunDir *run, int64_t step, const Progress *p, Er
     Metric m[] = {{"epoch", (double)epoch}, {"test_loss", t->test_loss},
                   {"test_accuracy", t->test_accuracy}, {"elapsed_s", progress_elapsed(p)}};
     if (rundir_log(run, step, m, 4, err) != 0) return -1;
-    if (!c->run.quiet) // below the progress line, which a terminal redraws in place
+    if (!p->quiet) // below the progress line, which a terminal redraws in place (rank 0 only)
         fprintf(stderr, "%sepoch %lld/%d: test accuracy %.2f%%, test loss %.4f\n",
                 p->tty ? "\n" : "", (long long)epoch, c->classifier.epochs,
                 100 * t->test_accuracy, t->test_loss);

@@ -7,6 +7,7 @@
 #include "kernels/check.h"
 #include "kernels/threads.h"
 #include "nn/checkpoint.h"
+#include "tensor/dist.h"
 #include "tools/commands.h"
 
 int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *stored,
@@ -47,7 +48,9 @@ Precision command_run_setup(const Config *cfg, const char *command) {
     const Backend *be = backend_get(cfg->run.device);
     const char *missing = precision == PRECISION_BF16 && be ? be->bf16_missing(be) : NULL;
     if (missing) {
-        fprintf(stderr, "%s: precision bf16 asked for, but %s: running fp32\n", command, missing);
+        if (dist_rank() == 0) // one line for the run, not one per rank
+            fprintf(stderr, "%s: precision bf16 asked for, but %s: running fp32\n", command,
+                    missing);
         precision = PRECISION_FP32;
     }
     autograd_set_precision(precision);
