@@ -123,7 +123,7 @@ static void generator_update(Distiller *d, Tensor *x_in, Tensor *t_in, Tensor *x
     DMDR_CHECK(loss != NULL, "distill: a generator turn without DMD needs an extra loss");
     adamw_zero_grad(&d->gen_opt);
     autograd_backward(loss, NULL);
-    optim_average_gradients(&d->gen_opt.params);
+    st->allreduce_s += optim_average_gradients(&d->gen_opt.params);
     st->gen_grad_norm = adamw_step(&d->gen_opt, d->opt.gen_lr, d->opt.clip);
     adamw_zero_grad(&d->gen_opt);
     st->generator_updated = true;
@@ -141,7 +141,7 @@ static void fake_update(Distiller *d, Tensor *x0, Tensor *y, int64_t k, DistillS
     st->fake_loss = optim_average_value(tensor_item(loss));
     adamw_zero_grad(&d->fake_opt);
     autograd_backward(loss, NULL);
-    optim_average_gradients(&d->fake_opt.params);
+    st->allreduce_s += optim_average_gradients(&d->fake_opt.params);
     st->fake_grad_norm = adamw_step(&d->fake_opt, o->fake_lr, o->clip);
     adamw_zero_grad(&d->fake_opt);
 }

@@ -62,6 +62,7 @@ struct DistillStats {
     double real_scale;                       // lambda_r of this step
     double renoise_t_mean;                   // of the fake-score loss's times
     int64_t nonfinite;                       // DMD gradient entries replaced (nan_to_num)
+    double allreduce_s;                      // in the gradients' all-reduces (0: one rank)
     // filled by a stage-2 extra loss, NaN otherwise
     double reward_mean, reward_std;          // of the samples the reward saw
     double ratio_std, clip_fraction;         // PPO's ratio spread and clipped share

@@ -34,6 +34,9 @@ _Noreturn void dist_abort(int code);
 void dist_sum_f32(float *values, int64_t n);
 void dist_sum_f64(double *values, int n);
 void dist_max_f64(double *values, int n);
+// Rank 0's values (count per rank x ranks) receive every rank's first `count` in rank order
+// (rank 0's own stay first); the others' buffers are only read.
+void dist_gather_f32(float *values, int64_t count);
 
 // This rank's rows of a global batch of `global` rows: [*offset, *offset + *count), equal
 // shares (the caller checks that the rank count divides the batch: dist_divides).

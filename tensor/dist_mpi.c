@@ -91,3 +91,13 @@ void dist_max_f64(double *values, int n) {
     if (world_size > 1)
         MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
 }
+
+void dist_gather_f32(float *values, int64_t count) {
+    if (world_size == 1) return;
+    DMDR_CHECK(count <= INT_MAX, "dist_gather_f32: %lld values per rank", (long long)count);
+    if (world_rank == 0)
+        MPI_Gather(MPI_IN_PLACE, (int)count, MPI_FLOAT, values, (int)count, MPI_FLOAT, 0,
+                   MPI_COMM_WORLD);
+    else
+        MPI_Gather(values, (int)count, MPI_FLOAT, NULL, 0, MPI_FLOAT, 0, MPI_COMM_WORLD);
+}

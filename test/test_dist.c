@@ -1,6 +1,7 @@
 // Data parallelism across processes (tensor/dist.h), as mpirun runs it: the collectives on two
-// real ranks (dist_ranks.c), a rank that fails ending the run, and the training commands on
-// two ranks giving the weights of one rank on the same global batch. Skipped when the build
+// real ranks (dist_ranks.c), a rank that fails ending the run, the training commands on two
+// ranks giving the weights of one rank on the same global batch, and eval and sample splitting
+// their samples. Skipped when the build
 // has no MPI or mpirun is missing.
 #include <math.h>
 #include <stdio.h>
@@ -160,8 +161,7 @@ START_TEST(test_teacher_two_ranks) {
     snprintf(c, sizeof c, MPIRUN " 2 '%s' %s --batch 33 --out %s/odd", exe, common, dir);
     expect(c, 1, "train.batch 33 does not split over 2 ranks");
     // a command that runs on one process says so instead of repeating itself on each
-    snprintf(c, sizeof c, MPIRUN " 2 '%s' sample %s/one/model.safetensors --out %s/s.png", exe,
-             dir, dir);
+    snprintf(c, sizeof c, MPIRUN " 2 '%s' info %s/one/model.safetensors", exe, dir);
     expect(c, 2, "runs on one process");
     test_remove_tree(dir);
 }
@@ -248,6 +248,55 @@ START_TEST(test_distill_two_ranks) {
 }
 END_TEST
 
+// A report's number
+static double report_number(const char *path, const char *key) {
+    const char *text = test_read_text(path);
+    char quoted[64];
+    snprintf(quoted, sizeof quoted, "\"%s\":", key);
+    const char *at = strstr(text, quoted);
+    ck_assert_msg(at != NULL, "%s has no %s", path, key);
+    return atof(at + strlen(quoted));
+}
+
+// eval and sample split their samples over 2 ranks and rank 0 measures or draws them all: a
+// teacher's figures and grid are those of 1 rank (the ODE sampler is deterministic given the
+// noise, which every rank draws for all samples)
+START_TEST(test_eval_sample_two_ranks) {
+    if (!have_mpi()) return;
+    const char *exe = getenv("DMDR_EXE");
+    char dir[] = "/tmp/dmdr-dist-XXXXXX", c[2048], a[600], b[600];
+    ck_assert(mkdtemp(dir) != NULL);
+    snprintf(c, sizeof c, "'%s' train-teacher --preset tiny --steps 30 --threads 1 --quiet true "
+             "--out %s/t", exe, dir);
+    expect(c, 0, "done: step 30");
+    snprintf(c, sizeof c, "'%s' train-classifier --preset tiny --threads 1 --quiet true --out %s/c",
+             exe, dir);
+    expect(c, 0, "done: step");
+    for (int ranks = 1; ranks <= 2; ranks++) {
+        char launch[256] = "";
+        if (ranks == 2) snprintf(launch, sizeof launch, MPIRUN " 2");
+        snprintf(c, sizeof c, "%s '%s' eval %s/t/model.safetensors --classifier "
+                 "%s/c/classifier.safetensors --steps 4 --per-class 6 --precision fp32 --threads 1 "
+                 "--json %s/e%d.json", launch, exe, dir, dir, dir, ranks);
+        expect(c, 0, "real floor");
+        snprintf(c, sizeof c, "%s '%s' sample %s/t/model.safetensors --steps 4 --per-class 4 "
+                 "--precision fp32 --threads 1 --out %s/s%d.png", launch, exe, dir, dir, ranks);
+        expect(c, 0, "wrote");
+    }
+    snprintf(a, sizeof a, "%s/e1.json", dir);
+    snprintf(b, sizeof b, "%s/e2.json", dir);
+    const char *keys[] = {"fid", "precision", "recall", "accuracy", "is", "reward"};
+    for (int i = 0; i < 6; i++) {
+        double one = report_number(a, keys[i]), two = report_number(b, keys[i]);
+        ck_assert_msg(fabs(one - two) <= 1e-4 * fmax(1.0, fabs(one)), "%s: %.9g on 1 rank, %.9g "
+                      "on 2", keys[i], one, two);
+    }
+    snprintf(c, sizeof c, "cmp %s/s1.png %s/s2.png", dir, dir);
+    ck_assert_msg(system(c) == 0, "the 2-rank grid differs from the 1-rank one");
+    test_remove_tree(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("dist");
     TCase *tc = tcase_create("dist");
@@ -256,6 +305,7 @@ int main(void) {
     tcase_add_test(tc, test_teacher_two_ranks);
     tcase_add_test(tc, test_classifier_two_ranks);
     tcase_add_test(tc, test_distill_two_ranks);
+    tcase_add_test(tc, test_eval_sample_two_ranks);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

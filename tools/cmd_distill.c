@@ -93,7 +93,8 @@ static int save_samples(void *ctx, const char *path, Error *err) {
     Run *r = ctx;
     Rng base = rng_make((uint64_t)r->cfg.run.seed);
     SamplingModel sm = {r->d.generator, r->d.opt.gen.steps, r->d.opt.gen.shift};
-    return write_samples_png(&sm, &r->cfg, rng_fork(&base, STREAM_SAMPLES).seed, path, NULL, err);
+    return write_samples_png(&sm, &r->cfg, rng_fork(&base, STREAM_SAMPLES).seed, path, false,
+                             NULL, err);
 }
 
 // The teacher's weights, or for a resume a model of the checkpoint's configuration (its
@@ -232,6 +233,7 @@ static void accumulate(Run *r, const DistillStats *st) {
     s->fake_grad_norm += st->fake_grad_norm;
     s->renoise_t_mean += st->renoise_t_mean;
     s->nonfinite += st->nonfinite;
+    s->allreduce_s += st->allreduce_s;
     s->extra_loss += st->extra_loss;
     s->reward_mean += st->reward_mean;
     s->reward_std += st->reward_std;
@@ -245,25 +247,31 @@ static int log_metrics(void *ctx, RunDir *run, int64_t k, double rate, const Pro
                        Error *err) {
     Run *r = ctx;
     double n = (double)(r->sum_count > 0 ? r->sum_count : 1);
-    Metric m[] = {{"dmd_loss", r->sum.dmd_loss / n},
-                  {"fake_loss", r->sum.fake_loss / n},
-                  {"gen_grad_norm", r->sum.gen_grad_norm / n},
-                  {"fake_grad_norm", r->sum.fake_grad_norm / n},
-                  {"real_scale", r->last.real_scale},
-                  {"renoise_t_mean", r->sum.renoise_t_mean / n},
-                  {"nonfinite", (double)r->sum.nonfinite},
-                  {"images_per_s", rate},
-                  {"elapsed_s", progress_elapsed(p)},
-                  // stage 2 (NaN, written as null, where they do not apply)
-                  {"reward_loss", r->sum.extra_loss / n},
-                  {"reward_mean", r->sum.reward_mean / n},
-                  {"reward_std", r->sum.reward_std / n},
-                  {"ratio_std", r->sum.ratio_std / n},
-                  {"clip_fraction", r->sum.clip_fraction / n},
-                  {"kl", r->sum.kl / n}};
+    Metric all[] = {{"dmd_loss", r->sum.dmd_loss / n},
+                    {"fake_loss", r->sum.fake_loss / n},
+                    {"gen_grad_norm", r->sum.gen_grad_norm / n},
+                    {"fake_grad_norm", r->sum.fake_grad_norm / n},
+                    {"real_scale", r->last.real_scale},
+                    {"renoise_t_mean", r->sum.renoise_t_mean / n},
+                    {"nonfinite", (double)r->sum.nonfinite},
+                    {"images_per_s", rate},
+                    {"elapsed_s", progress_elapsed(p)}},
+           ranks[] = {{"allreduce_s", r->sum.allreduce_s / n}},
+           // stage 2 (NaN, written as null, where they do not apply)
+           rl[] = {{"reward_loss", r->sum.extra_loss / n},
+                   {"reward_mean", r->sum.reward_mean / n},
+                   {"reward_std", r->sum.reward_std / n},
+                   {"ratio_std", r->sum.ratio_std / n},
+                   {"clip_fraction", r->sum.clip_fraction / n},
+                   {"kl", r->sum.kl / n}};
+    Metric m[16];
+    int count = 0;
+    for (int i = 0; i < 9; i++) m[count++] = all[i];
+    if (dist_size() > 1) m[count++] = ranks[0]; // per generator step, its fake updates included
+    if (stage2(&r->cfg))
+        for (int i = 0; i < 6; i++) m[count++] = rl[i];
     r->sum = (DistillStats){0};
     r->sum_count = 0;
-    int count = (int)(sizeof m / sizeof m[0]) - (stage2(&r->cfg) ? 0 : 6);
     return rundir_log(run, k, m, count, err);
 }
 
@@ -273,14 +281,17 @@ static int generator_step(void *ctx, RunStep *out, Error *err) {
     Run *r = ctx;
     DistillStats st;
     int64_t inner = 0, k;
+    double allreduce_s = 0; // of every inner step up to this generator update
     do {
         distiller_step(&r->d, &st);
+        allreduce_s += st.allreduce_s;
         inner++;
         k = distiller_generator_steps(&r->d);
         if (r->d.opt.dmd && training_guard_check(&r->fake_guard, k, st.fake_loss,
                                                  st.fake_grad_norm, &r->d.fake_opt, stderr, err))
             return -1;
     } while (!st.generator_updated);
+    st.allreduce_s = allreduce_s;
     accumulate(r, &st);
     r->last = st;
     double gen_loss = (r->d.opt.dmd ? st.dmd_loss : 0.0) +

@@ -16,6 +16,7 @@
 #include "diffusion/sampler.h"
 #include "kernels/check.h"
 #include "kernels/threads.h"
+#include "tensor/dist.h"
 #include "tools/commands.h"
 #include "tools/eval/eval.h"
 #include "tools/progress.h"
@@ -111,11 +112,17 @@ static int sample_images(const char *path, const Config *cfg, const ClassifierCo
     out->generator_steps = sm.generator_steps;
     out->sampled = true;
     out->sampler = command_sampler(cfg, SAMPLE_CHUNK);
+    if (!dist_divides(out->count)) {
+        model_free(sm.model);
+        return error_set(err, "%lld samples (--per-class %d) do not split over %d ranks",
+                         (long long)out->count, cfg->eval.per_class, dist_size());
+    }
     tensor_scope_begin();
     double start = progress_now();
     Rng rng = rng_make((uint64_t)cfg->run.seed);
     Tensor *y = tensor_from_ints(shape1(out->count), out->labels, cfg->run.device);
-    tensor_read(sample_model(&sm, out->count, y, &rng, &out->sampler, &out->nfe), out->images);
+    // split over the ranks when there are several; rank 0 gets them all
+    sample_model_gathered(&sm, out->count, y, &rng, &out->sampler, &out->nfe, out->images);
     out->seconds = progress_now() - start;
     tensor_scope_end();
     model_free(sm.model);
@@ -334,7 +341,7 @@ int eval_main(int argc, char **argv) {
     int rc = resolve(argc, argv, &cfg, &args);
     if (rc >= 0) return rc;
     const char *path = args.positional_count ? args.positional[0] : NULL;
-    const char *json = args.own[0];
+    const char *json = dist_rank() == 0 ? args.own[0] : NULL; // rank 0 writes the report
     FILE *json_file = json ? fopen(json, "w") : NULL;
     if (json && !json_file) {
         fprintf(stderr, "dmdr eval: cannot write --json '%s': %s\n", json, strerror(errno));
@@ -356,6 +363,11 @@ int eval_main(int argc, char **argv) {
     else if (cfg.data.source != DATA_FASHION_MNIST)
         error_set(&err, "the judge measures against the Fashion-MNIST test set: data.dataset must "
                         "be fashion-mnist");
+    else if (dist_rank() != 0) // its share of the samples goes to rank 0, which measures them
+        rc = classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
+                     make_images(path, &cfg, classifier_config(judge), &set, &err) == 0
+                 ? 0
+                 : 1;
     else if (classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
              (!cfg.eval.reward_model[0] ||
               classifier_load(cfg.eval.reward_model, cfg.run.device, &reward, &err) == 0) &&

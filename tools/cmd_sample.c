@@ -8,6 +8,7 @@
 #include "diffusion/sampler.h"
 #include "kernels/threads.h"
 #include "nn/checkpoint.h"
+#include "tensor/dist.h"
 #include "tools/commands.h"
 #include "tools/data/png_image.h"
 #include "tools/progress.h"
@@ -36,7 +37,7 @@ static float scatter_extent(const Config *cfg, const float *points, int64_t n) {
 }
 
 int write_samples_png(const SamplingModel *sm, const Config *cfg, uint64_t seed,
-                      const char *path, double *seconds, Error *err) {
+                      const char *path, bool across_ranks, double *seconds, Error *err) {
     Model *m = sm->model;
     const ModelConfig *mc = model_config(m);
     if (mc->kind == MODEL_MLP && mc->data_dim != 2)
@@ -44,6 +45,9 @@ int write_samples_png(const SamplingModel *sm, const Config *cfg, uint64_t seed,
                          path, mc->data_dim);
     int per_class = cfg->sample.per_class, classes = mc->num_classes;
     int64_t n = (int64_t)per_class * classes;
+    if (across_ranks && !dist_divides(n))
+        return error_set(err, "%lld samples (--per-class %d) do not split over %d ranks",
+                         (long long)n, per_class, dist_size());
     int32_t *labels = malloc((size_t)n * sizeof *labels);
     if (!labels) return error_set(err, "%s: out of memory for %lld samples", path, (long long)n);
     for (int64_t i = 0; i < n; i++) labels[i] = (int32_t)(i / per_class); // row = class
@@ -53,15 +57,18 @@ int write_samples_png(const SamplingModel *sm, const Config *cfg, uint64_t seed,
     double start = progress_now();
     Rng rng = rng_make(seed);
     Tensor *y = tensor_from_ints(shape1(n), labels, model_device(m));
-    Tensor *x = sample_model(sm, n, y, &rng, &opt, NULL);
-    float *host = malloc((size_t)tensor_numel(x) * sizeof *host);
+    int64_t size = shape_numel(model_data_shape(m, n));
+    float *host = malloc((size_t)size * sizeof *host);
     int rc = 0;
     if (!host) {
         rc = error_set(err, "%s: out of memory for the samples", path);
     } else {
-        tensor_read(x, host);
+        if (across_ranks) sample_model_gathered(sm, n, y, &rng, &opt, NULL, host);
+        else tensor_read(sample_model(sm, n, y, &rng, &opt, NULL), host);
         if (seconds) *seconds = progress_now() - start;
-        if (mc->kind == MODEL_MLP)
+        if (across_ranks && dist_rank() != 0)
+            rc = 0; // its share went to rank 0, which writes the file
+        else if (mc->kind == MODEL_MLP)
             rc = png_write_scatter(path, host, labels, (int)n, SCATTER_PX,
                                    scatter_extent(cfg, host, n), err);
         else
@@ -103,7 +110,7 @@ int sample_main(int argc, char **argv) {
     } else {
         double seconds = 0;
         Model *m = sm.model;
-        if (write_samples_png(&sm, &cfg, (uint64_t)cfg.run.seed, out, &seconds, &err) != 0) {
+        if (write_samples_png(&sm, &cfg, (uint64_t)cfg.run.seed, out, true, &seconds, &err) != 0) {
             fprintf(stderr, "dmdr sample: %s\n", err.msg);
         } else {
             int64_t n = (int64_t)cfg.sample.per_class * model_config(m)->num_classes;

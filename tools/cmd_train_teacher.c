@@ -124,7 +124,8 @@ static int save_samples(void *ctx, const char *path, Error *err) {
     Rng base = rng_make((uint64_t)t->cfg.run.seed);
     ema_swap(&t->flow.ema, model_params(t->model));
     SamplingModel sm = {.model = t->model};
-    int rc = write_samples_png(&sm, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed, path, NULL, err);
+    int rc = write_samples_png(&sm, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed, path, false,
+                             NULL, err);
     ema_swap(&t->flow.ema, model_params(t->model));
     return rc;
 }

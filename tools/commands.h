@@ -68,6 +68,7 @@ SamplerOptions command_sampler(const Config *cfg, int64_t chunk);
 // cfg->sample and noise from `seed`, and writes a PNG: a grid with one row per class for
 // images, a scatter plot coloured by class for 2-D data (the square around the toy mixture
 // when cfg->data is toy2d, else around the samples). *seconds (may be NULL) receives the
-// sampling time.
+// sampling time. across_ranks: every rank calls it and samples its share
+// (sample_model_gathered), rank 0 writes the file; else the caller alone samples and writes.
 int write_samples_png(const SamplingModel *sm, const Config *cfg, uint64_t seed,
-                      const char *path, double *seconds, Error *err);
+                      const char *path, bool across_ranks, double *seconds, Error *err);

@@ -83,7 +83,7 @@ static const Command commands[] = {
      "  One row of K samples per class (a scatter plot for 2-D data), from the EMA weights of\n"
      "  a training checkpoint or from an exported model.safetensors. The settings default to\n"
      "  the run's own (stored in the checkpoint); --out defaults to CHECKPOINT-samples.png.\n",
-     sample_main, &sample_command, false},
+     sample_main, &sample_command, true},
     {"eval", "measure a checkpoint's samples with the judge: FID, precision, recall, ...",
      "dmdr eval CHECKPOINT --classifier FILE [--steps N] [--method euler|heun] [--cfg S]\n"
      "          [--shift S] [--per-class K] [--seed S] [--json FILE]\n"
@@ -101,7 +101,7 @@ static const Command commands[] = {
      "  --real measures the floor alone. The sampler settings default to the run's own when\n"
      "  the checkpoint stores them. --json FILE writes the figures as JSON (the floor's under\n"
      "  \"floor\").\n",
-     eval_main, &eval_command, false},
+     eval_main, &eval_command, true},
     {"table", "the comparison table of eval reports: mean +- std over seeds, beside the floor",
      "dmdr table LABEL=REPORT[,REPORT...] ... [--out FILE.md]\n"
      "  Reads `dmdr eval --json` reports and prints one Markdown row per LABEL: the number of\n"

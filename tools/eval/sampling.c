@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/ops.h"
 #include "dmdr/generator.h"
 #include "kernels/check.h"
 #include "nn/checkpoint.h"
+#include "tensor/dist.h"
 
 // A generator key's value, parsed as the command line parses the setting it comes from: the
 // whole text a number, in the setting's range.
@@ -114,4 +116,25 @@ Tensor *sample_model(const SamplingModel *sm, int64_t n, Tensor *y, Rng *rng,
         tensor_scope_end();
     }
     return out;
+}
+
+void sample_model_gathered(const SamplingModel *sm, int64_t n, Tensor *y, Rng *rng,
+                           const SamplerOptions *opt, int64_t *nfe, float *out) {
+    if (dist_size() == 1) {
+        tensor_read(sample_model(sm, n, y, rng, opt, nfe), out);
+        return;
+    }
+    Tensor *noise = op_shard(tensor_normal(model_data_shape(sm->model, n), rng, 0.0f, 1.0f,
+                                           model_device(sm->model)));
+    Tensor *mine = op_shard(y), *x;
+    if (!sm->generator_steps) {
+        x = sample_flow(sm->model, noise, mine, opt, nfe);
+    } else {
+        GeneratorOptions g = {sm->generator_steps, sm->generator_shift};
+        Rng own = rng_fork(rng, 1 + (uint64_t)dist_rank()); // the re-noises of K > 1
+        x = generator_sample(sm->model, &g, noise, mine, &own, NULL, NULL);
+        if (nfe) *nfe = g.steps;
+    }
+    tensor_read(x, out);
+    dist_gather_f32(out, tensor_numel(x));
 }

@@ -35,3 +35,12 @@ int load_sampling_model(const char *path, Device device, bool ema, SamplingModel
 // be NULL) receives the network evaluations per sample.
 Tensor *sample_model(const SamplingModel *sm, int64_t n, Tensor *y, Rng *rng,
                      const SamplerOptions *opt, int64_t *nfe);
+
+// The same n samples split over the ranks (tensor/dist.h; n must divide by the ranks): every
+// rank draws the noise of all n as sample_model does and samples its rows, and rank 0 gets
+// all of them in order into host memory out (n, ...); on the other ranks out receives only
+// their rows. A teacher's and a 1-step generator's samples are those of one rank; a K > 1
+// generator's re-noises come from a stream of each rank's own (drawn as independently, but
+// not the same samples). One rank: sample_model read into out.
+void sample_model_gathered(const SamplingModel *sm, int64_t n, Tensor *y, Rng *rng,
+                           const SamplerOptions *opt, int64_t *nfe, float *out);
