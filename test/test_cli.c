@@ -175,6 +175,9 @@ START_TEST(test_train_resume_info_sample) {
     expect(args, 0, "1600 samples (200 per class)");
     snprintf(a, sizeof a, "cmp -s %s/s.png %s/raw.png", dir, dir);
     ck_assert_msg(system(a) != 0, "--ema false sampled the same weights as the EMA");
+    snprintf(args, sizeof args, "sample %s/run/model.safetensors --npy %s/x.npy --threads 1", dir,
+             dir);
+    expect(args, 1, "--png-dir and --npy write images");
     test_remove_tree(dir);
 }
 END_TEST
@@ -341,6 +344,28 @@ START_TEST(test_judge_train_resume_eval) {
     expect(args, 1, "not a `dmdr eval --json` report");
     expect("table teacher", 2, "expected LABEL=REPORT");
     expect("table", 2, "no rows");
+    // samples for other scorers: a PNG per sample with its label, and a uint8 NHWC array
+    snprintf(args, sizeof args, "sample %s/t/model.safetensors --steps 2 --per-class 2 --threads 1 "
+             "--out %s/g.png --png-dir %s/each --npy %s/x.npy", dir, dir, dir, dir);
+    expect(args, 0, "wrote");
+    snprintf(a, sizeof a, "%s/each/labels.csv", dir);
+    const char *csv = test_read_text(a);
+    ck_assert_msg(strncmp(csv, "file,label\n000000.png,0\n000001.png,0\n000002.png,1\n", 46) == 0
+                      && strstr(csv, "000019.png,9\n"), "labels.csv:\n%s", csv);
+    snprintf(a, sizeof a, "%s/each/000019.png", dir);
+    ck_assert_msg(access(a, R_OK) == 0, "no %s", a);
+    snprintf(a, sizeof a, "%s/x.npy", dir);
+    FILE *npy = fopen(a, "rb");
+    ck_assert(npy != NULL);
+    char head[128];
+    ck_assert_int_eq((int)fread(head, 1, sizeof head, npy), 128);
+    fseek(npy, 0, SEEK_END);
+    long bytes = ftell(npy);
+    fclose(npy);
+    ck_assert_msg(memcmp(head, "\x93NUMPY\x01\x00", 8) == 0 &&
+                      strstr(head + 10, "'shape': (20, 28, 28, 1)") && head[127] == '\n',
+                  "npy header: %.118s", head + 10);
+    ck_assert_int_eq(bytes, 128 + 20 * 28 * 28);
     snprintf(args, sizeof args, "eval %s/t/model.safetensors", dir);
     expect(args, 2, "missing --classifier FILE");
     snprintf(args, sizeof args, "eval %s/t/model.safetensors --classifier %s/t/model.safetensors",

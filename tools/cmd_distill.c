@@ -94,7 +94,7 @@ static int save_samples(void *ctx, const char *path, Error *err) {
     Rng base = rng_make((uint64_t)r->cfg.run.seed);
     SamplingModel sm = {r->d.generator, r->d.opt.gen.steps, r->d.opt.gen.shift};
     return write_samples_png(&sm, &r->cfg, rng_fork(&base, STREAM_SAMPLES).seed, path, false,
-                             NULL, err);
+                             NULL, NULL, NULL, err);
 }
 
 // The teacher's weights, or for a resume a model of the checkpoint's configuration (its

@@ -125,7 +125,7 @@ static int save_samples(void *ctx, const char *path, Error *err) {
     ema_swap(&t->flow.ema, model_params(t->model));
     SamplingModel sm = {.model = t->model};
     int rc = write_samples_png(&sm, &t->cfg, rng_fork(&base, STREAM_SAMPLES).seed, path, false,
-                             NULL, err);
+                             NULL, NULL, NULL, err);
     ema_swap(&t->flow.ema, model_params(t->model));
     return rc;
 }

@@ -70,5 +70,9 @@ SamplerOptions command_sampler(const Config *cfg, int64_t chunk);
 // when cfg->data is toy2d, else around the samples). *seconds (may be NULL) receives the
 // sampling time. across_ranks: every rank calls it and samples its share
 // (sample_model_gathered), rank 0 writes the file; else the caller alone samples and writes.
+// png_dir, npy (either may be NULL; images only): the same samples also as one PNG per sample
+// in the folder png_dir (NNNNNN.png, made if missing, with labels.csv: file,label) and as an
+// (n, H, W, C) uint8 NumPy array in the file npy, for scorers that read samples, not grids.
 int write_samples_png(const SamplingModel *sm, const Config *cfg, uint64_t seed,
-                      const char *path, bool across_ranks, double *seconds, Error *err);
+                      const char *path, bool across_ranks, const char *png_dir, const char *npy,
+                      double *seconds, Error *err);

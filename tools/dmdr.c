@@ -79,10 +79,13 @@ static const Command commands[] = {
      distill_main, &distill_command, true},
     {"sample", "draw class-conditional samples from a checkpoint into a PNG",
      "dmdr sample CHECKPOINT [--steps N] [--method euler|heun] [--cfg S] [--shift S]\n"
-     "           [--per-class K] [--seed S] [--out FILE.png]\n"
+     "           [--per-class K] [--seed S] [--out FILE.png] [--png-dir DIR] [--npy FILE]\n"
      "  One row of K samples per class (a scatter plot for 2-D data), from the EMA weights of\n"
      "  a training checkpoint or from an exported model.safetensors. The settings default to\n"
-     "  the run's own (stored in the checkpoint); --out defaults to CHECKPOINT-samples.png.\n",
+     "  the run's own (stored in the checkpoint); --out defaults to CHECKPOINT-samples.png.\n"
+     "  --png-dir DIR also writes each sample as DIR/NNNNNN.png with DIR/labels.csv\n"
+     "  (file,label), and --npy FILE all of them as an (n, H, W, C) uint8 NumPy array: what\n"
+     "  clean-fid, torch-fidelity and similar scorers read.\n",
      sample_main, &sample_command, true},
     {"eval", "measure a checkpoint's samples with the judge: FID, precision, recall, ...",
      "dmdr eval CHECKPOINT --classifier FILE [--steps N] [--method euler|heun] [--cfg S]\n"

@@ -215,9 +215,9 @@ static int write_png_atomic(const char *path, const uint8_t *pixels, int width, 
     return rc;
 }
 
-// [-1, 1] -> [0, 255] rounded to nearest, NaN -> 0. In double: (x + 1) * 127.5 is exact there,
-// where float rounding moved values next to a half-way point to the other byte.
-static uint8_t to_byte(float x) {
+// In double: (x + 1) * 127.5 is exact there, where float rounding moved values next to a
+// half-way point to the other byte.
+uint8_t pixel_byte(float x) {
     double v = ((double)x + 1.0) * 127.5;
     if (!(v > 0.0)) return 0;
     if (v >= 255.0) return 255;
@@ -242,7 +242,7 @@ int png_write_grid(const char *path, const float *images, int n, int C, int H, i
             for (int y = 0; y < H; y++)
                 for (int x = 0; x < W; x++)
                     canvas[(size_t)(y0 + y) * row_bytes + (size_t)(x0 + x) * C + c] =
-                        to_byte(img[((size_t)c * H + y) * W + x]);
+                        pixel_byte(img[((size_t)c * H + y) * W + x]);
     }
     int rc = write_png_atomic(path, canvas, width, height, C, err);
     free(canvas);

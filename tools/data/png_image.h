@@ -24,6 +24,10 @@ typedef struct {
 int pngimage_read(const char *path, PngImage *out, Error *err);
 void pngimage_free(PngImage *img);
 
+// A pixel value in [-1, 1] -> [0, 255], rounded to nearest, clamped; NaN -> 0: the one
+// conversion of every picture and array the program writes.
+uint8_t pixel_byte(float x);
+
 // images (n, C, H, W) in [-1, 1], C = 1 (grey PNG) or 3 (RGB PNG) -> a grid of `columns`
 // images per row, rows = ceil(n / columns), with `pad` white pixels between and around them;
 // values are clamped to [0, 255] after x -> (x + 1) 127.5. Unused cells are white.
