@@ -345,13 +345,21 @@ TrainStepStats classifier_train_step(Classifier *c, AdamW *opt, const LrSchedule
 
 // ---- files ------------------------------------------------------------------------------------
 
-int classifier_save(const Classifier *c, const char *path, Error *err) {
+#define CLASSIFIER_MAX_EXTRA 8
+
+int classifier_save(const Classifier *c, const char *path, int extra_count,
+                    const char *const *extra_keys, const char *const *extra_values, Error *err) {
+    DMDR_CHECK(extra_count >= 0 && extra_count <= CLASSIFIER_MAX_EXTRA, "%d metadata pairs",
+               extra_count);
     char version[16];
     snprintf(version, sizeof version, "%d", CHECKPOINT_FORMAT_VERSION);
     char *json = classifier_config_to_json(&c->cfg);
-    const char *keys[] = {"format", "format_version", CLASSIFIER_CONFIG_KEY, CHECKPOINT_ROLE_KEY};
-    const char *values[] = {CHECKPOINT_WEIGHTS_FORMAT, version, json, ROLE_CLASSIFIER};
-    int rc = params_save(&c->params, path, 4, keys, values, err);
+    const char *keys[4 + CLASSIFIER_MAX_EXTRA] = {"format", "format_version", CLASSIFIER_CONFIG_KEY,
+                                                  CHECKPOINT_ROLE_KEY};
+    const char *values[4 + CLASSIFIER_MAX_EXTRA] = {CHECKPOINT_WEIGHTS_FORMAT, version, json,
+                                                    ROLE_CLASSIFIER};
+    for (int i = 0; i < extra_count; i++) keys[4 + i] = extra_keys[i], values[4 + i] = extra_values[i];
+    int rc = params_save(&c->params, path, 4 + extra_count, keys, values, err);
     free(json);
     return rc;
 }

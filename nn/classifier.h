@@ -103,7 +103,10 @@ char *classifier_config_to_json(const ClassifierConfig *cfg); // malloc'd
 // Every field present and an integer within its range; err names the field otherwise.
 int classifier_config_from_json(const char *json, ClassifierConfig *cfg, Error *err);
 
-int classifier_save(const Classifier *c, const char *path, Error *err);
+// Writes the weights with their configuration and role, plus `extra` metadata pairs (the run
+// configuration that trained them: `dmdr train-classifier` stores its INI), atomically.
+int classifier_save(const Classifier *c, const char *path, int extra_count,
+                    const char *const *extra_keys, const char *const *extra_values, Error *err);
 // Creates the network the file describes on `device` and loads its weights into it.
 // -1 with err naming the file when it is unreadable, not a classifier file, or its tensors do
 // not fit the configuration it states.

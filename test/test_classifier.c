@@ -239,7 +239,7 @@ START_TEST(test_save_load_roundtrip) {
     char path[600];
     scratch("roundtrip.safetensors", path, sizeof path);
     Error err = {""};
-    ck_assert_msg(classifier_save(c, path, &err) == 0, "%s", err.msg);
+    ck_assert_msg(classifier_save(c, path, 0, NULL, NULL, &err) == 0, "%s", err.msg);
     Classifier *d;
     ck_assert_msg(classifier_load(path, DEVICE_CPU, &d, &err) == 0, "%s", err.msg);
     ck_assert(memcmp(classifier_config(d), &small_fc, sizeof small_fc) == 0);
@@ -357,7 +357,7 @@ START_TEST(test_load_errors) {
 
     // a good file cut short
     scratch("truncated.safetensors", path, sizeof path);
-    ck_assert(classifier_save(c, path, &err) == 0);
+    ck_assert(classifier_save(c, path, 0, NULL, NULL, &err) == 0);
     ck_assert(truncate(path, 200) == 0);
     expect_load_error(path, "");
     classifier_free(c);

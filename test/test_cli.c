@@ -11,6 +11,7 @@
 
 #include "dmdr_config.h"
 #include "tensor/safetensors.h"
+#include "tools/data/png_image.h"
 #include "test/test_util.h"
 
 typedef struct {
@@ -633,6 +634,35 @@ START_TEST(test_demo_tiny) {
 }
 END_TEST
 
+// A folder of 3 classes of 12x12 RGB PNGs: train-teacher takes the class count, the channels
+// and the size from it unless given, and a given one that disagrees is still refused
+START_TEST(test_png_folder_shape) {
+    char dir[] = "/tmp/dmdr-cli-png-XXXXXX", args[1024], path[700];
+    ck_assert(mkdtemp(dir) != NULL);
+    float img[3 * 12 * 12];
+    Error err;
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/data/class%d", dir, k);
+        snprintf(args, sizeof args, "mkdir -p %s", path);
+        ck_assert(system(args) == 0);
+        for (int i = 0; i < 4; i++) {
+            for (int j = 0; j < 3 * 12 * 12; j++) img[j] = (float)((j * (k + 1) + i) % 17) / 8.5f - 1;
+            snprintf(path, sizeof path, "%s/data/class%d/%d.png", dir, k, i);
+            ck_assert_msg(png_write_grid(path, img, 1, 3, 12, 12, 1, 0, &err) == 0, "%s", err.msg);
+        }
+    }
+    const char *common = "train-teacher --preset tiny --dataset png --steps 2 --batch 4 --patch 2 "
+                         "--threads 1 --quiet true";
+    snprintf(args, sizeof args, "%s --data %s/data --out %s/run", common, dir, dir);
+    expect(args, 0, "3 classes, 3 channels, 12x12 images");
+    snprintf(args, sizeof args, "info %s/run/model.safetensors", dir);
+    expect(args, 0, "input 3x12x12");
+    snprintf(args, sizeof args, "%s --data %s/data --num-classes 4 --out %s/four", common, dir, dir);
+    expect(args, 1, "model.num_classes is 4 but the data have 3 classes");
+    test_remove_tree(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -653,6 +683,7 @@ int main(void) {
     tcase_add_test(tc, test_distill_bad_input);
     tcase_add_test(tc, test_distill_resume_sample);
     tcase_add_test(tc, test_demo_tiny);
+    tcase_add_test(tc, test_png_folder_shape);
     tcase_add_test(tc, test_model_settings_bounded);
     tcase_add_test(tc, test_nonfinite_weights_refused);
     tcase_add_test(tc, test_generator_metadata_checked);

@@ -327,7 +327,9 @@ int train_classifier_main(int argc, char **argv) {
         fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
     } else if (dist_rank() == 0 &&
                classifier_save(t.net, rundir_path(&t.run, "classifier.safetensors", path,
-                                                  sizeof path), &err) != 0) {
+                                                  sizeof path),
+                               1, (const char *[]){RUN_CONFIG_KEY},
+                               (const char *[]){t.metadata[0]}, &err) != 0) {
         fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);
     } else if (t.last_rate == 0 && evaluate(&t, &err) != 0) { // nothing trained: measure anyway
         fprintf(stderr, "dmdr train-classifier: %s\n", err.msg);

@@ -242,7 +242,9 @@ int train_teacher_main(int argc, char **argv) {
     }
     rc = 1;
     double start = progress_now();
-    if (trainer_setup(&t, resume, config_find_flag(argc, argv, "out") != NULL, &err) != 0) {
+    if ((!resume && command_shape_from_png_folder(&train_teacher_command, argc, argv, &t.cfg,
+                                                  &err) != 0) ||
+        trainer_setup(&t, resume, config_find_flag(argc, argv, "out") != NULL, &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
         trainer_free(&t);
         return 1;
@@ -262,9 +264,9 @@ int train_teacher_main(int argc, char **argv) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
     } else if (dist_rank() == 0 &&
                checkpoint_export_weights(rundir_path(&t.run, "model.safetensors", path, sizeof path),
-                                         model_params(t.model), &t.flow.ema, &c->model, 1,
-                                         (const char *[]){CHECKPOINT_ROLE_KEY},
-                                         (const char *[]){ROLE_TEACHER}, &err) != 0) {
+                                         model_params(t.model), &t.flow.ema, &c->model, 2,
+                                         (const char *[]){CHECKPOINT_ROLE_KEY, RUN_CONFIG_KEY},
+                                         (const char *[]){ROLE_TEACHER, t.config_ini}, &err) != 0) {
         fprintf(stderr, "dmdr train-teacher: %s\n", err.msg);
     } else if (t.last_rate == 0) {
         printf("nothing to train: the checkpoint is at step %lld = train.steps; EMA weights in %s\n",

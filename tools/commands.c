@@ -9,6 +9,7 @@
 #include "nn/checkpoint.h"
 #include "tensor/dist.h"
 #include "tools/commands.h"
+#include "tools/data/dataset.h"
 
 int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *stored,
                    Config *cfg, ConfigArgs *args) {
@@ -22,6 +23,44 @@ int command_config(const ConfigCommand *cmd, int argc, char **argv, const char *
         return 0;
     }
     return -1;
+}
+
+// Values no one writes, within each key's range: a resolution over an INI of them leaves
+// exactly the keys that the command line and its --config file set changed.
+#define UNSET_CLASSES 99991
+#define UNSET_CHANNELS 63
+#define UNSET_SIZE 4093
+
+int command_shape_from_png_folder(const ConfigCommand *cmd, int argc, char **argv, Config *cfg,
+                                  Error *err) {
+    if (cfg->data.source != DATA_PNG || !cfg->data.path[0]) return 0;
+    char unset[160];
+    snprintf(unset, sizeof unset, "[model]\nnum_classes = %d\nin_channels = %d\nimage_size = %d\n",
+             UNSET_CLASSES, UNSET_CHANNELS, UNSET_SIZE);
+    Config probe;
+    ConfigArgs args;
+    if (config_resolve(&probe, cmd, argc, argv, unset, &args, err) != 0) return -1;
+    PngFolderShape folder;
+    if (png_folder_probe(cfg->data.path, &folder, err) != 0) return -1;
+    char taken[128] = "";
+    if (probe.model.num_classes == UNSET_CLASSES) {
+        cfg->model.num_classes = folder.classes;
+        snprintf(taken + strlen(taken), sizeof taken - strlen(taken), "%d classes", folder.classes);
+    }
+    if (probe.model.in_channels == UNSET_CHANNELS) {
+        cfg->model.in_channels = folder.channels;
+        snprintf(taken + strlen(taken), sizeof taken - strlen(taken), "%s%d channel%s",
+                 taken[0] ? ", " : "", folder.channels, folder.channels == 1 ? "" : "s");
+    }
+    if (probe.model.image_size == UNSET_SIZE) {
+        cfg->model.image_size = folder.size;
+        snprintf(taken + strlen(taken), sizeof taken - strlen(taken), "%s%dx%d images",
+                 taken[0] ? ", " : "", folder.size, folder.size);
+    }
+    if (taken[0])
+        printf("dmdr %s: from %s: %s (--num-classes, --in-channels, --image-size set them)\n",
+               cmd->name, cfg->data.path, taken);
+    return 0;
 }
 
 int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **argv,

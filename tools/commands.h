@@ -47,6 +47,12 @@ int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **ar
 // The run configuration stored in a checkpoint: *ini is malloc'd text, or NULL when the file
 // has none. -1 with err when the file's header cannot be read.
 int read_run_config(const char *checkpoint, char **ini, Error *err);
+// A fresh run on a PNG folder (data.dataset png): model.num_classes, in_channels and
+// image_size that neither the command line nor its --config file gave are taken from the
+// folder (png_folder_probe), with one line on stdout saying so. Nothing for other data.
+// Returns 0, or -1 with err (an unreadable folder).
+int command_shape_from_png_folder(const ConfigCommand *cmd, int argc, char **argv, Config *cfg,
+                                  Error *err);
 // Applies cfg's [run] threads and precision to this process (threads_set,
 // autograd_set_precision). bf16 on a backend without bf16 hardware keeps fp32 and says so in
 // one line on stderr, prefixed with `command`. Returns the precision in effect.

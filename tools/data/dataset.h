@@ -65,6 +65,14 @@ int fashion_mnist_load(const char *dir_or_images_path, bool train, Dataset *out,
 // rejected. -> (count, channels, size, size) in [-1, 1].
 int png_folder_load(const char *root, int channels, int size, Dataset *out, Error *err);
 
+// What a PNG folder holds, for the settings nobody gave: its class count, 3 channels if the
+// first image of any class is in colour (RGB, RGBA or a palette; else 1), and the side of the
+// first class's first image (which must be square). Reads one image per class.
+typedef struct {
+    int classes, channels, size;
+} PngFolderShape;
+int png_folder_probe(const char *root, PngFolderShape *out, Error *err);
+
 // The toy 2D mixture: `components` isotropic Gaussians of standard deviation `std` whose
 // means sit evenly on a circle of `radius` (component k at angle 2 pi k / components).
 // Example i belongs to component i % components (so the classes are exactly balanced) and

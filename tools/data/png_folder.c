@@ -264,3 +264,33 @@ int png_folder_load(const char *root, int channels, int size, Dataset *out, Erro
     if (rc) dataset_free(out);
     return rc;
 }
+
+int png_folder_probe(const char *root, PngFolderShape *out, Error *err) {
+    *out = (PngFolderShape){.channels = 1};
+    NameList classes, *files = NULL;
+    if (scan_classes(root, &classes, &files, err)) return -1;
+    int rc = 0;
+    for (int k = 0; !rc && k < classes.count; k++) {
+        if (files[k].count == 0) continue;
+        char *dir = join_path(root, classes.names[k]);
+        char *path = join_path(dir, files[k].names[0]);
+        PngImage img;
+        rc = pngimage_read(path, &img, err);
+        if (!rc) {
+            if (img.file_channels >= 3) out->channels = 3;
+            if (out->size == 0 && img.width != img.height)
+                rc = error_set(err, "%s: %dx%d: the images must be square", path, img.width,
+                               img.height);
+            else if (out->size == 0)
+                out->size = img.width;
+            pngimage_free(&img);
+        }
+        free(path);
+        free(dir);
+    }
+    out->classes = classes.count;
+    for (int k = 0; k < classes.count; k++) name_list_free(&files[k]);
+    free(files);
+    name_list_free(&classes);
+    return rc;
+}
