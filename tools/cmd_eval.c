@@ -146,7 +146,8 @@ static void print_row(const char *name, const char *format, double value, const 
     char a[32], b[32] = "";
     snprintf(a, sizeof a, format, value);
     if (floor) snprintf(b, sizeof b, format, floor_value);
-    printf("  %-16s %10s %12s%s%s\n", name, a, b, note[0] ? "   " : "", note);
+    if (floor) printf("  %-16s %10s %12s%s%s\n", name, a, b, note[0] ? "   " : "", note);
+    else printf("  %-16s %10s%s%s\n", name, a, note[0] ? "   " : "", note);
 }
 
 // floor: the real training images at the same count (NULL when the set is the floor itself)
@@ -166,7 +167,7 @@ static void print_report(const char *path, const Config *cfg, const ImageSet *se
            ref->dim, (long long)ref->count);
     printf("reward: %s\n\n", cfg->eval.reward_model[0] ? cfg->eval.reward_model
                                                        : "the judge's own log p(y|x)");
-    printf("  %-16s %10s %12s\n", "", set->sampled ? "samples" : "real", floor ? "real floor" : "");
+    if (floor) printf("  %-16s %10s %12s\n", "", "samples", "real floor");
     char note[128];
     snprintf(note, sizeof note, "(%d per class)", cfg->eval.per_class);
     print_row("images", "%.0f", (double)m->count, floor, floor ? (double)floor->count : 0, note);
