@@ -4,7 +4,8 @@
 # file may reach itself through includes. The layers, bottom-up (docs/reading-tour.md):
 #
 #   kernels  tensor  autograd  nn  diffusion  dmdr          libdmdr
-#   tools/data  tools/eval                                  the data and evaluation libraries
+#   tools/data  tools/html  tools/eval  tools/report        the data, page, evaluation and
+#                                                           report libraries
 #   bench                                                   the benchmark library
 #   tools                                                   the dmdr program (every other file
 #                                                           of tools/ and its other folders)
@@ -23,7 +24,7 @@ set -u
 root=${1:-$(dirname "$0")/..}
 cd "$root" || { echo "check_layers: no folder $root"; exit 2; }
 
-layers="kernels tensor autograd nn diffusion dmdr tools/data tools/eval bench tools test"
+layers="kernels tensor autograd nn diffusion dmdr tools/data tools/html tools/eval tools/report bench tools test"
 generated="dmdr_config.h"
 
 files=$(find kernels tensor autograd nn diffusion dmdr tools bench test \

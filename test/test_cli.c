@@ -586,6 +586,51 @@ END_TEST
 
 // The whole pipeline on the tiny preset with a few steps per stage: every stage runs, the
 // table prints, and a second run skips every stage whose result exists.
+// The demo's report.html: the judge's table, the grids side by side, every stage's curves
+// (the teacher's loss, the distillation's DMD and fake losses, the judge's accuracy); a
+// stage's own report holds one plot per metric and one image per grid; `dmdr report`
+// writes both again from the files.
+static int occurrences(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+static void expect_demo_report(const char *dir) {
+    char path[700], args[800];
+    for (int pass = 0; pass < 2; pass++) {
+        snprintf(path, sizeof path, "%s/d/report.html", dir);
+        if (pass == 1) {
+            ck_assert(unlink(path) == 0);
+            snprintf(args, sizeof args, "report %s/d", dir);
+            expect(args, 0, "report.html");
+        }
+        const char *html = test_read_text(path);
+        ck_assert_msg(strstr(html, "<table class=\"results\">") &&
+                          strstr(html, "DMDR generator (own reward)</td>") &&
+                          strstr(html, "real training images (floor)</td>"),
+                      "%s: no comparison table", path);
+        const char *stages[] = {"Teacher (train-teacher)", "Stage 1: DMD (distill)",
+                                "Stage 2: DMDR (distill --rl backprop)"};
+        for (int i = 0; i < 3; i++)
+            ck_assert_msg(occurrences(html, stages[i]) >= 2, "%s: %s lacks its grid or section",
+                          path, stages[i]);
+        const char *plots[] = {">loss<", ">dmd_loss<", ">fake_loss<", ">test_accuracy<",
+                               ">reward_mean<"};
+        for (int i = 0; i < 5; i++)
+            ck_assert_msg(strstr(html, plots[i]), "%s: no %s plot", path, plots[i]);
+        ck_assert_msg(strstr(html, "</html>"), "%s is cut", path);
+    }
+    // a stage's page: loss, lr, grad_norm, images_per_s; its grids as embedded PNGs
+    snprintf(path, sizeof path, "%s/d/teacher/report.html", dir);
+    const char *html = test_read_text(path);
+    ck_assert_int_eq(occurrences(html, "<svg"), 4);
+    ck_assert_int_ge(occurrences(html, "<img src=\"data:image/png;base64,"), 1);
+    expect("report", 2, "expected one run directory");
+    snprintf(args, sizeof args, "report %s", dir);
+    expect(args, 1, "neither a run directory");
+}
+
 START_TEST(test_demo_tiny) {
     if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
         fprintf(stderr, "demo: dataset-fashion-mnist is not installed, skipped\n");
@@ -612,6 +657,7 @@ START_TEST(test_demo_tiny) {
                       strstr(r.output, "DMD generator") &&
                       strstr(r.output, "DMDR generator (own reward)"),
                   "the table lacks rows");
+    expect_demo_report(dir);
 
     // The stage-2 generator is not judged by the network that rewarded it, under that path or
     // a copy, unless asked; a separate reward model gives the reward column and is named.

@@ -189,8 +189,9 @@ void test_scratch_teardown(void) { test_remove_tree(test_scratch_dir); }
 char *test_read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     ck_assert_msg(f != NULL, "cannot open %s", path);
-    static char text[65536];
+    static char text[8 << 20]; // a report.html with its embedded grids is a few hundred KB
     size_t n = fread(text, 1, sizeof text - 1, f);
+    ck_assert_msg(n < sizeof text - 1, "%s is larger than %zu bytes", path, sizeof text - 1);
     text[n] = '\0';
     fclose(f);
     return text;

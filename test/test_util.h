@@ -49,7 +49,7 @@ extern char test_scratch_dir[512];
 void test_scratch_setup(void);
 void test_scratch_teardown(void);
 void test_remove_tree(const char *path); // a file, or a directory with its contents
-// The text of a file (at most 64 KiB; a static buffer, overwritten by the next call).
+// The text of a file (at most 8 MiB; a static buffer, overwritten by the next call).
 char *test_read_text(const char *path);
 // A TCase added to s whose every test runs inside its own tensor scope.
 TCase *test_scoped_tcase(Suite *s, const char *name);

@@ -5,7 +5,8 @@
 //   dmd/         dmdr distill --teacher             stage 1: the DMD few-step generator
 //   dmdr/        dmdr distill --init --rl backprop  stage 2: reward regularised by DMD
 //   eval/        dmdr eval --json                   each model measured by the judge
-// and finally the comparison table. A stage whose result exists is skipped, so running the
+// and finally the comparison table, and report.html: the table, the grids side by side and
+// every stage's curves (demo_write_report, also `dmdr report DIR`). A stage whose result exists is skipped, so running the
 // same command again after an interruption continues where it stopped.
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "kernels/check.h"
 #include "tools/commands.h"
 #include "tools/eval/table.h"
+#include "tools/report/report.h"
 #include "tools/rundir.h"
 
 #define MAX_PASSED 64
@@ -99,6 +101,79 @@ static int check_stage(const char *dir, const char *done, bool *skip) {
         return 1;
     }
     return 0;
+}
+
+// The evaluations, in the table's order: the teacher at 50 Euler steps without and with
+// guidance, then the two generators. model: the stage folder whose weights are measured.
+typedef struct {
+    const char *label, *file, *stage, *weights, *extra[4];
+} DemoEval;
+
+static const DemoEval evals[] = {
+    {"teacher, 50 steps", "teacher-cfg1", "teacher", "model.safetensors",
+     {"--sample.steps", "50", "--sample.cfg", "1"}},
+    {"teacher, 50 steps, CFG 1.5", "teacher-cfg1.5", "teacher", "model.safetensors",
+     {"--sample.steps", "50", "--sample.cfg", "1.5"}},
+    {"DMD generator", "dmd", "dmd", "model.safetensors", {NULL}},
+    // the demo trains one classifier, the reward of stage 2 and the judge at once: its
+    // DMDR row is graded by what it optimised, and says so
+    {"DMDR generator (own reward)", "dmdr", "dmdr", "model.safetensors",
+     {"--judge-is-reward", "true"}},
+};
+#define EVALS ((int)(sizeof evals / sizeof evals[0]))
+
+// The stages whose run directories the report shows, in pipeline order.
+static const struct {
+    const char *folder, *heading;
+} stages[] = {
+    {"teacher", "Teacher (train-teacher)"},
+    {"classifier", "Judge classifier (train-classifier)"},
+    {"dmd", "Stage 1: DMD (distill)"},
+    {"dmdr", "Stage 2: DMDR (distill --rl backprop)"},
+};
+
+static int write_demo_page(FILE *out, void *ctx, Error *err) {
+    (void)err;
+    const char *dir = ctx;
+    char title[CONFIG_PATH_MAX + 32], sub[CONFIG_PATH_MAX + 64];
+    snprintf(title, sizeof title, "dmdr demo: %s", dir);
+    report_page_begin(out, title);
+
+    fputs("<h2>The comparison</h2>\n", out);
+    static char json[EVALS][CONFIG_PATH_MAX + 32];
+    static const char *files[EVALS];
+    TableRow rows[EVALS];
+    int n = 0;
+    for (int i = 0; i < EVALS; i++) {
+        snprintf(json[i], sizeof json[i], "%s/eval/%s.json", dir, evals[i].file);
+        files[i] = json[i];
+        if (exists(json[i])) rows[n++] = (TableRow){evals[i].label, &files[i], 1};
+    }
+    Error table_err;
+    if (n == 0) fputs("<p>No evaluation yet.</p>\n", out);
+    else if (report_table(out, rows, n, &table_err) != 0)
+        fprintf(out, "<p>%s</p>\n", table_err.msg);
+
+    fputs("<h2>Samples side by side</h2>\n<p>The last grid of each run (one row per class, at "
+          "the sampler settings of its run).</p>\n<div class=\"grids\">\n", out);
+    for (int i = 0; i < (int)(sizeof stages / sizeof stages[0]); i++) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, stages[i].folder);
+        report_last_grid(out, sub, stages[i].heading);
+    }
+    fputs("</div>\n", out);
+    for (int i = 0; i < (int)(sizeof stages / sizeof stages[0]); i++) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, stages[i].folder);
+        if (exists(sub)) report_run_section(out, sub, stages[i].heading);
+    }
+    report_page_end(out);
+    return 0;
+}
+
+int demo_write_report(const char *dir, Error *err) {
+    char path[CONFIG_PATH_MAX + 32];
+    if (snprintf(path, sizeof path, "%s/report.html", dir) >= (int)sizeof path)
+        return error_set(err, "%s: path too long", dir);
+    return report_write_file(path, write_demo_page, (void *)dir, err);
 }
 
 static int parse_args(int argc, char **argv, DemoArgs *d) {
@@ -209,27 +284,15 @@ int demo_main(int argc, char **argv) {
     if (!rl_given) push(&a, "--rl"), push(&a, "backprop");
     if (!skip && (rc = run_stage("DMDR (stage 2)", distill_main, &a)) != 0) return rc;
 
-    // the teacher at 50 Euler steps without and with guidance, then the two generators
-    const struct {
-        const char *label, *file, *model, *extra[4];
-    } evals[] = {
-        {"teacher, 50 steps", "teacher-cfg1", teacher, {"--sample.steps", "50", "--sample.cfg", "1"}},
-        {"teacher, 50 steps, CFG 1.5", "teacher-cfg1.5", teacher,
-         {"--sample.steps", "50", "--sample.cfg", "1.5"}},
-        {"DMD generator", "dmd", dmd, {NULL}},
-        // the demo trains one classifier, the reward of stage 2 and the judge at once: its
-        // DMDR row is graded by what it optimised, and says so
-        {"DMDR generator (own reward)", "dmdr", dmdr, {"--judge-is-reward", "true"}},
-    };
-    TableRow rows[4];
-    static char json[4][CONFIG_PATH_MAX + 32];
-    static const char *files[4];
+    TableRow rows[EVALS];
+    static char json[EVALS][CONFIG_PATH_MAX + 32];
+    static const char *files[EVALS];
     snprintf(sub, sizeof sub, "%s/eval", dir);
     if (make_dirs(sub, &err) != 0) {
         fprintf(stderr, "dmdr demo: %s\n", err.msg);
         return 1;
     }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < EVALS; i++) {
         snprintf(json[i], sizeof json[i], "%s/%s.json", sub, evals[i].file);
         files[i] = json[i];
         rows[i] = (TableRow){evals[i].label, &files[i], 1};
@@ -238,15 +301,20 @@ int demo_main(int argc, char **argv) {
             continue;
         }
         stage_argv(&a, &d, &eval_command, NULL);
-        push(&a, evals[i].model);
+        char weights[CONFIG_PATH_MAX + 64];
+        snprintf(weights, sizeof weights, "%s/%s/%s", dir, evals[i].stage, evals[i].weights);
+        push(&a, weights);
         push(&a, "--classifier"), push(&a, judge), push(&a, "--json"), push(&a, json[i]);
         for (int j = 0; j < 4 && evals[i].extra[j]; j++) push(&a, evals[i].extra[j]);
         if ((rc = run_stage(evals[i].label, eval_main, &a)) != 0) return rc;
     }
     printf("\n==== demo: the comparison ====\n");
-    if (eval_table_print(stdout, rows, 4, &err) != 0) {
+    rc = eval_table_write(stdout, rows, EVALS, TABLE_MARKDOWN, &err) == 0 ? 0 : 1;
+    if (rc) fprintf(stderr, "dmdr demo: %s\n", err.msg);
+    if (demo_write_report(dir, &err) != 0) {
         fprintf(stderr, "dmdr demo: %s\n", err.msg);
         return 1;
     }
-    return 0;
+    printf("\ndemo: the report is %s/report.html\n", dir);
+    return rc;
 }

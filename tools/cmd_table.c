@@ -81,7 +81,7 @@ int table_main(int argc, char **argv) {
         goto done;
     }
     Error err;
-    rc = eval_table_print(out, rows, n, &err) == 0 ? 0 : 1;
+    rc = eval_table_write(out, rows, n, TABLE_MARKDOWN, &err) == 0 ? 0 : 1;
     if (rc) fprintf(stderr, "dmdr table: %s\n", err.msg);
     if (out_path && fclose(out) != 0 && rc == 0) {
         fprintf(stderr, "dmdr table: cannot write '%s': %s\n", out_path, strerror(errno));

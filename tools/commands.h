@@ -18,6 +18,10 @@ int distill_main(int argc, char **argv);
 int demo_main(int argc, char **argv);
 int bench_main(int argc, char **argv); // tools/cmd_bench.c: flags of its own, no ConfigCommand
 int table_main(int argc, char **argv); // tools/cmd_table.c: likewise
+int report_main(int argc, char **argv); // tools/cmd_report.c: likewise
+
+// The demo's report.html in its folder dir (tools/cmd_demo.c) -> 0, or -1 with err.
+int demo_write_report(const char *dir, Error *err);
 
 // How each reads its arguments (sections, own flags, positionals), also for `dmdr help`.
 extern const ConfigCommand train_teacher_command, sample_command, info_command,

@@ -26,7 +26,8 @@ static const Command commands[] = {
      "  tiny: minutes) into DIR (default runs/demo-<preset>): teacher/ (train-teacher),\n"
      "  classifier/ (train-classifier), dmd/ (distill, stage 1), dmdr/ (distill --rl\n"
      "  backprop, stage 2), eval/ (eval --json of the teacher at 50 steps with CFG 1 and\n"
-     "  1.5 and of both generators), then prints the comparison table. Settings go to the\n"
+     "  1.5 and of both generators), then prints the comparison table and writes\n"
+     "  DIR/report.html (the table, the grids side by side, every stage's curves). Settings go to the\n"
      "  stages that have them, written qualified (--train.steps 2000, --distill.steps 500,\n"
      "  --rl.steps 100, --eval.per_class 50); [run] settings bare (--threads 2). A stage\n"
      "  whose result exists is skipped: the same command continues an interrupted demo.\n",
@@ -113,6 +114,15 @@ static const Command commands[] = {
      "  real-image floor the reports carry, and the judge and reward model they name. Reports\n"
      "  of different judges or sample counts are refused. --out writes the table to FILE.\n",
      table_main, NULL, false},
+    {"report", "write report.html of a run directory or of the demo's folder",
+     "dmdr report DIR\n"
+     "  Writes DIR/report.html from the files alone: for a run directory its summary (steps,\n"
+     "  wall time, throughput), a plot of every metric against the step, the sample grids over\n"
+     "  the steps, the table of eval/*.json reports and its settings; for the demo's folder\n"
+     "  the comparison table, the grids of teacher and students side by side and each stage's\n"
+     "  run. One self-contained page (inline SVG, embedded PNGs). Training commands write\n"
+     "  the same page at every metrics line.\n",
+     report_main, NULL, false},
     {"info", "show what a checkpoint holds: model, weights and shapes, metadata",
      "dmdr info CHECKPOINT\n"
      "  The model configuration, the training position, every weight with its dtype and\n"

@@ -34,9 +34,12 @@ static int one_step(RunDir *run, const RunLoopOptions *o, const RunHooks *h, voi
                                              sizeof path), err) != 0 ||
          rundir_commit(run, err) != 0))
         return -1;
-    if (writer && h->samples && rundir_due(*step, o->sample_every, o->last) &&
+    bool sampled = h->samples && rundir_due(*step, o->sample_every, o->last);
+    if (writer && sampled &&
         h->samples(ctx, rundir_step_path(run, "samples", *step, "png", path, sizeof path), err) != 0)
         return -1;
+    // at every metrics line (and grid), so that an interrupted run has its report
+    if (writer && (sampled || rundir_due(*step, o->log_every, o->last))) rundir_report(run);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include "kernels/check.h"
 #include "tensor/dist.h"
+#include "tools/report/report.h"
 
 int make_dirs(const char *path, Error *err) {
     char buf[CONFIG_PATH_MAX];
@@ -149,6 +150,7 @@ int rundir_create(RunDir *rd, const Config *cfg, const char *command, Error *err
             if (stat(rd->dir, &st) != 0) break;
         }
     }
+    snprintf(rd->command, sizeof rd->command, "%s", command);
     if (make_dirs(rd->dir, err) != 0) return -1;
     return populate(rd, cfg, err);
 }
@@ -285,9 +287,24 @@ int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error
     return rd->held ? 0 : flush_metrics(rd, err);
 }
 
+void rundir_report(RunDir *rd) {
+    if (rd->silent || rd->report_failed) return;
+    char title[CONFIG_PATH_MAX + 64];
+    snprintf(title, sizeof title, "dmdr %s: %s", rd->command[0] ? rd->command : "run", rd->dir);
+    Error err;
+    if (report_write_run(rd->dir, title, &err) != 0) {
+        fprintf(stderr, "warning: report.html not written (%s); `dmdr report %s` writes it "
+                        "later\n", err.msg, rd->dir);
+        rd->report_failed = true;
+    }
+}
+
 void rundir_close(RunDir *rd) {
     drop_held(rd);
-    if (rd->metrics) fclose(rd->metrics);
+    if (rd->metrics) {
+        fclose(rd->metrics);
+        rundir_report(rd);
+    }
     rd->metrics = NULL;
 }
 
@@ -296,7 +313,9 @@ int rundir_continue(RunDir *rd, const char *checkpoint, const char *out, const C
     char dir[CONFIG_PATH_MAX];
     if (out) snprintf(dir, sizeof dir, "%s", out);
     else if (rundir_of_checkpoint(checkpoint, dir) != 0) return rundir_create(rd, cfg, command, err);
-    return rundir_resume(rd, dir, cfg, step, elapsed_s, err);
+    int rc = rundir_resume(rd, dir, cfg, step, elapsed_s, err);
+    snprintf(rd->command, sizeof rd->command, "%s", command);
+    return rc;
 }
 
 bool rundir_due(int64_t step, int interval, int64_t last) {

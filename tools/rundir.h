@@ -6,6 +6,7 @@
 //   checkpoints/step-000500.safetensors   full training state (nn/checkpoint.h)
 //   samples/step-000500.png        sample grids (or scatter plots) over time
 //   model.safetensors              the final (EMA) weights
+//   report.html                    all of it as one self-contained page (tools/report)
 #pragma once
 
 #include <stdbool.h>
@@ -20,6 +21,8 @@
 typedef struct {
     char dir[CONFIG_PATH_MAX];
     bool silent;   // a rank other than 0: nothing is written
+    char command[32]; // the command that made the run ("train-teacher"), for the report
+    bool report_failed; // said once; not tried again
     FILE *metrics; // metrics.jsonl, appending
     FILE *held;    // lines waiting for rundir_commit, or NULL (see rundir_hold)
     char *held_text;
@@ -69,7 +72,12 @@ int rundir_log(RunDir *rd, int64_t step, const Metric *metrics, int count, Error
 // rundir_commit without a hold does nothing.
 void rundir_hold(RunDir *rd);
 int rundir_commit(RunDir *rd, Error *err);
-// Closes metrics.jsonl; lines still held (their checkpoint failed) are dropped.
+// Rewrites report.html from the directory's files (tools/report/report.h). The report is
+// derived from files the run keeps, so a failure to write it is said on stderr once and does
+// not stop the run.
+void rundir_report(RunDir *rd);
+// Closes metrics.jsonl, dropping lines still held (their checkpoint failed), and writes the
+// final report.html of an opened run.
 void rundir_close(RunDir *rd);
 
 // <dir>/<name>

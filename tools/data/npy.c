@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kernels/check.h"
+#include "tools/data/atomic_file.h"
 #include "tools/data/png_image.h"
 
 // images (n, C, H, W) -> file
@@ -31,29 +31,18 @@ int npy_write_images_u8(const char *path, const float *images, int n, int C, int
                 for (int c = 0; c < C; c++) // NCHW -> NHWC
                     data[(((size_t)i * H + y) * W + x) * C + c] =
                         pixel_byte(images[(((size_t)i * C + c) * H + y) * W + x]);
-    size_t tmp_size = strlen(path) + 32;
-    char *tmp = malloc(tmp_size);
-    DMDR_CHECK(tmp != NULL, "out of host memory");
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int rc = 0;
-    if (!f) {
-        rc = error_set(err, "cannot write '%s': %s", path, strerror(errno));
-    } else {
+    AtomicFile a;
+    int rc = atomic_file_open(&a, path, err);
+    if (rc == 0) {
         unsigned char start[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                                    (unsigned char)((padded - 10) & 0xff),
                                    (unsigned char)((padded - 10) >> 8)};
-        bool ok = fwrite(start, 1, 10, f) == 10 && fwrite(header, 1, (size_t)len, f) == (size_t)len;
-        for (int i = 10 + len; ok && i < padded - 1; i++) ok = fputc(' ', f) != EOF;
-        ok = ok && fputc('\n', f) != EOF && fwrite(data, 1, count, f) == count;
-        ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-        ok = fclose(f) == 0 && ok;
-        if (!ok) rc = error_set(err, "%s: write failed: %s", path, strerror(errno));
-        else if (rename(tmp, path) != 0)
-            rc = error_set(err, "%s: rename of %s failed: %s", path, tmp, strerror(errno));
-        if (rc) remove(tmp);
+        bool ok = fwrite(start, 1, 10, a.f) == 10 && fwrite(header, 1, (size_t)len, a.f) == (size_t)len;
+        for (int i = 10 + len; ok && i < padded - 1; i++) ok = fputc(' ', a.f) != EOF;
+        ok = ok && fputc('\n', a.f) != EOF && fwrite(data, 1, count, a.f) == count;
+        if (!ok) error_set(err, "%s: write failed: %s", path, strerror(errno));
+        rc = atomic_file_commit(&a, ok, err);
     }
-    free(tmp);
     free(data);
     return rc;
 }

@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kernels/check.h"
+#include "tools/data/atomic_file.h"
 
 typedef struct {
     char msg[256];
@@ -163,11 +163,9 @@ void pngimage_free(PngImage *img) {
 
 // ---- writing ----------------------------------------------------------------------------------
 
-// pixels (height, width, channels), channels 1 (grey) or 3 (RGB) -> the PNG at tmp.
-static int write_png_file(const char *tmp, const char *path, const uint8_t *pixels, int width,
-                          int height, int channels, Error *err) {
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return error_set(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+// pixels (height, width, channels), channels 1 (grey) or 3 (RGB) -> the PNG into f.
+static int write_png_stream(FILE *f, const char *path, const uint8_t *pixels, int width,
+                            int height, int channels, Error *err) {
     PngErrorText text = {{0}};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &text, on_png_error,
                                               on_png_warning);
@@ -176,8 +174,7 @@ static int write_png_file(const char *tmp, const char *path, const uint8_t *pixe
     DMDR_CHECK(info != NULL, "out of host memory");
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        return error_set(err, "%s: writing %s failed: %s", path, tmp, text.msg);
+        return error_set(err, "%s: writing failed: %s", path, text.msg);
     }
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
@@ -188,31 +185,16 @@ static int write_png_file(const char *tmp, const char *path, const uint8_t *pixe
         png_write_row(png, pixels + (size_t)y * (size_t)width * (size_t)channels);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    const char *step = NULL;
-    if (fflush(f) != 0) step = "flush";
-    else if (fsync(fileno(f)) != 0) step = "fsync";
-    int saved = errno;
-    if (fclose(f) != 0 && !step) {
-        step = "close";
-        saved = errno;
-    }
-    if (step) return error_set(err, "%s: %s of %s failed: %s", path, step, tmp, strerror(saved));
     return 0;
 }
 
 // Written beside the target and renamed over it, so the target is the old PNG or the new one.
 static int write_png_atomic(const char *path, const uint8_t *pixels, int width, int height,
                             int channels, Error *err) {
-    size_t tmp_size = strlen(path) + 32;
-    char *tmp = malloc(tmp_size);
-    DMDR_CHECK(tmp != NULL, "out of host memory");
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
-    int rc = write_png_file(tmp, path, pixels, width, height, channels, err);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = error_set(err, "%s: rename of %s failed: %s", path, tmp, strerror(errno));
-    if (rc) remove(tmp);
-    free(tmp);
-    return rc;
+    AtomicFile a;
+    if (atomic_file_open(&a, path, err) != 0) return -1;
+    bool ok = write_png_stream(a.f, path, pixels, width, height, channels, err) == 0;
+    return atomic_file_commit(&a, ok, err);
 }
 
 // In double: (x + 1) * 127.5 is exact there, where float rounding moved values next to a

@@ -7,8 +7,11 @@
 #include <string.h>
 
 #include "kernels/check.h"
+#include "tools/html/html.h"
 
 #define REPORT_MAX_BYTES (1 << 20) // an eval report is about 1 KB
+#define CELL_MAX 96
+#define CONFIG_TEXT_MAX 1024 // a judge's or reward model's path
 
 // The columns after the model's: key in the report, header, printf format of one value.
 typedef struct {
@@ -85,19 +88,15 @@ static void cell(char *out, size_t size, const char *format, const double *v, in
     snprintf(out, size, "%s ± %s", m, s);
 }
 
-static void print_cells(FILE *out, const char *label, const char *seeds, const char *samples,
-                        cJSON *const *reports, int n) {
-    fprintf(out, "| %s | %s | %s |", label, seeds, samples);
+// One row's cells after the label: the columns' "m +- s" (cells[c], c < COLUMNS).
+static void row_cells(char cells[][CELL_MAX], cJSON *const *reports, int n) {
     double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
     DMDR_CHECK(v != NULL, "out of host memory");
     for (int c = 0; c < COLUMNS; c++) {
-        char text[96];
         for (int i = 0; i < n; i++) v[i] = number(reports[i], columns[c].key);
-        cell(text, sizeof text, columns[c].format, v, n);
-        fprintf(out, " %s |", text);
+        cell(cells[c], CELL_MAX, columns[c].format, v, n);
     }
     free(v);
-    fputc('\n', out);
 }
 
 // Whether report r compares with the first one: the same judge at the same sample count.
@@ -112,11 +111,39 @@ static int check_comparable(const cJSON *first, const char *first_path, const cJ
     return 0;
 }
 
-int eval_table_print(FILE *out, const TableRow *rows, int n, Error *err) {
+// The table as text: one set of cells written out as Markdown or as HTML.
+typedef struct {
+    char caption[2 * CONFIG_TEXT_MAX];
+    int rows;              // the floor (when a report has one) and one per TableRow
+    char (*label)[CELL_MAX];
+    char (*seeds)[CELL_MAX], (*samples)[CELL_MAX];
+    char (*cells)[COLUMNS][CELL_MAX];
+    char (*missing)[CELL_MAX]; // "" or why the row has no figures
+} Cells;
+
+static void cells_alloc(Cells *t, int rows) {
+    t->rows = 0;
+    size_t n = (size_t)rows + 1;
+    t->label = calloc(n, sizeof *t->label);
+    t->seeds = calloc(n, sizeof *t->seeds);
+    t->samples = calloc(n, sizeof *t->samples);
+    t->cells = calloc(n, sizeof *t->cells);
+    t->missing = calloc(n, sizeof *t->missing);
+    DMDR_CHECK(t->label && t->seeds && t->samples && t->cells && t->missing,
+               "out of host memory");
+}
+
+static void cells_free(Cells *t) {
+    free(t->label), free(t->seeds), free(t->samples), free(t->cells), free(t->missing);
+}
+
+static int build(Cells *t, const TableRow *rows, int n, Error *err) {
     int total = 0;
     for (int i = 0; i < n; i++) total += rows[i].count;
     cJSON **reports = calloc((size_t)(total > 0 ? total : 1), sizeof *reports);
     DMDR_CHECK(reports != NULL, "out of host memory");
+    cells_alloc(t, n + 1);
+    t->caption[0] = '\0';
     int rc = 0, k = 0;
     const cJSON *first = NULL;
     const char *first_path = NULL;
@@ -134,39 +161,89 @@ int eval_table_print(FILE *out, const TableRow *rows, int n, Error *err) {
         }
     if (first) {
         const char *reward = text_of(first, "reward_model");
-        fprintf(out, "judge: %s; reward column: %s\n\n", text_of(first, "classifier"),
-                reward[0] ? reward : "the judge's own log p(y|x)");
+        snprintf(t->caption, sizeof t->caption, "judge: %s; reward column: %s",
+                 text_of(first, "classifier"), reward[0] ? reward : "the judge's own log p(y|x)");
     }
-    fprintf(out, "| model | seeds | samples |");
-    for (int c = 0; c < COLUMNS; c++) fprintf(out, " %s |", columns[c].header);
-    fprintf(out, "\n|---|---|---|");
-    for (int c = 0; c < COLUMNS; c++) fprintf(out, "---|");
-    fputc('\n', out);
     for (k = 0; k < total; k++) {
         cJSON *floor = reports[k] ? cJSON_GetObjectItemCaseSensitive(reports[k], "floor") : NULL;
         if (!cJSON_IsObject(floor)) continue;
-        char samples[32];
-        snprintf(samples, sizeof samples, "%.0f", number(floor, "samples"));
-        print_cells(out, "real training images (floor)", "-", samples, &floor, 1);
+        int r = t->rows++;
+        snprintf(t->label[r], CELL_MAX, "real training images (floor)");
+        snprintf(t->seeds[r], CELL_MAX, "-");
+        snprintf(t->samples[r], CELL_MAX, "%.0f", number(floor, "samples"));
+        row_cells(t->cells[r], &floor, 1);
         break;
     }
     k = 0;
     for (int i = 0; i < n; i++) {
         cJSON *const *mine = reports + k;
-        int have = 0;
+        int have = 0, r = t->rows++;
         for (int j = 0; j < rows[i].count; j++) have += mine[j] != NULL;
+        snprintf(t->label[r], CELL_MAX, "%s", rows[i].label);
         if (have < rows[i].count) {
-            fprintf(out, "| %s | no results: %d of %d reports unreadable |\n", rows[i].label,
-                    rows[i].count - have, rows[i].count);
+            snprintf(t->missing[r], CELL_MAX, "no results: %d of %d reports unreadable",
+                     rows[i].count - have, rows[i].count);
         } else {
-            char seeds[16], samples[32];
-            snprintf(seeds, sizeof seeds, "%d", rows[i].count);
-            snprintf(samples, sizeof samples, "%.0f", number(mine[0], "samples"));
-            print_cells(out, rows[i].label, seeds, samples, mine, rows[i].count);
+            snprintf(t->seeds[r], CELL_MAX, "%d", rows[i].count);
+            snprintf(t->samples[r], CELL_MAX, "%.0f", number(mine[0], "samples"));
+            row_cells(t->cells[r], mine, rows[i].count);
         }
         k += rows[i].count;
     }
     for (k = 0; k < total; k++) cJSON_Delete(reports[k]);
     free(reports);
+    return rc;
+}
+
+static void write_markdown(FILE *out, const Cells *t) {
+    if (t->caption[0]) fprintf(out, "%s\n\n", t->caption);
+    fprintf(out, "| model | seeds | samples |");
+    for (int c = 0; c < COLUMNS; c++) fprintf(out, " %s |", columns[c].header);
+    fprintf(out, "\n|---|---|---|");
+    for (int c = 0; c < COLUMNS; c++) fprintf(out, "---|");
+    fputc('\n', out);
+    for (int r = 0; r < t->rows; r++) {
+        if (t->missing[r][0]) {
+            fprintf(out, "| %s | %s |\n", t->label[r], t->missing[r]);
+            continue;
+        }
+        fprintf(out, "| %s | %s | %s |", t->label[r], t->seeds[r], t->samples[r]);
+        for (int c = 0; c < COLUMNS; c++) fprintf(out, " %s |", t->cells[r][c]);
+        fputc('\n', out);
+    }
+}
+
+static void write_html(FILE *out, const Cells *t) {
+    fprintf(out, "<table class=\"results\">\n");
+    if (t->caption[0]) {
+        fprintf(out, "<caption>");
+        html_text(out, t->caption);
+        fprintf(out, "</caption>\n");
+    }
+    fprintf(out, "<tr><th>model</th><th>seeds</th><th>samples</th>");
+    for (int c = 0; c < COLUMNS; c++) fprintf(out, "<th>%s</th>", columns[c].header);
+    fprintf(out, "</tr>\n");
+    for (int r = 0; r < t->rows; r++) {
+        fprintf(out, "<tr><td>");
+        html_text(out, t->label[r]);
+        if (t->missing[r][0]) {
+            fprintf(out, "</td><td colspan=\"%d\">", COLUMNS + 2);
+            html_text(out, t->missing[r]);
+            fprintf(out, "</td></tr>\n");
+            continue;
+        }
+        fprintf(out, "</td><td>%s</td><td>%s</td>", t->seeds[r], t->samples[r]);
+        for (int c = 0; c < COLUMNS; c++) fprintf(out, "<td>%s</td>", t->cells[r][c]);
+        fprintf(out, "</tr>\n");
+    }
+    fprintf(out, "</table>\n");
+}
+
+int eval_table_write(FILE *out, const TableRow *rows, int n, TableFormat format, Error *err) {
+    Cells t;
+    int rc = build(&t, rows, n, err);
+    if (format == TABLE_HTML) write_html(out, &t);
+    else write_markdown(out, &t);
+    cells_free(&t);
     return rc;
 }

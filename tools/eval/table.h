@@ -14,9 +14,12 @@ typedef struct {
     int count;
 } TableRow;
 
-// Reads every report and prints the table to out: a line naming the judge and the reward
-// model, the header, the floor (from the first report that has one), then one row per
-// TableRow. Rows are compared only at one judge and one sample count: a report measured by
-// another judge, or at another count, is an error naming both. -1 with err for a file that
-// cannot be read or is not an eval report (its row then reads "no results"; the rest print).
-int eval_table_print(FILE *out, const TableRow *rows, int n, Error *err);
+typedef enum { TABLE_MARKDOWN, TABLE_HTML } TableFormat;
+
+// Reads every report and writes the table to out, as Markdown (the terminal, the README) or an
+// HTML <table> (report.html): a line naming the judge and the reward model, the header, the
+// floor (from the first report that has one), then one row per TableRow. Rows are compared
+// only at one judge and one sample count: a report measured by another judge, or at another
+// count, is an error naming both. -1 with err for a file that cannot be read or is not an eval
+// report (its row then reads "no results"; the rest are written).
+int eval_table_write(FILE *out, const TableRow *rows, int n, TableFormat format, Error *err);
