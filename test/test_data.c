@@ -16,7 +16,9 @@
 
 #include "test/test_util.h"
 #include "tools/data/dataset.h"
+#include "tools/data/manifest.h"
 #include "tools/data/png_image.h"
+#include "tools/data/sha256.h"
 
 // test_scratch_dir/name, made with its parent folders when `dirs` (mkdir -p of the path's folders)
 static const char *scratch_path(const char *name, char *buf, size_t buflen) {
@@ -1058,6 +1060,111 @@ START_TEST(test_png_write_atomic_and_errors) {
 }
 END_TEST
 
+// FIPS 180-4's examples and the NIST one-million-'a' vector, fed in uneven pieces.
+START_TEST(test_sha256_vectors) {
+    const char *in[] = {"", "abc", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"};
+    const char *want[] = {
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"};
+    for (int i = 0; i < 3; i++) {
+        Sha256 s;
+        unsigned char d[32];
+        char hex[65];
+        sha256_init(&s);
+        for (size_t k = 0; k < strlen(in[i]); k += 5) // pieces of 5 bytes cross the blocks
+            sha256_update(&s, in[i] + k, strlen(in[i]) - k < 5 ? strlen(in[i]) - k : 5);
+        sha256_final(&s, d);
+        for (int j = 0; j < 32; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+        ck_assert_str_eq(hex, want[i]);
+    }
+    char path[600], hex[65];
+    scratch_path("million-a", path, sizeof path);
+    FILE *f = fopen(path, "wb");
+    ck_assert(f != NULL);
+    for (int i = 0; i < 1000000; i++) fputc('a', f);
+    fclose(f);
+    long long size;
+    Error err;
+    ck_assert_msg(sha256_file(path, hex, &size, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    ck_assert_int_eq(size, 1000000);
+}
+END_TEST
+
+// A listed file is checked when loaded: intact passes, a changed byte, a cut file or a missing
+// file is named with its restore; an unlisted file and a tree without a manifest pass as
+// "not shipped"; a malformed manifest line is named by its number.
+START_TEST(test_manifest_checks_shipped_files) {
+    char dir[600], path[700], manifest[700], text[900];
+    scratch_path("shipped", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/models", dir);
+    ck_assert(mkdir(dir, 0755) == 0 && mkdir(path, 0755) == 0);
+    snprintf(path, sizeof path, "%s/models/w.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert(f != NULL);
+    fputs("abc", f);
+    fclose(f);
+    snprintf(manifest, sizeof manifest, "%s/" MANIFEST_NAME, dir);
+    f = fopen(manifest, "w");
+    ck_assert(f != NULL);
+    fprintf(f, "# shipped\n3 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad "
+               "models/w.safetensors\n");
+    fclose(f);
+    Error err;
+    bool listed = false;
+    ck_assert_msg(manifest_check(path, &listed, &err) == 0, "%s", err.msg);
+    ck_assert(listed);
+    ck_assert_int_eq(manifest_check_all(manifest, &err), 1);
+
+    f = fopen(path, "wb"); // one byte changed, same size
+    fputs("abd", f);
+    fclose(f);
+    ck_assert_int_eq(manifest_check(path, &listed, &err), -1);
+    expect_message("changed file", &err, path,
+                   (const char *const[]){"damaged", "git checkout -- ", MANIFEST_NAME, NULL});
+    f = fopen(path, "wb"); // cut short
+    fputs("a", f);
+    fclose(f);
+    ck_assert_int_eq(manifest_check_all(manifest, &err), -1);
+    expect_message("cut file", &err, path, (const char *const[]){"1 bytes", "3 bytes", NULL});
+    unlink(path);
+    ck_assert_int_eq(manifest_check_all(manifest, &err), -1);
+    expect_message("missing file", &err, path, (const char *const[]){"missing", NULL});
+
+    snprintf(path, sizeof path, "%s/models/other.safetensors", dir);
+    f = fopen(path, "wb");
+    fputs("x", f);
+    fclose(f);
+    ck_assert_int_eq(manifest_check(path, &listed, &err), 0);
+    ck_assert(!listed);
+    f = fopen(manifest, "w");
+    fprintf(f, "# shipped\n\n3 not-a-digest models/w.safetensors\n");
+    fclose(f);
+    ck_assert_int_eq(manifest_check_all(manifest, &err), -1);
+    snprintf(text, sizeof text, "%s:3", manifest);
+    expect_message("malformed line", &err, text, (const char *const[]){"SIZE SHA256 PATH", NULL});
+    f = fopen(manifest, "w");
+    fprintf(f, "3 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad ../w\n");
+    fclose(f);
+    ck_assert_int_eq(manifest_check_all(manifest, &err), -1);
+    expect_message("escaping path", &err, manifest, (const char *const[]){"relative", NULL});
+}
+END_TEST
+
+// The repository's own manifest lists what it ships, intact: a changed weights file committed
+// without tools/write_manifest.sh fails here rather than at a user's first load.
+START_TEST(test_shipped_manifest_intact) {
+    const char *fixtures = getenv("DMDR_FIXTURES");
+    ck_assert_msg(fixtures != NULL, "DMDR_FIXTURES is not set (run through meson test)");
+    char manifest[700];
+    snprintf(manifest, sizeof manifest, "%s/../../docs/experiments/" MANIFEST_NAME, fixtures);
+    Error err;
+    int n = manifest_check_all(manifest, &err);
+    ck_assert_msg(n >= 4, "%s: %s", manifest, n < 0 ? err.msg : "fewer than 4 files listed");
+}
+END_TEST
+
 static Suite *data_suite(void) {
     Suite *s = suite_create("data");
     TCase *tc = tcase_create("data");
@@ -1082,6 +1189,9 @@ static Suite *data_suite(void) {
     tcase_add_test(tc, test_png_grid_grey_and_rgb);
     tcase_add_test(tc, test_png_scatter);
     tcase_add_test(tc, test_png_write_atomic_and_errors);
+    tcase_add_test(tc, test_sha256_vectors);
+    tcase_add_test(tc, test_manifest_checks_shipped_files);
+    tcase_add_test(tc, test_shipped_manifest_intact);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -18,6 +18,7 @@
 #include "kernels/threads.h"
 #include "tensor/dist.h"
 #include "tools/commands.h"
+#include "tools/eval/eval.h"
 #include "tools/progress.h"
 #include "tools/rundir.h"
 #include "tools/run_loop.h"
@@ -141,7 +142,8 @@ static int attach_stage2(Run *r, Error *err) {
     if (!c->eval.classifier[0])
         return error_set(err, "stage 2 needs the reward model: --classifier FILE (dmdr "
                               "train-classifier's classifier.safetensors)");
-    if (classifier_load(c->eval.classifier, c->run.device, &r->classifier, err) != 0) return -1;
+    if (eval_classifier_load(c->eval.classifier, c->run.device, &r->classifier, err) != 0)
+        return -1;
     const ClassifierConfig *cc = classifier_config(r->classifier);
     const ModelConfig *mc = model_config(r->d.generator);
     if (mc->kind == MODEL_MLP || cc->in_channels != mc->in_channels ||

@@ -365,13 +365,13 @@ int eval_main(int argc, char **argv) {
         error_set(&err, "the judge measures against the Fashion-MNIST test set: data.dataset must "
                         "be fashion-mnist");
     else if (dist_rank() != 0) // its share of the samples goes to rank 0, which measures them
-        rc = classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
+        rc = eval_classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
                      make_images(path, &cfg, classifier_config(judge), &set, &err) == 0
                  ? 0
                  : 1;
-    else if (classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
+    else if (eval_classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
              (!cfg.eval.reward_model[0] ||
-              classifier_load(cfg.eval.reward_model, cfg.run.device, &reward, &err) == 0) &&
+              eval_classifier_load(cfg.eval.reward_model, cfg.run.device, &reward, &err) == 0) &&
              fashion_mnist_load(cfg.data.path[0] ? cfg.data.path : NULL, false, &test, &err) == 0 &&
              eval_reference_init(&ref, judge, &test, &err) == 0 &&
              make_images(path, &cfg, classifier_config(judge), &set, &err) == 0 &&

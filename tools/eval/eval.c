@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels/check.h"
+#include "tools/data/manifest.h"
 
 #define EVAL_CHUNK 500 // images per classifier pass
 
@@ -141,4 +142,9 @@ int eval_measure(Classifier *c, const EvalReference *ref, const float *images,
     free(logits);
     free(features);
     return rc;
+}
+
+int eval_classifier_load(const char *path, Device device, Classifier **out, Error *err) {
+    if (manifest_check(path, NULL, err) != 0) return -1;
+    return classifier_load(path, device, out, err);
 }

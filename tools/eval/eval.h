@@ -31,6 +31,10 @@ typedef struct {
     FeatureStats stats; // of all the rows, for FID
 } EvalReference;
 
+// classifier_load, after checking the file against the manifest of shipped weights when one
+// lists it (tools/data/manifest.h): the judge and the reward model as every command loads them.
+int eval_classifier_load(const char *path, Device device, Classifier **out, Error *err);
+
 // Runs the classifier over the images of `test` (which must fit it). -1 with err otherwise.
 int eval_reference_init(EvalReference *ref, Classifier *c, const Dataset *test, Error *err);
 void eval_reference_free(EvalReference *ref);

@@ -14,6 +14,7 @@
 #include "kernels/check.h"
 #include "nn/checkpoint.h"
 #include "tensor/dist.h"
+#include "tools/data/manifest.h"
 
 // A generator key's value, parsed as the command line parses the setting it comes from: the
 // whole text a number, in the setting's range.
@@ -73,7 +74,7 @@ int load_sampling_model(const char *path, Device device, bool ema_wanted, Sampli
     *out = (SamplingModel){0};
     ModelConfig mc;
     CheckpointMetadata md;
-    if (checkpoint_read_model_config(path, &mc, err) != 0 ||
+    if (manifest_check(path, NULL, err) != 0 || checkpoint_read_model_config(path, &mc, err) != 0 ||
         checkpoint_read_metadata(path, &md, err) != 0)
         return -1;
     const char *format = checkpoint_metadata_get(&md, "format");
