@@ -16,8 +16,14 @@
 
 typedef struct {
     int status; // exit code, or -1 if the process did not exit normally
-    char output[8192];
+    char output[65536];
 } Run;
+
+// The end of a command's output, for a failure message (check's own messages are bounded).
+static const char *tail_of(const Run *r) {
+    size_t n = strlen(r->output);
+    return r->output + (n > 3000 ? n - 3000 : 0);
+}
 
 // Runs `dmdr <args>` through the shell, capturing stdout and stderr together.
 static Run run_dmdr(const char *args) {
@@ -40,9 +46,9 @@ static Run run_dmdr(const char *args) {
 static void expect(const char *args, int status, const char *needle) {
     Run r = run_dmdr(args);
     ck_assert_msg(r.status == status, "dmdr %s: exit %d, expected %d; output:\n%s", args,
-                  r.status, status, r.output);
+                  r.status, status, tail_of(&r));
     ck_assert_msg(strstr(r.output, needle) != NULL, "dmdr %s: output lacks \"%s\":\n%s", args,
-                  needle, r.output);
+                  needle, tail_of(&r));
 }
 
 // The JSON file at path, parsed (the caller deletes it); unlink_after: remove the file once read.
@@ -503,7 +509,7 @@ START_TEST(test_nonfinite_weights_refused) {
     snprintf(args, sizeof args, "train-teacher --resume %s --out %s/r", b, dir);
     Run r = run_dmdr(args);
     ck_assert_msg(r.status == 1 && strstr(r.output, "non-finite") && !strstr(r.output, "--lr"),
-                  "resume from NaN weights: exit %d:\n%s", r.status, r.output);
+                  "resume from NaN weights: exit %d:\n%s", r.status, tail_of(&r));
     test_remove_tree(dir);
 }
 END_TEST
@@ -568,9 +574,9 @@ START_TEST(test_divergence_stops) {
     Run r = run_dmdr(args);
     ck_assert_msg(r.status == 1 && strstr(r.output, "AdamW second moment") &&
                       strstr(r.output, "warning: step 2: loss"),
-                  "exit %d:\n%s", r.status, r.output);
+                  "exit %d:\n%s", r.status, tail_of(&r));
     const char *at = strstr(r.output, "train-teacher: step ");
-    ck_assert_msg(at != NULL, "%s", r.output);
+    ck_assert_msg(at != NULL, "%s", tail_of(&r));
     int step = atoi(at + strlen("train-teacher: step "));
     ck_assert_msg(step > 2 && step < 30, "stopped at step %d", step);
     // the last checkpoint is the one before the bad step, and it loads
@@ -631,6 +637,44 @@ static void expect_demo_report(const char *dir) {
     expect(args, 1, "neither a run directory");
 }
 
+// The default demo starts from shipped weights: here a tree laid out as docs/experiments is,
+// holding the tiny demo's teacher and classifier with their manifest. It checks them, runs
+// both stages and judges the teacher (the count differs from its shipped evaluation's) and
+// both students with the judge and a separate reward model; a damaged file stops it first.
+static void expect_demo_from_shipped(const char *dir) {
+    char c[2400], args[1200];
+    snprintf(c, sizeof c,
+             "set -e; cd %s; mkdir -p ship/small-teacher ship/heldout-judge/judge "
+             "ship/heldout-judge/reward-model; cp d/teacher/model.safetensors ship/small-teacher/; "
+             "cp d/classifier/classifier.safetensors ship/heldout-judge/judge/; "
+             "cp d/classifier/classifier.safetensors ship/heldout-judge/reward-model/; cd ship; "
+             "for f in small-teacher/model.safetensors heldout-judge/judge/classifier.safetensors "
+             "heldout-judge/reward-model/classifier.safetensors; do echo \"$(stat -c %%s $f) "
+             "$(sha256sum $f | cut -d' ' -f1) $f\"; done > weights.manifest", dir);
+    ck_assert(system(c) == 0);
+    snprintf(args, sizeof args, "demo --shipped %s/ship --out %s/s --preset tiny --distill.steps 2 "
+             "--rl.steps 1 --eval.per_class 2 --sample.per_class 1 --threads 1 --quiet true "
+             "--eval.judge_is_reward true", dir, dir); // (one tiny classifier is both)
+    Run r = run_dmdr(args);
+    ck_assert_msg(r.status == 0, "dmdr %s: exit %d; output ends:\n%s", args, r.status,
+                  tail_of(&r));
+    const char *said[] = {"demo: the plan", "3 files intact", "stage 1, DMD", "[demo 8/8]",
+                          "| DMDR generator |", "| teacher, 50 steps, CFG 1.5 |", "demo: done in",
+                          "s/report.html"};
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(strstr(r.output, said[i]), "the shipped demo did not say \"%s\":\n%s",
+                      said[i], tail_of(&r));
+    snprintf(c, sizeof c, "%s/s/report.html", dir);
+    ck_assert_msg(strstr(test_read_text(c), "Teacher (shipped), 50 Euler steps"),
+                  "the report lacks the teacher's grid");
+    snprintf(c, sizeof c, "printf x | dd of=%s/ship/heldout-judge/judge/classifier.safetensors "
+             "bs=1 seek=100 conv=notrunc 2>/dev/null; rm -rf %s/s", dir, dir);
+    ck_assert(system(c) == 0);
+    expect(args, 1, "classifier.safetensors is damaged");
+    expect("demo --preset tiny --distill.steps 2", 2, "--from-scratch trains");
+    expect("demo --from-scratch maybe", 2, "expects true or false");
+}
+
 START_TEST(test_demo_tiny) {
     if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
         fprintf(stderr, "demo: dataset-fashion-mnist is not installed, skipped\n");
@@ -641,7 +685,8 @@ START_TEST(test_demo_tiny) {
     // more settings than the stages' own arguments, each reaching its stages intact (the
     // tiny preset's values where they are not the test's), in both --key value and
     // --key=value form
-    snprintf(args, sizeof args, "demo --preset=tiny --out %s/d --train.steps 30 --distill.steps=3 "
+    snprintf(args, sizeof args, "demo --from-scratch --preset=tiny --out %s/d --train.steps 30 "
+             "--distill.steps=3 "
              "--rl.steps 2 --eval.per_class 4 --threads 1 --quiet true --seed 0 --device cpu "
              "--distill.batch 16 --distill.ratio 5 --rl.group 8 --train.batch 32", dir);
     expect(args, 0, "DMDR generator ");
@@ -650,9 +695,11 @@ START_TEST(test_demo_tiny) {
     ck_assert_msg(access(path, R_OK) == 0, "--distill.steps 3 did not reach stage 1: no %s", path);
     Run r = run_dmdr(args); // again: every stage skipped, the table printed
     ck_assert_msg(r.status == 0, "dmdr %s: exit %d the second time; output:\n%s", args, r.status,
-                  r.output);
-    ck_assert_msg(strstr(r.output, "model.safetensors exists, skipping its stage") != NULL,
-                  "the second run did not skip its stages:\n%s", r.output);
+                  tail_of(&r));
+    ck_assert_msg(strstr(r.output, "train the teacher (30 steps)") &&
+                      strstr(r.output, "done already: skipped") &&
+                      !strstr(r.output, "$ dmdr train-teacher"),
+                  "the second run did not skip its stages:\n%s", tail_of(&r));
     ck_assert_msg(strstr(r.output, "teacher, 50 steps, CFG 1.5") &&
                       strstr(r.output, "DMD generator") &&
                       strstr(r.output, "DMDR generator (own reward)"),
@@ -676,6 +723,7 @@ START_TEST(test_demo_tiny) {
              dir, dir, dir);
     expect(e, 0, "reward: ");
     ck_assert_msg(strstr(run_dmdr(e).output, "copy.safetensors\n"), "the reward model is not named");
+    expect_demo_from_shipped(dir);
     test_remove_tree(dir);
 }
 END_TEST

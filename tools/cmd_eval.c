@@ -18,6 +18,7 @@
 #include "kernels/threads.h"
 #include "tensor/dist.h"
 #include "tools/commands.h"
+#include "tools/data/sha256.h"
 #include "tools/eval/eval.h"
 #include "tools/progress.h"
 
@@ -185,9 +186,11 @@ static void print_report(const char *path, const Config *cfg, const ImageSet *se
               "(mean log p(class | image))");
     if (set->sampled) {
         printf("  %-16s %10lld   (network evaluations per image)\n", "NFE", (long long)set->nfe);
-        printf("  %-16s %10.2f   (%d thread%s, %.1f s)\n", "images/s",
+        char ranks[48] = "";
+        if (dist_size() > 1) snprintf(ranks, sizeof ranks, " in each of %d ranks", dist_size());
+        printf("  %-16s %10.2f   (%d thread%s%s, %.1f s)\n", "images/s",
                (double)set->count / set->seconds, threads_get(), threads_get() == 1 ? "" : "s",
-               set->seconds);
+               ranks, set->seconds);
     } else {
         printf("  %-16s %10s\n  %-16s %10s\n", "NFE", "n/a", "images/s", "n/a");
     }
@@ -216,6 +219,20 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
     cJSON_AddStringToObject(o, "classifier", cfg->eval.classifier);
     if (cfg->eval.reward_model[0]) cJSON_AddStringToObject(o, "reward_model", cfg->eval.reward_model);
     else cJSON_AddNullToObject(o, "reward_model"); // the judge's own
+    // what the networks are, wherever their files lie: the table compares reports by these
+    char sha[65];
+    if (sha256_file(cfg->eval.classifier, sha, NULL, err) != 0) {
+        cJSON_Delete(o);
+        return -1;
+    }
+    cJSON_AddStringToObject(o, "classifier_sha256", sha);
+    if (cfg->eval.reward_model[0]) {
+        if (sha256_file(cfg->eval.reward_model, sha, NULL, err) != 0) {
+            cJSON_Delete(o);
+            return -1;
+        }
+        cJSON_AddStringToObject(o, "reward_model_sha256", sha);
+    }
     cJSON_AddNumberToObject(o, "per_class", cfg->eval.per_class);
     add_metrics(o, m);
     if (set->generator_steps) { // its own K steps: no ODE sampler settings
@@ -235,9 +252,10 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
         cJSON_AddNumberToObject(o, "images_per_s", (double)set->count / set->seconds);
         cJSON_AddNumberToObject(o, "seconds", set->seconds);
         cJSON_AddNumberToObject(o, "threads", threads_get());
+        cJSON_AddNumberToObject(o, "ranks", dist_size());
     } else {
         const char *na[] = {"method", "steps", "cfg", "shift", "seed", "nfe", "images_per_s",
-                            "seconds", "threads"};
+                            "seconds", "threads", "ranks"};
         for (int i = 0; i < (int)(sizeof na / sizeof na[0]); i++) cJSON_AddNullToObject(o, na[i]);
     }
     if (floor) add_metrics(cJSON_AddObjectToObject(o, "floor"), floor);

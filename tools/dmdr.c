@@ -20,17 +20,21 @@ typedef struct {
 static int run_help(int argc, char **argv);
 
 static const Command commands[] = {
-    {"demo", "the whole pipeline: teacher, judge, DMD, DMDR, evaluation, comparison table",
-     "dmdr demo [--preset P] [--out DIR] [--section.key value ...]\n"
-     "  Runs every stage on the preset (default small: about two hours on two CPU cores;\n"
-     "  tiny: minutes) into DIR (default runs/demo-<preset>): teacher/ (train-teacher),\n"
-     "  classifier/ (train-classifier), dmd/ (distill, stage 1), dmdr/ (distill --rl\n"
-     "  backprop, stage 2), eval/ (eval --json of the teacher at 50 steps with CFG 1 and\n"
-     "  1.5 and of both generators), then prints the comparison table and writes\n"
-     "  DIR/report.html (the table, the grids side by side, every stage's curves). Settings go to the\n"
-     "  stages that have them, written qualified (--train.steps 2000, --distill.steps 500,\n"
-     "  --rl.steps 100, --eval.per_class 50); [run] settings bare (--threads 2). A stage\n"
-     "  whose result exists is skipped: the same command continues an interrupted demo.\n",
+    {"demo", "the DMDR pipeline: DMD, DMDR and the judge's table, from the shipped weights",
+     "dmdr demo [--out DIR] [--config FILE] [--section.key value ...]\n"
+     "dmdr demo --from-scratch [--preset P] [--out DIR] [--section.key value ...]\n"
+     "  From what the repository ships (docs/experiments, checked against weights.manifest;\n"
+     "  --shipped DIR for another copy): the small teacher, the reward model and the held-out\n"
+     "  judge. Into DIR (default runs/demo-small): dmd/ (distill, stage 1), dmdr/ (distill\n"
+     "  --init --rl backprop with the reward model, stage 2), eval/ (the judge's reports; the\n"
+     "  teacher's are its shipped ones when --eval.per_class matches them, else measured)\n"
+     "  and report.html. Settings: configs/demo.ini (about 15 minutes on two cores), then\n"
+     "  --config FILE instead, then the flags, written qualified (--distill.steps 400,\n"
+     "  --rl.steps 100, --eval.per_class 50) or bare for [run] (--threads 2). It prints its\n"
+     "  plan with expected times, each stage's time, the table and the total. --from-scratch\n"
+     "  first trains teacher/ and classifier/ (one classifier as judge and reward, its DMDR\n"
+     "  row labelled so) on --preset P (small: about two hours; tiny: about a minute). A\n"
+     "  stage whose result exists is skipped: the same command continues an interrupted demo.\n",
      demo_main, NULL, false},
     {"bench", "benchmark the kernels (GFLOP/s, GB/s, fraction of the machine's ceiling)",
      "dmdr bench [--threads N] [--device cpu|cuda] [--shapes small|base] [--batch N]\n"

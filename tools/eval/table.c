@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,7 +103,11 @@ static void row_cells(char cells[][CELL_MAX], cJSON *const *reports, int n) {
 // Whether report r compares with the first one: the same judge at the same sample count.
 static int check_comparable(const cJSON *first, const char *first_path, const cJSON *r,
                             const char *path, Error *err) {
-    if (strcmp(text_of(first, "classifier"), text_of(r, "classifier")) != 0)
+    // the same network under any path: by its digest where both reports carry one
+    const char *a = text_of(first, "classifier_sha256"), *b = text_of(r, "classifier_sha256");
+    bool same = a[0] && b[0] ? strcmp(a, b) == 0
+                             : strcmp(text_of(first, "classifier"), text_of(r, "classifier")) == 0;
+    if (!same)
         return error_set(err, "%s is judged by %s, %s by %s: a table compares one judge's figures",
                          path, text_of(r, "classifier"), first_path, text_of(first, "classifier"));
     if (number(first, "samples") != number(r, "samples"))

@@ -19,7 +19,8 @@ typedef enum { TABLE_MARKDOWN, TABLE_HTML } TableFormat;
 // Reads every report and writes the table to out, as Markdown (the terminal, the README) or an
 // HTML <table> (report.html): a line naming the judge and the reward model, the header, the
 // floor (from the first report that has one), then one row per TableRow. Rows are compared
-// only at one judge and one sample count: a report measured by another judge, or at another
-// count, is an error naming both. -1 with err for a file that cannot be read or is not an eval
+// only at one judge (the same SHA-256, or the same path for reports without one) and one
+// sample count: a report measured by another judge, or at another count, is an error naming
+// both. -1 with err for a file that cannot be read or is not an eval
 // report (its row then reads "no results"; the rest are written).
 int eval_table_write(FILE *out, const TableRow *rows, int n, TableFormat format, Error *err);

@@ -217,7 +217,7 @@ static void curves(FILE *out, const Metrics *m) {
     fputs("</div>\n", out);
 }
 
-static void figure(FILE *out, const char *path, const char *caption) {
+void report_figure(FILE *out, const char *path, const char *caption) {
     fputs("<figure>", out);
     if (!html_png(out, path, caption)) fputs("(unreadable PNG)", out);
     fputs("<figcaption>", out);
@@ -239,11 +239,11 @@ static void grids(FILE *out, const char *dir) {
         snprintf(path, sizeof path, "%s/%s", folder, steps[i]);
         char caption[300];
         snprintf(caption, sizeof caption, "%.*s", (int)(strlen(steps[i]) - 4), steps[i]);
-        figure(out, path, caption);
+        report_figure(out, path, caption);
     }
     for (int i = 0; i < b; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, beside[i]);
-        figure(out, path, beside[i]);
+        report_figure(out, path, beside[i]);
     }
     if (n + b > 0) fputs("</div>\n", out);
     names_free(steps, n), names_free(beside, b);
@@ -256,7 +256,7 @@ int report_last_grid(FILE *out, const char *dir, const char *caption) {
     int n = list_files(folder, ".png", &steps);
     if (n) {
         snprintf(path, sizeof path, "%s/%s", folder, steps[n - 1]);
-        figure(out, path, caption);
+        report_figure(out, path, caption);
     }
     names_free(steps, n);
     return n > 0;

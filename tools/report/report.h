@@ -27,6 +27,8 @@ void report_run_section(FILE *out, const char *dir, const char *heading);
 // The judge's table of rows (eval_table_write's HTML) -> 0, or -1 with err (the table still
 // written, the unreadable rows marked).
 int report_table(FILE *out, const TableRow *rows, int n, Error *err);
+// The PNG at path as an <img> with its caption ("(unreadable PNG)" when it is not one).
+void report_figure(FILE *out, const char *path, const char *caption);
 // The last sample grid of the run in dir (its highest step), as an <img> with caption ->
 // whether there was one.
 int report_last_grid(FILE *out, const char *dir, const char *caption);
