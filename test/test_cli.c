@@ -337,8 +337,33 @@ START_TEST(test_judge_train_resume_eval) {
                           cJSON_GetObjectItem(real, numbers[i])->valuedouble,
                       "floor %s differs from --real's", numbers[i]);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(real, "floor")));
-    cJSON_Delete(o);
     cJSON_Delete(real);
+
+    // the judge's test-set features from the cache: the same figures as computed, and a
+    // damaged cache file only means computing them again
+    snprintf(a, sizeof a, "%s/cache", dir);
+    setenv("DMDR_CACHE_DIR", a, 1);
+    snprintf(args, sizeof args, "eval %s/t/model.safetensors --classifier "
+             "%s/c/classifier.safetensors --steps 2 --per-class 4 --threads 1 --json %s/t2.json",
+             dir, dir, dir);
+    for (int pass = 0; pass < 3; pass++) {
+        Run r = run_dmdr(args);
+        ck_assert_msg(r.status == 0, "pass %d: %s", pass, tail_of(&r));
+        ck_assert_msg(!strstr(r.output, "from the cache") == (pass != 1),
+                      "pass %d: the cache %s", pass, pass == 1 ? "was not used" : "was used");
+        snprintf(a, sizeof a, "%s/t2.json", dir);
+        cJSON *again = read_json(a, true);
+        for (int i = 0; i < 6; i++)
+            ck_assert_msg(cJSON_GetObjectItem(again, numbers[i])->valuedouble ==
+                              cJSON_GetObjectItem(o, numbers[i])->valuedouble,
+                          "pass %d: %s differs", pass, numbers[i]);
+        cJSON_Delete(again);
+        snprintf(a, sizeof a, "for f in %s/cache/judge-reference-*; do head -c 100 $f > $f.cut; "
+                 "mv $f.cut $f; done", dir);
+        if (pass == 1) ck_assert(system(a) == 0);
+    }
+    unsetenv("DMDR_CACHE_DIR");
+    cJSON_Delete(o);
 
     // the table: mean +- std over a row's reports, the floor above; one sample count only
     snprintf(args, sizeof args, "table teacher=%s/t.json,%s/t.json floor=%s/real4.json", dir, dir,

@@ -164,8 +164,8 @@ static void print_report(const char *path, const Config *cfg, const ImageSet *se
                (double)set->sampler.cfg_scale, (double)set->sampler.shift, cfg->run.seed);
     else
         printf("eval: %s training images (the floor)\n", set->source);
-    printf("judge: %s (%d features), reference: %lld test images\n", cfg->eval.classifier,
-           ref->dim, (long long)ref->count);
+    printf("judge: %s (%d features), reference: %lld test images%s\n", cfg->eval.classifier,
+           ref->dim, (long long)ref->count, ref->cached ? " (their features from the cache)" : "");
     printf("reward: %s\n\n", cfg->eval.reward_model[0] ? cfg->eval.reward_model
                                                        : "the judge's own log p(y|x)");
     if (floor) printf("  %-16s %10s %12s\n", "", "samples", "real floor");
@@ -391,7 +391,7 @@ int eval_main(int argc, char **argv) {
              (!cfg.eval.reward_model[0] ||
               eval_classifier_load(cfg.eval.reward_model, cfg.run.device, &reward, &err) == 0) &&
              fashion_mnist_load(cfg.data.path[0] ? cfg.data.path : NULL, false, &test, &err) == 0 &&
-             eval_reference_init(&ref, judge, &test, &err) == 0 &&
+             eval_reference_cached(&ref, judge, cfg.eval.classifier, &test, &err) == 0 &&
              make_images(path, &cfg, classifier_config(judge), &set, &err) == 0 &&
              measure(judge, reward, &ref, &set, &m, &err) == 0 &&
              (!set.sampled ||

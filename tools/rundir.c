@@ -16,24 +16,6 @@
 #include "tensor/dist.h"
 #include "tools/report/report.h"
 
-int make_dirs(const char *path, Error *err) {
-    char buf[CONFIG_PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return error_set(err, "%s: path too long", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char saved = *p;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return error_set(err, "cannot create directory '%s': %s", buf, strerror(errno));
-        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-            return error_set(err, "'%s' exists and is not a directory", buf);
-        *p = saved;
-        if (saved == '\0') return 0;
-    }
-}
-
 static bool dir_is_empty(const char *path) {
     DIR *d = opendir(path);
     if (!d) return true; // missing: made below

@@ -15,6 +15,7 @@
 
 #include "tensor/error.h"
 #include "tools/config.h"
+#include "tools/data/atomic_file.h" // make_dirs
 
 // With several ranks (tensor/dist.h) only rank 0 writes: on the others a RunDir knows its
 // path when given one and every write is skipped (`silent`).
@@ -90,5 +91,3 @@ const char *rundir_step_path(const RunDir *rd, const char *folder, int64_t step,
 // resuming a run never aims at the directory of another.
 Config rundir_repeatable(const Config *cfg);
 
-// mkdir -p; an Error names the part that could not be made.
-int make_dirs(const char *path, Error *err);

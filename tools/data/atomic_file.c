@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kernels/check.h"
@@ -35,4 +36,22 @@ int atomic_file_commit(AtomicFile *a, bool ok, Error *err) {
     free(a->tmp);
     a->f = NULL, a->tmp = NULL;
     return rc;
+}
+
+int make_dirs(const char *path, Error *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return error_set(err, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0') continue;
+        char saved = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return error_set(err, "cannot create directory '%s': %s", buf, strerror(errno));
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return error_set(err, "'%s' exists and is not a directory", buf);
+        *p = saved;
+        if (saved == '\0') return 0;
+    }
 }

@@ -5,7 +5,11 @@
 #include <string.h>
 
 #include "kernels/check.h"
+#include "tensor/dist.h"
+#include "tensor/safetensors.h"
+#include "tools/data/atomic_file.h"
 #include "tools/data/manifest.h"
+#include "tools/data/sha256.h"
 
 #define EVAL_CHUNK 500 // images per classifier pass
 
@@ -147,4 +151,91 @@ int eval_measure(Classifier *c, const EvalReference *ref, const float *images,
 int eval_classifier_load(const char *path, Device device, Classifier **out, Error *err) {
     if (manifest_check(path, NULL, err) != 0) return -1;
     return classifier_load(path, device, out, err);
+}
+
+// The cache file for this classifier file and test set, or -1 when there is no cache folder.
+static int reference_cache_path(const char *classifier_path, const Dataset *test, char *out,
+                                size_t size) {
+    const char *dir = getenv("DMDR_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
+               *home = getenv("HOME");
+    char folder[1024];
+    if (dir && dir[0]) snprintf(folder, sizeof folder, "%s", dir);
+    else if (xdg && xdg[0]) snprintf(folder, sizeof folder, "%s/dmdr", xdg);
+    else if (home && home[0]) snprintf(folder, sizeof folder, "%s/.cache/dmdr", home);
+    else return -1;
+    char sha[65];
+    Error ignored;
+    if (sha256_file(classifier_path, sha, NULL, &ignored) != 0) return -1;
+    Sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, sha, 64);
+    int64_t dims[5] = {test->count, test->channels, test->height, test->width, test->num_classes};
+    sha256_update(&h, dims, sizeof dims);
+    sha256_update(&h, test->data, (size_t)test->count * test->channels * test->height *
+                                      test->width * sizeof *test->data);
+    sha256_update(&h, test->labels, (size_t)test->count * sizeof *test->labels);
+    unsigned char d[32];
+    sha256_final(&h, d);
+    int n = snprintf(out, size, "%s/judge-reference-", folder);
+    for (int i = 0; i < 16 && n + 2 < (int)size; i++, n += 2) snprintf(out + n, 3, "%02x", d[i]);
+    return snprintf(out + n, size - (size_t)n, ".safetensors") >= (int)(size - (size_t)n) ? -1 : 0;
+}
+
+// The cached features into ref (count, dim and labels as computed) -> whether they fit.
+static bool read_cached(EvalReference *ref, const char *path, const Dataset *test) {
+    Safetensors st;
+    Error ignored;
+    if (safetensors_load(path, &st, &ignored) != 0) return false;
+    Tensor *f = safetensors_find(&st, "features"), *l = safetensors_find(&st, "labels");
+    bool ok = f && l && f->dtype == DTYPE_F32 && l->dtype == DTYPE_I32 && f->shape.ndim == 2 &&
+              f->shape.dim[0] == ref->count && f->shape.dim[1] == ref->dim &&
+              l->shape.ndim == 1 && l->shape.dim[0] == ref->count &&
+              memcmp(tensor_data(l), test->labels, (size_t)ref->count * sizeof(int32_t)) == 0;
+    if (ok) memcpy(ref->features, tensor_f32(f), (size_t)(ref->count * ref->dim) * sizeof(float));
+    safetensors_free(&st);
+    return ok;
+}
+
+int eval_reference_cached(EvalReference *ref, Classifier *c, const char *classifier_path,
+                          const Dataset *test, Error *err) {
+    char path[1200];
+    if (reference_cache_path(classifier_path, test, path, sizeof path) != 0)
+        return eval_reference_init(ref, c, test, err);
+    // the same checks and allocations as a computed reference, then the cached rows
+    memset(ref, 0, sizeof *ref);
+    const ClassifierConfig *cc = classifier_config(c);
+    ref->count = test->count;
+    ref->dim = classifier_feature_dim(c);
+    ref->num_classes = cc->num_classes;
+    ref->features = checked_malloc((size_t)(ref->count * ref->dim) * sizeof *ref->features);
+    ref->labels = checked_malloc((size_t)ref->count * sizeof *ref->labels);
+    memcpy(ref->labels, test->labels, (size_t)ref->count * sizeof *ref->labels);
+    if (test->num_classes == cc->num_classes && read_cached(ref, path, test)) {
+        if (feature_stats_compute(ref->features, ref->count, ref->dim, &ref->stats, err) != 0) {
+            eval_reference_free(ref);
+            return -1;
+        }
+        ref->cached = true;
+        return 0;
+    }
+    eval_reference_free(ref);
+    if (eval_reference_init(ref, c, test, err) != 0) return -1;
+    // only rank 0 writes (the others computed the same rows)
+    char *slash = strrchr(path, '/');
+    Error ignored;
+    if (dist_rank() == 0 && slash) {
+        *slash = '\0';
+        bool made = make_dirs(path, &ignored) == 0;
+        *slash = '/';
+        Tensor *f = tensor_from_floats(shape_make(2, (int64_t[]){ref->count, ref->dim}),
+                                       ref->features, DEVICE_CPU);
+        Tensor *l = tensor_from_ints(shape_make(1, (int64_t[]){ref->count}), ref->labels,
+                                     DEVICE_CPU);
+        const char *names[] = {"features", "labels"};
+        Tensor *tensors[] = {f, l};
+        if (made) safetensors_save(path, 2, names, tensors, 0, NULL, NULL, &ignored);
+        tensor_release(f);
+        tensor_release(l);
+    }
+    return 0;
 }

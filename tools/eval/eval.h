@@ -14,6 +14,7 @@
 //   reward     mean log p(prompted label | x): minus the cross-entropy the RL stage minimises.
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dmdr/metrics.h"
@@ -29,6 +30,7 @@ typedef struct {
     float *features;    // (count, dim)
     int32_t *labels;    // (count)
     FeatureStats stats; // of all the rows, for FID
+    bool cached;        // the features came from the cache (eval_reference_cached)
 } EvalReference;
 
 // classifier_load, after checking the file against the manifest of shipped weights when one
@@ -38,6 +40,16 @@ int eval_classifier_load(const char *path, Device device, Classifier **out, Erro
 // Runs the classifier over the images of `test` (which must fit it). -1 with err otherwise.
 int eval_reference_init(EvalReference *ref, Classifier *c, const Dataset *test, Error *err);
 void eval_reference_free(EvalReference *ref);
+
+// eval_reference_init through a cache: the features depend only on the classifier's file and
+// the test images, so they are kept in judge-reference-<key>.safetensors under
+// $DMDR_CACHE_DIR (else $XDG_CACHE_HOME/dmdr, else ~/.cache/dmdr), key = SHA-256 of both.
+// A later evaluation with the same judge and test set reads them back: the same numbers,
+// bit for bit, without the judge's pass over the test set (a minute for the held-out judge
+// on two cores). An unusable cache (no folder, an unreadable or mismatched file) only means
+// computing them; ref->cached says whether the cache served them.
+int eval_reference_cached(EvalReference *ref, Classifier *c, const char *classifier_path,
+                          const Dataset *test, Error *err);
 
 typedef struct {
     int64_t count;           // images measured
