@@ -19,7 +19,8 @@ static void *checked_malloc(size_t n) {
     return p;
 }
 
-int eval_reference_init(EvalReference *ref, Classifier *c, const Dataset *test, Error *err) {
+// The checks and allocations of a reference, its labels copied; features still to fill.
+static int reference_alloc(EvalReference *ref, Classifier *c, const Dataset *test, Error *err) {
     memset(ref, 0, sizeof *ref);
     const ClassifierConfig *cc = classifier_config(c);
     if (test->channels != cc->in_channels || test->height != cc->image_size ||
@@ -34,12 +35,22 @@ int eval_reference_init(EvalReference *ref, Classifier *c, const Dataset *test, 
     ref->features = checked_malloc((size_t)(ref->count * ref->dim) * sizeof *ref->features);
     ref->labels = checked_malloc((size_t)ref->count * sizeof *ref->labels);
     memcpy(ref->labels, test->labels, (size_t)ref->count * sizeof *ref->labels);
-    classifier_apply(c, test->data, test->count, EVAL_CHUNK, NULL, ref->features);
+    return 0;
+}
+
+// The FID statistics of the filled features.
+static int reference_finish(EvalReference *ref, Error *err) {
     if (feature_stats_compute(ref->features, ref->count, ref->dim, &ref->stats, err) != 0) {
         eval_reference_free(ref);
         return -1;
     }
     return 0;
+}
+
+int eval_reference_init(EvalReference *ref, Classifier *c, const Dataset *test, Error *err) {
+    if (reference_alloc(ref, c, test, err) != 0) return -1;
+    classifier_apply(c, test->data, test->count, EVAL_CHUNK, NULL, ref->features);
+    return reference_finish(ref, err);
 }
 
 void eval_reference_free(EvalReference *ref) {
@@ -201,25 +212,13 @@ int eval_reference_cached(EvalReference *ref, Classifier *c, const char *classif
     char path[1200];
     if (reference_cache_path(classifier_path, test, path, sizeof path) != 0)
         return eval_reference_init(ref, c, test, err);
-    // the same checks and allocations as a computed reference, then the cached rows
-    memset(ref, 0, sizeof *ref);
-    const ClassifierConfig *cc = classifier_config(c);
-    ref->count = test->count;
-    ref->dim = classifier_feature_dim(c);
-    ref->num_classes = cc->num_classes;
-    ref->features = checked_malloc((size_t)(ref->count * ref->dim) * sizeof *ref->features);
-    ref->labels = checked_malloc((size_t)ref->count * sizeof *ref->labels);
-    memcpy(ref->labels, test->labels, (size_t)ref->count * sizeof *ref->labels);
-    if (test->num_classes == cc->num_classes && read_cached(ref, path, test)) {
-        if (feature_stats_compute(ref->features, ref->count, ref->dim, &ref->stats, err) != 0) {
-            eval_reference_free(ref);
-            return -1;
-        }
+    if (reference_alloc(ref, c, test, err) != 0) return -1;
+    if (read_cached(ref, path, test)) {
         ref->cached = true;
-        return 0;
+        return reference_finish(ref, err);
     }
-    eval_reference_free(ref);
-    if (eval_reference_init(ref, c, test, err) != 0) return -1;
+    classifier_apply(c, test->data, test->count, EVAL_CHUNK, NULL, ref->features);
+    if (reference_finish(ref, err) != 0) return -1;
     // only rank 0 writes (the others computed the same rows)
     char *slash = strrchr(path, '/');
     Error ignored;
