@@ -268,7 +268,20 @@ struct Backend {
     // p, g, m, v (n): one AdamW step in place on p, m, v.
     void (*adamw)(const Backend *be, float *p, const float *g, float *m, float *v, int64_t n,
                   const AdamWStep *s);
+
+    // ---- collectives across ranks on this device's memory --------------------------------
+    // For a backend whose memory the host cannot reduce in place (NCCL on CUDA); NULL where
+    // tensor/dist.h's host path (MPI over host buffers) serves. The ranks join once:
+    // collective_id on rank 0 writes an opaque id (BACKEND_COLLECTIVE_ID_BYTES), every rank
+    // receives it (dist_broadcast) and calls collective_init -> 0, or -1 with why in reason.
+    int (*collective_id)(const Backend *be, void *id, char *reason, size_t reason_size);
+    int (*collective_init)(const Backend *be, const void *id, int rank, int size, char *reason,
+                           size_t reason_size);
+    // x (n) = the sum of x over the ranks, in place, ordered after the work queued before it
+    void (*allreduce_sum)(const Backend *be, float *x, int64_t n);
 };
+
+#define BACKEND_COLLECTIVE_ID_BYTES 128 // NCCL_UNIQUE_ID_BYTES
 
 typedef enum { DEVICE_CPU = 0, DEVICE_CUDA = 1, DEVICE_COUNT } Device;
 

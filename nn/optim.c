@@ -251,31 +251,36 @@ double optim_average_gradients(const ParamList *params) {
     }
     DMDR_CHECK(dist_agree(present), "data parallel: the ranks hold gradients of different "
                                     "parameters (a rank-dependent forward)");
-    // one buffer for every gradient, kept across steps: a single all-reduce per step
+    // one buffer for every gradient on their device, kept across steps: a single all-reduce
+    // per step (NCCL on a CUDA build with it, else MPI; tensor/dist.h)
+    const Backend *be = NULL;
+    for (int i = 0; i < params->count && !be; i++)
+        if (params->items[i].trainable && params->items[i].tensor->grad)
+            be = tensor_backend(params->items[i].tensor->grad);
+    if (!be) return seconds_now() - start;
+    static const Backend *buffer_be;
     static float *buffer;
     static int64_t capacity;
-    if (total > capacity) {
-        free(buffer);
-        buffer = malloc((size_t)total * sizeof *buffer);
-        DMDR_CHECK(buffer != NULL, "out of host memory for %lld gradient values", (long long)total);
-        capacity = total;
+    if (total > capacity || be != buffer_be) {
+        if (buffer) buffer_be->free(buffer_be, buffer);
+        buffer = be->alloc(be, (size_t)total * sizeof *buffer);
+        DMDR_CHECK(buffer != NULL, "out of %s memory for %lld gradient values", be->name,
+                   (long long)total);
+        capacity = total, buffer_be = be;
     }
-    int64_t at = 0;
-    for (int i = 0; i < params->count; i++) {
-        const Param *p = &params->items[i];
-        if (!p->trainable || !p->tensor->grad) continue;
-        tensor_read(p->tensor->grad, buffer + at);
-        at += tensor_numel(p->tensor->grad);
-    }
-    dist_sum_f32(buffer, total);
-    float inv = 1.0f / (float)dist_size();
-    for (int64_t j = 0; j < total; j++) buffer[j] *= inv;
-    at = 0;
-    for (int i = 0; i < params->count; i++) {
-        const Param *p = &params->items[i];
-        if (!p->trainable || !p->tensor->grad) continue;
-        tensor_write(p->tensor->grad, buffer + at);
-        at += tensor_numel(p->tensor->grad);
+    for (int unpack = 0; unpack < 2; unpack++) {
+        int64_t at = 0;
+        for (int i = 0; i < params->count; i++) {
+            const Param *p = &params->items[i];
+            if (!p->trainable || !p->tensor->grad) continue;
+            Tensor *g = p->tensor->grad;
+            DMDR_CHECK(tensor_backend(g) == be, "data parallel: gradients on two devices");
+            size_t bytes = (size_t)tensor_numel(g) * sizeof(float);
+            if (unpack) be->copy(be, tensor_data(g), buffer + at, bytes);
+            else be->copy(be, buffer + at, tensor_data(g), bytes);
+            at += tensor_numel(g);
+        }
+        if (!unpack) dist_sum_on(be, buffer, total, 1.0f / (float)dist_size());
     }
     return seconds_now() - start;
 }

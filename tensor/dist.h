@@ -11,7 +11,10 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "kernels/backend.h"
 
 // Joins the world: MPI_Init when this process was started by an MPI launcher (mpirun sets its
 // environment), else a world of one. Returns 0, or -1 after printing why MPI could not start.
@@ -37,6 +40,15 @@ void dist_max_f64(double *values, int n);
 // Rank 0's values (count per rank x ranks) receive every rank's first `count` in rank order
 // (rank 0's own stay first); the others' buffers are only read.
 void dist_gather_f32(float *values, int64_t count);
+
+// Rank 0's `size` bytes, in place on every rank.
+void dist_broadcast(void *bytes, size_t size);
+
+// In place on be's memory: x (n) = scale * the sum of x over the ranks. Through the backend's
+// own collective where it has one (NCCL on CUDA: the values never leave the devices; the first
+// call joins the ranks), else through host memory and dist_sum_f32. Returns which: "nccl",
+// "host" (a CUDA backend without NCCL, staged through the host) or "mpi" (host memory).
+const char *dist_sum_on(const Backend *be, float *x, int64_t n, float scale);
 
 // This rank's rows of a global batch of `global` rows: [*offset, *offset + *count), equal
 // shares (the caller checks that the rank count divides the batch: dist_divides).

@@ -101,3 +101,9 @@ void dist_gather_f32(float *values, int64_t count) {
     else
         MPI_Gather(values, (int)count, MPI_FLOAT, NULL, 0, MPI_FLOAT, 0, MPI_COMM_WORLD);
 }
+
+void dist_broadcast(void *bytes, size_t size) {
+    if (world_size == 1) return;
+    DMDR_CHECK(size <= INT_MAX, "a broadcast of %zu bytes", size);
+    MPI_Bcast(bytes, (int)size, MPI_BYTE, 0, MPI_COMM_WORLD);
+}

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels/backend.h"
+
 #include "tensor/dist.h"
 
 #define CHECK(cond)                                                                          \
@@ -35,6 +37,30 @@ int main(int argc, char **argv) {
     CHECK(m[0] == 1.0 && m[1] == 0.0);
     CHECK(dist_agree(42.0));
     CHECK(!dist_agree((double)rank));
+    char id[16] = "";
+    if (rank == 0) memcpy(id, "rank 0's bytes", 15);
+    dist_broadcast(id, sizeof id);
+    CHECK(strcmp(id, "rank 0's bytes") == 0);
+    // the gradient average on each compiled backend's memory: the CPU's through MPI, a GPU's
+    // through NCCL (or staged through the host without it)
+    const Backend *backends[DEVICE_COUNT];
+    int nb = 0;
+    for (int d = 0; d < DEVICE_COUNT; d++)
+        if (backend_get((Device)d)) backends[nb++] = backend_get((Device)d);
+    for (int b = 0; b < nb; b++) {
+        const Backend *be = backends[b];
+        float host[5] = {1.0f + rank, 2.0f, -4.0f * rank, 0.25f, 3.0f}, got[5];
+        float *x = be->alloc(be, sizeof host);
+        CHECK(x != NULL);
+        be->copy_from_host(be, x, host, sizeof host);
+        const char *path = dist_sum_on(be, x, 5, 0.5f);
+        be->copy_to_host(be, got, x, sizeof got);
+        be->synchronize(be);
+        be->free(be, x);
+        fprintf(stderr, "rank %d: %s backend, sum through %s\n", rank, be->name, path);
+        CHECK(got[0] == 1.5f && got[1] == 2.0f && got[2] == -2.0f && got[3] == 0.25f &&
+              got[4] == 3.0f);
+    }
     int64_t offset, count;
     CHECK(dist_divides(64) && !dist_divides(63));
     dist_shard(64, &offset, &count);

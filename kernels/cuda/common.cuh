@@ -73,6 +73,7 @@ struct CudaContext {
     struct cublasContext *blas; // the cuBLAS handle (a cublasHandle_t), made at the first GEMM
     int tf32_wanted;            // -1 until decided (the environment decides at the first GEMM)
     int tf32_applied;           // the math mode last set on blas; -1 before the first
+    void *comm;                 // the NCCL communicator (an ncclComm_t), once the ranks joined
 };
 
 static inline CudaContext *cuda_context(const Backend *be) { return (CudaContext *)be->state; }

@@ -2,6 +2,7 @@
 // of this directory (cuda_kernels.h lists them). Its state, the device's CudaContext, is
 // created the first time the backend is asked for; backend_get returns the table only when
 // that found a usable device.
+#include "dmdr_config.h"
 #include "kernels/cuda/cuda_kernels.h"
 
 static Backend table = {
@@ -61,6 +62,12 @@ static Backend table = {
     .attention_backward = cuda_attention_backward,
 
     .adamw = cuda_adamw,
+
+#ifdef DMDR_HAVE_NCCL
+    .collective_id = cuda_collective_id,
+    .collective_init = cuda_collective_init,
+    .allreduce_sum = cuda_allreduce_sum,
+#endif
 };
 
 static bool probed;

@@ -15,7 +15,8 @@ extern "C" {
 
 // ---- the backend (cuda_backend.c) and its device (device.cu) -------------------------------
 // The CUDA backend's table, or NULL when no usable device is present. The first call probes
-// device 0 and creates the backend's state (its CudaContext: stream, scratch memory, cuBLAS
+// this process's device (device.cu: DMDR_CUDA_DEVICE, else its rank on the node under mpirun,
+// else 0) and creates the backend's state (its CudaContext: stream, scratch memory, cuBLAS
 // handle); every entry reaches it through its `be` argument.
 const Backend *cuda_backend(void);
 // True when cuda_backend() is not NULL. When false, cuda_unavailable_reason() says why (no
@@ -25,12 +26,18 @@ const char *cuda_unavailable_reason(void);
 
 // The CUDA backend's state (defined in common.cuh, for the .cu files).
 typedef struct CudaContext CudaContext;
-// Probes device 0 and creates a state for it: NULL when it is not usable, with why in reason.
+// Probes this process's device and creates a state for it: NULL when it is not usable, with why in reason.
 CudaContext *cuda_context_create(char *reason, size_t size);
 
 // TF32 tensor-core GEMMs (10-bit mantissa products, fp32 accumulation): off by default, on
 // when the environment has DMDR_TF32=1 at the first GEMM, or after cuda_set_tf32(be, true).
 void cuda_set_tf32(const Backend *be, bool enabled);
+
+// collective.cu (with NCCL): the Backend's collective entries
+int cuda_collective_id(const Backend *be, void *id, char *reason, size_t size);
+int cuda_collective_init(const Backend *be, const void *id, int rank, int size, char *reason,
+                         size_t reason_size);
+void cuda_allreduce_sum(const Backend *be, float *x, int64_t n);
 
 // device.cu: memory
 void *cuda_alloc(const Backend *be, size_t nbytes);

@@ -20,7 +20,20 @@ static bool probe_failed(cudaError_t err, const char *what, char *reason, size_t
     return true;
 }
 
-// -> the backend's state for device 0 (its stream created), or NULL with why in reason
+// The device of this process: DMDR_CUDA_DEVICE when set, else under an MPI launcher the rank's
+// place on its node (one GPU per rank), else 0.
+static int chosen_device(int count) {
+    const char *names[] = {"DMDR_CUDA_DEVICE", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                           "SLURM_LOCALID", "LOCAL_RANK"};
+    for (const char *name : names) {
+        const char *v = getenv(name);
+        if (v && *v) return atoi(v) % count;
+    }
+    return 0;
+}
+
+// -> the backend's state for this process's device (its stream created), or NULL with why in
+// reason
 CudaContext *cuda_context_create(char *reason, size_t size) {
     int count = 0, major = 0, minor = 0, sm_count = 0;
     if (probe_failed(cudaGetDeviceCount(&count), "cudaGetDeviceCount", reason, size))
@@ -29,22 +42,23 @@ CudaContext *cuda_context_create(char *reason, size_t size) {
         snprintf(reason, size, "no CUDA device");
         return nullptr;
     }
-    if (probe_failed(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0),
+    int device = chosen_device(count);
+    if (probe_failed(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
                      "compute capability", reason, size) ||
-        probe_failed(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0),
+        probe_failed(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device),
                      "compute capability", reason, size) ||
-        probe_failed(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0),
+        probe_failed(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device),
                      "multiprocessor count", reason, size))
         return nullptr;
     // The build holds sm_90 code and compute_90 PTX, which newer devices compile at load.
     if (major < 9) {
         snprintf(reason, size,
-                 "device 0 has compute capability %d.%d; this build has kernels for 9.0 and newer",
-                 major, minor);
+                 "device %d has compute capability %d.%d; this build has kernels for 9.0 and newer",
+                 device, major, minor);
         return nullptr;
     }
     cudaStream_t stream = nullptr;
-    if (probe_failed(cudaSetDevice(0), "cudaSetDevice", reason, size) ||
+    if (probe_failed(cudaSetDevice(device), "cudaSetDevice", reason, size) ||
         probe_failed(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
                      "cudaStreamCreate", reason, size))
         return nullptr;
