@@ -11,6 +11,7 @@
 
 #include "bench/bench.h"
 #include "bench/end_to_end.h"
+#include "tensor/dist.h"
 #include "tools/commands.h"
 
 // The presets --shapes accepts, the default first.
@@ -181,5 +182,17 @@ int bench_main(int argc, char **argv) {
     if (parsed != 0) return parsed;
     BenchOptions o;
     if (!resolve_options(&flags, &o)) return 1;
+    if (dist_size() > 1) {
+        // every rank runs every measurement at once; rank 0 reports. The end-to-end steps are
+        // the library's: each rank takes its share of the global batch and the gradients are
+        // averaged, so their images/s is the run's
+        if (dist_rank() != 0) {
+            o.json_path = NULL;
+            if (!freopen("/dev/null", "w", stdout)) return 1;
+        }
+        printf("bench: %d ranks, all measuring at once (rank 0 reports): kernels and ceilings "
+               "are one rank's beside the others; train_step and distill_step split the global "
+               "batch %lld over the ranks\n", dist_size(), (long long)o.shapes.batch);
+    }
     return bench_run(&o);
 }

@@ -44,8 +44,9 @@ static const Command commands[] = {
      "  training step, 50-step CFG teacher sampling and 1-step generator sampling in\n"
      "  images/s, with peak memory. Time per call, throughput and the fraction of the\n"
      "  ceiling; --json writes the same figures (train_step with its configuration) as JSON.\n"
-     "  bash bench/vs_torch.sh runs the training step against its PyTorch twin.\n",
-     bench_main, NULL, false},
+     "  bash bench/vs_torch.sh runs the training step against its PyTorch twin. Under\n"
+     "  mpirun -np N (--filter train_step, say) the end-to-end steps split the global batch.\n",
+     bench_main, NULL, true},
     {"train-teacher", "train the flow-matching teacher; writes a run directory",
      "dmdr train-teacher [--preset P] [--config FILE] [--key value ...] [--resume CHECKPOINT]\n"
      "  Trains the class-conditional velocity network of the preset on its data, writing\n"
