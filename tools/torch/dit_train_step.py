@@ -15,6 +15,9 @@ python3-torch:
 dim, depth, heads, batch, threads; and its images_per_s), runs that configuration and prints
 both figures and the ratio. bench/vs_torch.sh does both runs in one command.
 
+--device cuda runs the step on the GPU (timed between torch.cuda.synchronize calls), the twin of
+`dmdr bench --device cuda`.
+
 --precision bf16 runs the forward and the loss under torch.autocast('cpu', dtype=torch.bfloat16)
 (PyTorch's mixed precision: the GEMMs in bf16 through oneDNN, fp32 weights, gradients and AdamW
 state), the twin of dmdr's --precision bf16; --compare then reads train_step_bf16.
@@ -41,17 +44,19 @@ LR, CLIP, LABEL_DROPOUT = 3e-4, 1.0, 0.1
 
 def make_step(model, opt, x0, y, null_label, precision):
     params = [p for p in model.parameters() if p.requires_grad]
+    dev = x0.device
 
     def autocast():
         if precision == "bf16":
-            return torch.autocast("cpu", dtype=torch.bfloat16)
+            return torch.autocast(dev.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def step():  # one training step, as dmdr's flow_matching_loss + adamw_step
         n = x0.shape[0]
-        t = torch.sigmoid(torch.randn(n))
+        t = torch.sigmoid(torch.randn(n, device=dev))
         eps = torch.randn_like(x0)
-        y_in = torch.where(torch.rand(n) <= LABEL_DROPOUT, torch.full_like(y, null_label), y)
+        y_in = torch.where(torch.rand(n, device=dev) <= LABEL_DROPOUT,
+                           torch.full_like(y, null_label), y)
         x_t = x0 + t.view(n, 1, 1, 1) * (eps - x0)
         with autocast():
             loss = torch.nn.functional.mse_loss(model(x_t, t, y_in).float(), eps - x0)
@@ -63,24 +68,29 @@ def make_step(model, opt, x0, y, null_label, precision):
     return step
 
 
-def measure(cfg, threads, warmup, min_steps, budget, precision):  # -> sorted step times (s)
+def measure(cfg, threads, warmup, min_steps, budget, precision, device="cpu"):
+    """-> sorted step times (s). On a GPU each step is timed between synchronisations, so the
+    time is the device's, not the launch queue's."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = DiT(image_size=cfg["img"], in_channels=cfg["in_channels"], patch=cfg["patch"],
                 hidden=cfg["dim"], depth=cfg["depth"], heads=cfg["heads"],
-                mlp_ratio=cfg["mlp"] / cfg["dim"], num_classes=cfg["classes"])
+                mlp_ratio=cfg["mlp"] / cfg["dim"], num_classes=cfg["classes"]).to(device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LR,
                             weight_decay=0.0)
     b, c, s = cfg["batch"], cfg["in_channels"], cfg["img"]
-    x0 = torch.rand(b, c, s, s) * 2 - 1
-    y = torch.arange(b) % cfg["classes"]
+    x0 = torch.rand(b, c, s, s, device=device) * 2 - 1
+    y = torch.arange(b, device=device) % cfg["classes"]
     step = make_step(model, opt, x0, y, cfg["classes"], precision)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     for _ in range(warmup):
         step()
+    sync()
     times, start = [], time.perf_counter()
     while len(times) < min_steps or time.perf_counter() - start < budget:
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     return sorted(times)
 
@@ -106,6 +116,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="fp32, or bf16 autocast (default fp32)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where the step runs (cuda: timed between synchronisations)")
+    ap.add_argument("--tf32", action="store_true",
+                    help="cuda: fp32 GEMMs on TF32 tensor cores (dmdr: DMDR_TF32=1)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     ap.add_argument("--steps", type=int, default=8, help="at least this many timed steps")
     ap.add_argument("--budget", type=float, default=4.0,
@@ -121,10 +135,17 @@ def main():
     if args.compare:
         cfg, dmdr = config_from_json(args.compare, key)
         threads = int(dmdr.get("threads", threads))
-    times = measure(cfg, threads, args.warmup, args.steps, args.budget, args.precision)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: PyTorch sees no CUDA device")
+    if args.device == "cuda" and args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True  # as dmdr's DMDR_TF32=1
+    times = measure(cfg, threads, args.warmup, args.steps, args.budget, args.precision,
+                    args.device)
     median = statistics.median(times)
     wait = os.environ.get("OMP_WAIT_POLICY", "default")
-    print(f"PyTorch {torch.__version__} on {platform.processor() or platform.machine()}, "
+    where = (torch.cuda.get_device_name() if args.device == "cuda"
+             else platform.processor() or platform.machine())
+    print(f"PyTorch {torch.__version__} on {where}, "
           f"{threads} threads, OMP_WAIT_POLICY {wait}: DiT img {cfg['img']} patch {cfg['patch']} "
           f"dim {cfg['dim']} depth {cfg['depth']} heads {cfg['heads']}, batch {cfg['batch']}, "
           f"{args.precision}")
