@@ -275,7 +275,7 @@ START_TEST(test_judge_bad_input) {
     expect("eval --real --classifier c.safetensors --per-class 1", 2,
            "--per-class expects an integer in [2, 100000]");
     expect("eval --real --classifier c.safetensors --json /nonexistent-dir/e.json", 2,
-           "cannot write --json '/nonexistent-dir/e.json'");
+           "cannot write --json: /nonexistent-dir/e.json");
     expect("eval --real --classifier /nonexistent.safetensors", 1,
            "/nonexistent.safetensors: cannot open");
     expect("help eval", 0, "minus the cross-entropy");

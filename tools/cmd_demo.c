@@ -35,10 +35,10 @@
 #define PATH_LEN (CONFIG_PATH_MAX + 64) // a file below either
 
 // What the repository ships, under its docs/experiments folder.
-#define SHIPPED_TEACHER "small-teacher/model.safetensors"
+#define SHIPPED_TEACHER "small-teacher-12k/model.safetensors"
 #define SHIPPED_JUDGE "heldout-judge/judge/classifier.safetensors"
 #define SHIPPED_REWARD "heldout-judge/reward-model/classifier.safetensors"
-#define SHIPPED_TEACHER_EVAL "heldout-judge/eval/small-teacher-euler50-"
+#define SHIPPED_TEACHER_EVAL "small-teacher-12k/eval/euler50-"
 #define SHIPPED_PER_CLASS 200 // the count of the shipped teacher's evaluation
 
 const ConfigCommand demo_command = {

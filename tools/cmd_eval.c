@@ -18,6 +18,7 @@
 #include "kernels/threads.h"
 #include "tensor/dist.h"
 #include "tools/commands.h"
+#include "tools/data/atomic_file.h"
 #include "tools/data/sha256.h"
 #include "tools/eval/eval.h"
 #include "tools/progress.h"
@@ -209,7 +210,7 @@ static void add_metrics(cJSON *o, const EvalMetrics *m) {
     cJSON_AddNumberToObject(o, "reward", m->reward);
 }
 
-static int write_json(FILE *f, const char *json_path, const char *path, const Config *cfg,
+static int write_json(AtomicFile *f, const char *path, const Config *cfg,
                       const ImageSet *set, const EvalMetrics *m, const EvalMetrics *floor,
                       Error *err) {
     cJSON *o = cJSON_CreateObject();
@@ -223,13 +224,13 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
     char sha[65];
     if (sha256_file(cfg->eval.classifier, sha, NULL, err) != 0) {
         cJSON_Delete(o);
-        return -1;
+        return atomic_file_commit(f, false, err);
     }
     cJSON_AddStringToObject(o, "classifier_sha256", sha);
     if (cfg->eval.reward_model[0]) {
         if (sha256_file(cfg->eval.reward_model, sha, NULL, err) != 0) {
             cJSON_Delete(o);
-            return -1;
+            return atomic_file_commit(f, false, err);
         }
         cJSON_AddStringToObject(o, "reward_model_sha256", sha);
     }
@@ -263,11 +264,10 @@ static int write_json(FILE *f, const char *json_path, const char *path, const Co
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     DMDR_CHECK(text != NULL, "out of host memory");
-    bool written = fprintf(f, "%s\n", text) >= 0;
-    written = fclose(f) == 0 && written;
-    int rc = written ? 0 : error_set(err, "cannot write '%s': %s", json_path, strerror(errno));
+    bool written = fprintf(f->f, "%s\n", text) >= 0;
     free(text);
-    return rc;
+    if (!written) error_set(err, "cannot write '%s': %s", f->path, strerror(errno));
+    return atomic_file_commit(f, written, err);
 }
 
 // The judge's figures of a set, with the reward column from the reward model when there is one.
@@ -361,9 +361,12 @@ int eval_main(int argc, char **argv) {
     if (rc >= 0) return rc;
     const char *path = args.positional_count ? args.positional[0] : NULL;
     const char *json = dist_rank() == 0 ? args.own[0] : NULL; // rank 0 writes the report
-    FILE *json_file = json ? fopen(json, "w") : NULL;
-    if (json && !json_file) {
-        fprintf(stderr, "dmdr eval: cannot write --json '%s': %s\n", json, strerror(errno));
+    // written beside its place and renamed there at the end: an interrupted evaluation leaves
+    // no report (a resumed demo would take an empty one for a finished stage)
+    AtomicFile json_file = {0};
+    Error open_err;
+    if (json && atomic_file_open(&json_file, json, &open_err) != 0) {
+        fprintf(stderr, "dmdr eval: cannot write --json: %s\n", open_err.msg);
         return 2;
     }
     command_run_setup(&cfg, "dmdr eval");
@@ -399,14 +402,11 @@ int eval_main(int argc, char **argv) {
                measure(judge, reward, &ref, &real, &floor, &err) == 0))) {
         const EvalMetrics *beside = set.sampled ? &floor : NULL;
         print_report(path, &cfg, &set, &m, beside, &ref);
-        rc = json_file ? write_json(json_file, json, path, &cfg, &set, &m, beside, &err) : 0;
-        json_file = NULL; // closed by write_json
+        rc = json ? write_json(&json_file, path, &cfg, &set, &m, beside, &err) : 0;
+    } else if (json) {
+        atomic_file_commit(&json_file, false, &err); // nothing to write: no file at all
     }
     if (rc) fprintf(stderr, "dmdr eval: %s\n", err.msg);
-    if (json_file) { // nothing to write: leave no empty file behind
-        fclose(json_file);
-        remove(json);
-    }
     image_set_free(&set);
     image_set_free(&real);
     eval_reference_free(&ref);
