@@ -6,16 +6,19 @@
 
 #include "tools/progress.h"
 
-// Rates of the `small` preset on the project's 2-core Intel Xeon, 2 threads, bf16 GEMMs
-// (docs/mixed-precision.md, docs/experiments): the teacher's training step, the classifier's,
-// one distillation generator step (batch 32, 5 fake-score updates) and one network evaluation
-// of sampling, per image.
+// Rates of the `small` preset on the project's 2-core Intel Xeon, 2 threads, bf16 GEMMs, read
+// off the quickstart's own run (tools/quickstart.sh, 2026-12-03) and the teacher's training:
+// the teacher's training step, the classifier's, one distillation generator step (batch 32, 5
+// fake-score updates; stage 2's reward step costs about the same), network evaluations per
+// second in sampling, and the judge's pass (its test-set features once, then cached).
 #define SMALL_TEACHER_IMAGES_PER_S 212.0
 #define SMALL_CLASSIFIER_IMAGES_PER_S 860.0
-#define SMALL_GENERATOR_STEP_S 1.85 // batch 32, ratio 5
-#define SMALL_REWARD_STEP_EXTRA 1.15 // the reward's forward and backward on top (stage 2)
-#define SMALL_NFE_PER_S 300.0       // network evaluations per second in sampling
-#define SMALL_JUDGE_S 25.0 // the judge's test-set features (once; then cached) and the floor
+#define SMALL_GENERATOR_STEP_S 1.25 // batch 32, ratio 5
+#define SMALL_REWARD_STEP_EXTRA 1.0 // stage 2's step over stage 1's
+#define SMALL_NFE_PER_S 450.0
+#define SMALL_JUDGE_S 25.0
+
+#define PLAN_SCALE_MIN_S 30.0 // stages shorter than this do not rescale the estimate
 
 static bool known(const Config *c) { return strcmp(c->preset, "small") == 0; }
 
@@ -88,8 +91,8 @@ void plan_begin(DemoPlan *p, int i, FILE *out) {
 // with theirs on this machine.
 static double left_s(const DemoPlan *p) {
     double expected_done = 0, took = 0, left = 0;
-    for (int i = 0; i <= p->current; i++)
-        if (!p->stage[i].skip && p->stage[i].expected_s > 0)
+    for (int i = 0; i <= p->current; i++) // (a stage of seconds says nothing of the machine)
+        if (!p->stage[i].skip && p->stage[i].expected_s >= PLAN_SCALE_MIN_S)
             expected_done += p->stage[i].expected_s, took += p->stage[i].took_s;
     for (int i = p->current + 1; i < p->n; i++) {
         if (p->stage[i].skip) continue;
