@@ -669,11 +669,12 @@ static void expect_demo_report(const char *dir) {
 static void expect_demo_from_shipped(const char *dir) {
     char c[2400], args[1200];
     snprintf(c, sizeof c,
-             "set -e; cd %s; mkdir -p ship/small-teacher ship/heldout-judge/judge "
-             "ship/heldout-judge/reward-model; cp d/teacher/model.safetensors ship/small-teacher/; "
+             "set -e; cd %s; mkdir -p ship/small-teacher-12k ship/heldout-judge/judge "
+             "ship/heldout-judge/reward-model; "
+             "cp d/teacher/model.safetensors ship/small-teacher-12k/; "
              "cp d/classifier/classifier.safetensors ship/heldout-judge/judge/; "
              "cp d/classifier/classifier.safetensors ship/heldout-judge/reward-model/; cd ship; "
-             "for f in small-teacher/model.safetensors heldout-judge/judge/classifier.safetensors "
+             "for f in small-teacher-12k/model.safetensors heldout-judge/judge/classifier.safetensors "
              "heldout-judge/reward-model/classifier.safetensors; do echo \"$(stat -c %%s $f) "
              "$(sha256sum $f | cut -d' ' -f1) $f\"; done > weights.manifest", dir);
     ck_assert(system(c) == 0);
