@@ -674,7 +674,8 @@ static void expect_demo_from_shipped(const char *dir) {
              "cp d/teacher/model.safetensors ship/small-teacher-12k/; "
              "cp d/classifier/classifier.safetensors ship/heldout-judge/judge/; "
              "cp d/classifier/classifier.safetensors ship/heldout-judge/reward-model/; cd ship; "
-             "for f in small-teacher-12k/model.safetensors heldout-judge/judge/classifier.safetensors "
+             "for f in small-teacher-12k/model.safetensors "
+             "heldout-judge/judge/classifier.safetensors "
              "heldout-judge/reward-model/classifier.safetensors; do echo \"$(stat -c %%s $f) "
              "$(sha256sum $f | cut -d' ' -f1) $f\"; done > weights.manifest", dir);
     ck_assert(system(c) == 0);

@@ -339,7 +339,8 @@ int demo_main(int argc, char **argv) {
 
     static Paths p;
     if (!d.out)
-        snprintf(p.dir, sizeof p.dir, "runs/demo-%s%s", cfg.preset, d.from_scratch ? "-scratch" : "");
+        snprintf(p.dir, sizeof p.dir, "runs/demo-%s%s", cfg.preset,
+                 d.from_scratch ? "-scratch" : "");
     else
         snprintf(p.dir, sizeof p.dir, "%s", d.out);
     if ((d.out && strlen(d.out) >= sizeof p.dir) || (d.shipped && strlen(d.shipped) >= DIR_LEN)) {
@@ -389,8 +390,8 @@ int demo_main(int argc, char **argv) {
     // the teacher's rows: the shipped evaluation where the counts match, else measured here
     bool teacher_shipped = !d.from_scratch && cfg.eval.per_class == SHIPPED_PER_CLASS;
     long long n_eval = (long long)cfg.eval.per_class * cfg.model.num_classes;
-    int s_grid = d.from_scratch ? -1 : plan_add(&plan, exists(p.grid),
-                                                plan_expect_eval(&cfg, 8LL * cfg.model.num_classes, 50),
+    double grid_s = plan_expect_eval(&cfg, 8LL * cfg.model.num_classes, 50);
+    int s_grid = d.from_scratch ? -1 : plan_add(&plan, exists(p.grid), grid_s,
                                                 "a grid of the teacher, 50 Euler steps");
     int s_eval[DEMO_ROWS];
     for (int i = 0; i < DEMO_ROWS; i++) {
