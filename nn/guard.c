@@ -84,7 +84,7 @@ int training_guard_check(TrainingGuard *g, int64_t step, double loss, double gra
                          (long long)step, owner(g, who, sizeof who), grad_norm);
     for (int which = 0; which < 3; which++)
         if (check_state(g, step, opt, which, err) != 0) return -1;
-    watch_growth(g, step, 0, loss, warn);
+    if (!g->loss_starts_at_zero) watch_growth(g, step, 0, loss, warn);
     watch_growth(g, step, 1, grad_norm, warn);
     g->seen++;
     return 0;

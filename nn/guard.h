@@ -6,6 +6,7 @@
 //   if (training_guard_check(&guard, step, loss, grad_norm, &opt, stderr, err)) stop;
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -23,6 +24,10 @@
 // network) in its messages.
 typedef struct {
     const char *name;
+    // no growth warning for the loss, only for the gradient norm: for a loss that starts at
+    // zero by construction (DMD's surrogate: the fake score equals the teacher at first, so
+    // the distribution-matching gradient, and with it the loss, grows from nothing)
+    bool loss_starts_at_zero;
     double smooth[2], low[2], warned[2]; // [0] the loss, [1] the gradient norm
     int64_t seen;
 } TrainingGuard;

@@ -21,6 +21,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "nn/checkpoint.h"
+#include "nn/guard.h"
 #include "nn/optim.h"
 #include "tensor/safetensors.h"
 #include "test/test_util.h"
@@ -876,6 +877,34 @@ START_TEST(test_killed_save_leaves_a_whole_file) {
 }
 END_TEST
 
+// The guard warns when a loss grows 100x over its low, except for a loss that starts at zero by
+// construction (DMD's), whose gradient norm it still watches.
+START_TEST(test_guard_growth_warnings) {
+    float p0[4] = {0.1f, -0.2f, 0.3f, 0.4f};
+    Tensor *p = tensor_from_floats(shape1(4), p0, DEVICE_CPU);
+    tensor_set_requires_grad(p, true);
+    ParamList list = {0};
+    params_add(&list, NULL, "p", p, true);
+    AdamW opt;
+    adamw_init(&opt, &list, adamw_config_default());
+    for (int zero_start = 0; zero_start < 2; zero_start++) {
+        TrainingGuard g = {.name = "generator", .loss_starts_at_zero = zero_start};
+        char text[2048] = "";
+        FILE *warn = fmemopen(text, sizeof text - 1, "w");
+        Error err;
+        const double losses[] = {1e-4, 1e-4, 0.05, 0.1}, norms[] = {1, 1, 1, 500};
+        for (int step = 0; step < 4; step++)
+            ck_assert_int_eq(training_guard_check(&g, step + 1, losses[step], norms[step], &opt,
+                                                  warn, &err), 0);
+        fclose(warn);
+        ck_assert_msg((strstr(text, "generator's loss") != NULL) == !zero_start, "%s", text);
+        ck_assert_msg(strstr(text, "step 4: the generator's gradient norm"), "%s", text);
+    }
+    adamw_free(&opt);
+    params_free(&list);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("optim");
@@ -896,6 +925,7 @@ int main(void) {
     tcase_add_test(tc, test_corrupt_checkpoint_is_an_error);
     tcase_add_test(tc, test_failed_save_keeps_previous);
     tcase_add_test(tc, test_killed_save_leaves_a_whole_file);
+    tcase_add_test(tc, test_guard_growth_warnings);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

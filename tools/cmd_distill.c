@@ -299,6 +299,7 @@ static int generator_step(void *ctx, RunStep *out, Error *err) {
     double gen_loss = (r->d.opt.dmd ? st.dmd_loss : 0.0) +
                       (stage2(&r->cfg) ? r->d.extra.weight * st.extra_loss : 0.0);
     *out = (RunStep){k, (double)inner * r->d.opt.batch, r->d.opt.dmd ? st.dmd_loss : st.extra_loss};
+    r->gen_guard.loss_starts_at_zero = r->d.opt.dmd; // its gradient norm is still watched
     return training_guard_check(&r->gen_guard, k, gen_loss, st.gen_grad_norm, &r->d.gen_opt,
                                 stderr, err);
 }
