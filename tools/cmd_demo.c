@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "dmdr_config.h"
 #include "kernels/check.h"
 #include "tools/commands.h"
+#include "tools/data/atomic_file.h"
 #include "tools/data/manifest.h"
 #include "tools/demo.h"
 #include "tools/demo_plan.h"
@@ -70,11 +70,6 @@ static void push(Argv *a, const char *s) {
     a->argv[a->argc++] = s;
 }
 
-static bool exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 // Whether the command takes --key. A bare key must mean one setting for every stage, so
 // only the [run] ones may be bare (--steps would be train.steps for one stage and
 // sample.steps for another).
@@ -115,8 +110,8 @@ static int run_stage(DemoPlan *p, int stage, int (*main_fn)(int, char **), Argv 
 // A stage whose result `done` exists is skipped; one whose folder exists without it is
 // unfinished: resuming it is the user's decision, not the demo's.
 static int check_stage(const char *dir, const char *done, bool *skip) {
-    *skip = exists(done);
-    if (*skip || !exists(dir)) return 0;
+    *skip = path_exists(done);
+    if (*skip || !path_exists(dir)) return 0;
     fprintf(stderr, "dmdr demo: %s exists but has no %s: an interrupted stage; resume it with "
                     "its command's --resume (see `dmdr help`) or remove the folder\n", dir, done);
     return 1;
@@ -391,7 +386,7 @@ int demo_main(int argc, char **argv) {
     bool teacher_shipped = !d.from_scratch && cfg.eval.per_class == SHIPPED_PER_CLASS;
     long long n_eval = (long long)cfg.eval.per_class * cfg.model.num_classes;
     double grid_s = plan_expect_eval(&cfg, 8LL * cfg.model.num_classes, 50);
-    int s_grid = d.from_scratch ? -1 : plan_add(&plan, exists(p.grid), grid_s,
+    int s_grid = d.from_scratch ? -1 : plan_add(&plan, path_exists(p.grid), grid_s,
                                                 "a grid of the teacher, 50 Euler steps");
     int s_eval[DEMO_ROWS];
     for (int i = 0; i < DEMO_ROWS; i++) {
@@ -401,7 +396,7 @@ int demo_main(int argc, char **argv) {
             continue;
         }
         int nfe = teacher ? 50 * (i == 1 ? 2 : 1) : 1;
-        s_eval[i] = plan_add(&plan, exists(p.json[i]), plan_expect_eval(&cfg, n_eval, nfe),
+        s_eval[i] = plan_add(&plan, path_exists(p.json[i]), plan_expect_eval(&cfg, n_eval, nfe),
                              "the judge: %s (%lld samples)",
                              i == 0 ? "teacher, 50 steps" : i == 1 ? "teacher, CFG 1.5"
                                                       : i == 2 ? "DMD generator"
@@ -460,7 +455,7 @@ int demo_main(int argc, char **argv) {
     for (int i = 0; i < DEMO_ROWS; i++) {
         files[i] = p.json[i];
         table[i] = (TableRow){rows[i].label, &files[i], 1};
-        if (exists(p.json[i])) continue;
+        if (path_exists(p.json[i])) continue;
         if (s_eval[i] < 0) { // the teacher's shipped evaluation
             if ((rc = copy_file(p.shipped_eval[i], p.json[i])) != 0) return rc;
             continue;

@@ -2,16 +2,15 @@
 // (tools/report/report.h; the training loop writes the same page as it goes) or for the
 // demo's folder (demo_write_report).
 #include <string.h>
-#include <sys/stat.h>
 
 #include "tools/commands.h"
+#include "tools/data/atomic_file.h"
 #include "tools/report/report.h"
 
 static bool has(const char *dir, const char *name) {
     char path[CONFIG_PATH_MAX + 64];
-    struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    return stat(path, &st) == 0;
+    return path_exists(path);
 }
 
 int report_main(int argc, char **argv) {

@@ -2,9 +2,9 @@
 // grid of each stage side by side, and each stage's run (tools/report/report.h).
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "tools/config.h"
+#include "tools/data/atomic_file.h"
 #include "tools/demo.h"
 #include "tools/report/report.h"
 
@@ -22,11 +22,6 @@ void demo_rows(bool from_scratch, DemoRow rows[DEMO_ROWS]) {
     rows[3] = (DemoRow){from_scratch ? "DMDR generator (own reward)" : "DMDR generator", "dmdr"};
 }
 
-static bool exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static int write_demo_page(FILE *out, void *ctx, Error *err) {
     (void)err;
     const char *dir = ctx;
@@ -37,7 +32,7 @@ static int write_demo_page(FILE *out, void *ctx, Error *err) {
     fputs("<h2>The comparison</h2>\n", out);
     snprintf(sub, sizeof sub, "%s/teacher", dir);
     DemoRow rows[DEMO_ROWS];
-    demo_rows(exists(sub), rows);
+    demo_rows(path_exists(sub), rows);
     static char json[DEMO_ROWS][CONFIG_PATH_MAX + 32];
     static const char *files[DEMO_ROWS];
     TableRow table[DEMO_ROWS];
@@ -45,7 +40,7 @@ static int write_demo_page(FILE *out, void *ctx, Error *err) {
     for (int i = 0; i < DEMO_ROWS; i++) {
         snprintf(json[i], sizeof json[i], "%s/eval/%s.json", dir, rows[i].file);
         files[i] = json[i];
-        if (exists(json[i])) table[n++] = (TableRow){rows[i].label, &files[i], 1};
+        if (path_exists(json[i])) table[n++] = (TableRow){rows[i].label, &files[i], 1};
     }
     Error table_err;
     if (n == 0) fputs("<p>No evaluation yet.</p>\n", out);
@@ -55,7 +50,7 @@ static int write_demo_page(FILE *out, void *ctx, Error *err) {
     fputs("<h2>Samples side by side</h2>\n<p>The last grid of each run: one row per class, at "
           "the sampler settings of its run.</p>\n<div class=\"grids\">\n", out);
     snprintf(sub, sizeof sub, "%s/eval/teacher-grid.png", dir); // the shipped teacher's
-    if (exists(sub)) report_figure(out, sub, "Teacher (shipped), 50 Euler steps, no CFG");
+    if (path_exists(sub)) report_figure(out, sub, "Teacher (shipped), 50 Euler steps, no CFG");
     for (int i = 0; i < DEMO_STAGES; i++) {
         snprintf(sub, sizeof sub, "%s/%s", dir, demo_stages[i].folder);
         report_last_grid(out, sub, demo_stages[i].heading);
@@ -63,7 +58,7 @@ static int write_demo_page(FILE *out, void *ctx, Error *err) {
     fputs("</div>\n", out);
     for (int i = 0; i < DEMO_STAGES; i++) {
         snprintf(sub, sizeof sub, "%s/%s", dir, demo_stages[i].folder);
-        if (exists(sub)) report_run_section(out, sub, demo_stages[i].heading);
+        if (path_exists(sub)) report_run_section(out, sub, demo_stages[i].heading);
     }
     report_page_end(out);
     return 0;

@@ -55,3 +55,8 @@ int make_dirs(const char *path, Error *err) {
         if (saved == '\0') return 0;
     }
 }
+
+bool path_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}

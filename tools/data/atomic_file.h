@@ -24,5 +24,8 @@ int atomic_file_open(AtomicFile *a, const char *path, Error *err);
 // caller filled it. Either way the temporary is gone and a is closed.
 int atomic_file_commit(AtomicFile *a, bool ok, Error *err);
 
+// Whether anything (a file, a folder) is at path.
+bool path_exists(const char *path);
+
 // mkdir -p; an Error names the part that could not be made.
 int make_dirs(const char *path, Error *err);

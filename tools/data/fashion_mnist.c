@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "kernels/check.h"
+#include "tools/data/atomic_file.h"
 #include "tools/data/dataset.h"
 
 enum { IDX_IMAGES_MAGIC = 0x00000803, IDX_LABELS_MAGIC = 0x00000801 };
@@ -215,18 +216,13 @@ static bool is_directory(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static bool file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 // dir/stem.gz when it exists, else dir/stem (an unpacked copy); buf gets the gz name when
 // neither exists, for the error message.
 static bool find_in_dir(const char *dir, const char *stem, char *buf, size_t buflen) {
     snprintf(buf, buflen, "%s/%s", dir, stem);
-    if (file_exists(buf)) return true;
+    if (path_exists(buf)) return true;
     snprintf(buf, buflen, "%s/%s.gz", dir, stem);
-    return file_exists(buf);
+    return path_exists(buf);
 }
 
 int fashion_mnist_load(const char *dir_or_images_path, bool train, Dataset *out, Error *err) {
