@@ -14,6 +14,7 @@
 #include "bench/timing.h"
 #include "diffusion/sampler.h"
 #include "kernels/check.h"
+#include "tensor/dist.h"
 
 const char *const e2e_names[E2E_COUNT] = {
     [E2E_TRAIN_STEP] = "train_step",
@@ -58,10 +59,13 @@ typedef struct {
     Tensor *x0, *y, *noise; // (batch, C, H, W) data in [-1, 1], (batch) labels, noise
     Rng rng;
     const Backend *be;
+    double allreduce_s; // in the gradients' all-reduces since the last measurement began
 } Bench;
 
 // One training step: the library's, as train-teacher runs it.
-static void train_step(Bench *b) { flow_train_step(&b->trainer, b->x0, b->y, &b->rng); }
+static void train_step(Bench *b) {
+    b->allreduce_s += flow_train_step(&b->trainer, b->x0, b->y, &b->rng).allreduce_s;
+}
 
 // One generator step of distillation: `ratio` inner steps, one of them the generator's update.
 static void distill_step(Bench *b) {
@@ -72,7 +76,10 @@ static void distill_step(Bench *b) {
         b->has_distiller = true;
     }
     DistillStats stats;
-    for (int i = 0; i < b->distill.ratio; i++) distiller_step(&b->distiller, &stats);
+    for (int i = 0; i < b->distill.ratio; i++) {
+        distiller_step(&b->distiller, &stats);
+        b->allreduce_s += stats.allreduce_s;
+    }
 }
 
 // `steps` Euler steps with the preset's guidance
@@ -120,6 +127,7 @@ static void measure(Bench *b, E2eKind kind, const Timing *tm, Device device, E2e
     uint64_t allocations = storage_stats(device).allocations;
     double samples[MAX_CALLS];
     int n = 0;
+    b->allreduce_s = 0;
     double start = bench_now_seconds();
     for (double elapsed = 0; n < MAX_CALLS && (n < tm->min_calls || elapsed < tm->budget) &&
                              !(n > 0 && elapsed > MAX_SECONDS);
@@ -135,6 +143,7 @@ static void measure(Bench *b, E2eKind kind, const Timing *tm, Device device, E2e
     r->images_per_s = (double)r->images / r->seconds;
     r->peak_bytes = stats.peak_bytes;
     r->allocations = stats.allocations - allocations;
+    r->allreduce_s = b->allreduce_s / n;
 }
 
 static void print_row(const char *name, const E2eResult *r, double gemm_ceiling) {
@@ -143,8 +152,11 @@ static void print_row(const char *name, const E2eResult *r, double gemm_ceiling)
            r->seconds, r->best, r->calls);
     if (r->flops > 0) printf("%9.1f %7.1f%%", gflops, 100.0 * gflops / gemm_ceiling);
     else printf("%9s %8s", "-", "-");
-    printf(" %9.1f %7llu\n", (double)r->peak_bytes / (1 << 20),
+    printf(" %9.1f %7llu", (double)r->peak_bytes / (1 << 20),
            (unsigned long long)r->allocations);
+    // on several ranks: the gradients' all-reduce per call (the samplers have none)
+    if (dist_size() > 1) printf(" %12.2f", 1e3 * r->allreduce_s);
+    printf("\n");
     fflush(stdout);
 }
 
@@ -195,8 +207,9 @@ void e2e_run(const E2eOptions *o, const double gemm_ceiling[PRECISION_COUNT],
 
     Bench b;
     bench_init(&b, o);
-    printf("\n%-22s %6s %10s %10s %10s %5s %9s %8s %9s %7s\n", "end to end", "images",
+    printf("\n%-22s %6s %10s %10s %10s %5s %9s %8s %9s %7s", "end to end", "images",
            "images/s", "s/call", "best s", "calls", "GFLOP/s", "ceiling", "peak MiB", "allocs");
+    printf(dist_size() > 1 ? " allreduce ms\n" : "\n");
     Precision before = autograd_precision();
     for (int p = 0; p < PRECISION_COUNT; p++) {
         for (int k = 0; k < E2E_COUNT; k++) {
@@ -228,6 +241,10 @@ void e2e_run(const E2eOptions *o, const double gemm_ceiling[PRECISION_COUNT],
     printf("s/call: median over the timed calls; images/s and GFLOP/s from it; peak: tensor "
            "storage in use\nallocs: backend allocations during the timed calls (0: a steady "
            "state)\n");
+    if (dist_size() > 1)
+        printf("allreduce ms: mean wall time per call in the gradients' all-reduces, waiting for "
+               "the slowest\n              rank included (%d ranks, %s)\n",
+               dist_size(), dist_backend());
     for (int p = 0; p < PRECISION_COUNT; p++) {
         const E2eResult *t = &results[p][E2E_SAMPLE_TEACHER];
         const E2eResult *g = &results[p][E2E_SAMPLE_GENERATOR];

@@ -36,6 +36,7 @@ typedef struct {
     double flops;            // useful work per call (dit_forward_flops), 0 when not counted
     size_t peak_bytes;       // tensor storage in use at the peak of the timed calls
     uint64_t allocations;    // backend allocations during the timed calls: 0 in a steady state
+    double allreduce_s;      // per call (mean), in the gradients' all-reduces: 0 on one rank
 } E2eResult;
 
 typedef struct {

@@ -11,6 +11,7 @@
 
 #include "dmdr_config.h"
 #include "tensor/safetensors.h"
+#include "tools/data/dataset.h"
 #include "tools/data/png_image.h"
 #include "test/test_util.h"
 
@@ -262,7 +263,7 @@ END_TEST
 
 START_TEST(test_judge_bad_input) {
     expect("train-classifier --widht 3", 2, "unknown flag '--widht'; did you mean '--width'?");
-    expect("train-classifier --dataset toy2d", 1, "data.dataset must be fashion-mnist");
+    expect("train-classifier --dataset toy2d", 1, "data.dataset toy2d holds no images");
     expect("train-classifier --resume /nonexistent.safetensors", 1, "/nonexistent.safetensors");
     expect("train-classifier --preset tiny --train-offset 60000 --threads 1", 1,
            "classifier.train_offset 60000 skips all 60000 training images");
@@ -755,8 +756,9 @@ START_TEST(test_demo_tiny) {
 }
 END_TEST
 
-// A folder of 3 classes of 12x12 RGB PNGs: train-teacher takes the class count, the channels
-// and the size from it unless given, and a given one that disagrees is still refused
+// A folder of 3 classes of 12x12 RGB PNGs, 20 each: train-teacher takes the class count, the
+// channels and the size from it unless given, and a given one that disagrees is still refused;
+// the demo trains every network on it (the judge on 18 images a class, measured on 2)
 START_TEST(test_png_folder_shape) {
     char dir[] = "/tmp/dmdr-cli-png-XXXXXX", args[1024], path[700];
     ck_assert(mkdtemp(dir) != NULL);
@@ -766,7 +768,7 @@ START_TEST(test_png_folder_shape) {
         snprintf(path, sizeof path, "%s/data/class%d", dir, k);
         snprintf(args, sizeof args, "mkdir -p %s", path);
         ck_assert(system(args) == 0);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 2 * PNG_TEST_EVERY; i++) {
             for (int j = 0; j < 3 * 12 * 12; j++) img[j] = (float)((j * (k + 1) + i) % 17) / 8.5f - 1;
             snprintf(path, sizeof path, "%s/data/class%d/%d.png", dir, k, i);
             ck_assert_msg(png_write_grid(path, img, 1, 3, 12, 12, 1, 0, &err) == 0, "%s", err.msg);
@@ -780,6 +782,16 @@ START_TEST(test_png_folder_shape) {
     expect(args, 0, "input 3x12x12");
     snprintf(args, sizeof args, "%s --data %s/data --num-classes 4 --out %s/four", common, dir, dir);
     expect(args, 1, "model.num_classes is 4 but the data have 3 classes");
+    snprintf(args, sizeof args, "demo --dataset png --data %s/data", dir);
+    expect(args, 2, "--from-scratch trains every network on other data");
+    const char *demo = "demo --from-scratch --preset tiny --dataset png --train.steps 2 "
+                       "--distill.steps 2 --rl.steps 1 --threads 1 --quiet true";
+    snprintf(args, sizeof args, "%s --data %s/data --out %s/demo --eval.per_class 3", demo, dir,
+             dir);
+    expect(args, 2, "holds 2 of class class0: set --eval.per_class 2");
+    snprintf(args, sizeof args, "%s --data %s/data --out %s/demo --eval.per_class 2", demo, dir,
+             dir);
+    expect(args, 0, "| DMDR generator (own reward) | 1 | 6 |");
     test_remove_tree(dir);
 }
 END_TEST

@@ -491,7 +491,7 @@ static void expected_pixels(const SourceImage *src, int C, float *out) {
 static void check_folder(const char *root, int C, const SourceImage *src, int n) {
     Dataset d;
     Error err = {{0}};
-    ck_assert_msg(png_folder_load(root, C, PX, &d, &err) == 0, "%s", err.msg);
+    ck_assert_msg(png_folder_load(root, C, PX, SPLIT_ALL, &d, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(d.count, n);
     ck_assert_int_eq(d.channels, C);
     ck_assert_int_eq(d.height, PX);
@@ -570,7 +570,7 @@ START_TEST(test_png_folder_resizes_square_images) {
     Dataset d;
     Error err = {{0}};
     scratch_path("resize", root, sizeof root);
-    ck_assert_msg(png_folder_load(root, 1, SIZE, &d, &err) == 0, "%s", err.msg);
+    ck_assert_msg(png_folder_load(root, 1, SIZE, SPLIT_ALL, &d, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(d.count, 4);
     for (int k = 0; k < 3; k++) {
         float want[SIZE * SIZE];
@@ -592,6 +592,44 @@ START_TEST(test_png_folder_resizes_square_images) {
         }
     ASSERT_CLOSE("2 -> 4 bilinear", d.data + 3 * SIZE * SIZE, want, SIZE * SIZE, 1e-5, 0);
     dataset_free(&d);
+}
+END_TEST
+
+// The held-out split: in each class, in name order, the 10th, 20th, ... image is a test image;
+// train and test partition the folder; a folder whose classes all hold fewer than 10 images
+// has no test split and says so.
+START_TEST(test_png_folder_split) {
+    static const int counts[2] = {21, 9}; // class a: test images 9 and 19; class b: none
+    char name[256], path[1024], root[1024];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < counts[k]; i++) {
+            uint8_t px[4] = {(uint8_t)i, (uint8_t)k, 0, 0};
+            snprintf(name, sizeof name, "split/%c/%02d.png", 'a' + k, i);
+            write_grey(scratch_path(name, path, sizeof path), 2, 2, px);
+        }
+    Dataset train, test;
+    Error err = {{0}};
+    scratch_path("split", root, sizeof root);
+    ck_assert_msg(png_folder_load(root, 1, 2, SPLIT_TRAIN, &train, &err) == 0, "%s", err.msg);
+    ck_assert_msg(png_folder_load(root, 1, 2, SPLIT_TEST, &test, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(train.count, 28);
+    ck_assert_int_eq(test.count, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(test.labels[i], 0);
+        ck_assert_float_eq(test.data[i * 4], (float)(9 + 10 * i) / 127.5f - 1.0f);
+    }
+    for (int64_t i = 0; i < train.count; i++) // neither test image is in the training split
+        ck_assert(train.labels[i] != 0 || (train.data[i * 4] != test.data[0] &&
+                                           train.data[i * 4] != test.data[4]));
+    dataset_free(&train);
+    dataset_free(&test);
+    scratch_path("split/a", root, sizeof root);
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -r %s", root);
+    ck_assert(system(cmd) == 0);
+    scratch_path("split", root, sizeof root);
+    ck_assert_int_eq(png_folder_load(root, 1, 2, SPLIT_TEST, &test, &err), -1);
+    ck_assert_msg(strstr(err.msg, "no test images") && strstr(err.msg, root), "%s", err.msg);
 }
 END_TEST
 
@@ -682,7 +720,8 @@ START_TEST(test_png_folder_rejects) {
     }
     Dataset d;
     Error err = {{0}};
-    ck_assert_int_eq(png_folder_load(root, c == REJECT_BAD_CHANNELS ? 2 : 1, PX, &d, &err), -1);
+    ck_assert_int_eq(
+        png_folder_load(root, c == REJECT_BAD_CHANNELS ? 2 : 1, PX, SPLIT_ALL, &d, &err), -1);
     expect_message("PNG folder", &err, named, reject_words[c]);
     expect_empty("PNG folder", &d);
 }
@@ -1177,6 +1216,7 @@ static Suite *data_suite(void) {
     tcase_add_loop_test(tc, test_malformed_idx, 0, BAD_IDX_COUNT);
     tcase_add_test(tc, test_png_folder_every_format);
     tcase_add_test(tc, test_png_folder_resizes_square_images);
+    tcase_add_test(tc, test_png_folder_split);
     tcase_add_loop_test(tc, test_png_folder_rejects, 0, REJECT_COUNT);
     tcase_add_test(tc, test_toy2d_statistics);
     tcase_add_test(tc, test_toy2d_seeded);

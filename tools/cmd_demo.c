@@ -71,10 +71,11 @@ static void push(Argv *a, const char *s) {
 }
 
 // Whether the command takes --key. A bare key must mean one setting for every stage, so
-// only the [run] ones may be bare (--steps would be train.steps for one stage and
-// sample.steps for another).
+// only the [run] and [data] ones may be bare (--steps would be train.steps for one stage and
+// sample.steps for another; --dataset png --data DIR is the same images for every stage).
 static bool takes(const ConfigCommand *cmd, const char *key) {
-    if (!strchr(key, '.') && !config_has_key(key, "run")) return false;
+    if (!strchr(key, '.') && !config_has_key(key, "run") && !config_has_key(key, "data"))
+        return false;
     return config_has_key(key, cmd->sections);
 }
 
@@ -226,6 +227,34 @@ static int read_config(DemoArgs *d, const char *path) {
     return 0;
 }
 
+// The judge measures each class's samples against as many held-out images of that class: on a
+// PNG folder, say before any training when its test split (every 10th image) has too few.
+static int check_test_split(const Config *data, int per_class) {
+    Dataset test;
+    Error err;
+    if (command_load_images(data, SPLIT_TEST, 0, 0, &test, &err) != 0) {
+        fprintf(stderr, "dmdr demo: %s\n", err.msg);
+        return 2;
+    }
+    int64_t *have = calloc((size_t)test.num_classes, sizeof *have);
+    DMDR_CHECK(have != NULL, "out of host memory");
+    for (int64_t i = 0; i < test.count; i++) have[test.labels[i]]++;
+    int fewest = 0;
+    for (int k = 1; k < test.num_classes; k++)
+        if (have[k] < have[fewest]) fewest = k;
+    int rc = 0;
+    if (have[fewest] < per_class) {
+        fprintf(stderr, "dmdr demo: --eval.per_class %d, but the test split of %s (every %dth "
+                        "image of a class) holds %lld of class %s: set --eval.per_class %lld "
+                        "or add images\n", per_class, data->data.path, PNG_TEST_EVERY,
+                (long long)have[fewest], test.class_names[fewest], (long long)have[fewest]);
+        rc = 2;
+    }
+    free(have);
+    dataset_free(&test);
+    return rc;
+}
+
 static int check_keys(const DemoArgs *d) {
     const ConfigCommand *stages[] = {&train_teacher_command, &train_classifier_command,
                                      &distill_command, &eval_command};
@@ -235,7 +264,7 @@ static int check_keys(const DemoArgs *d) {
         if (!used) {
             fprintf(stderr, "dmdr demo: no stage takes --%s (write settings qualified, e.g. "
                             "--train.steps, --distill.steps, --rl.steps, --eval.per_class; bare "
-                            "names only for [run] settings such as --threads)\n", d->keys[i]);
+                            "names only for [run] and [data] settings such as --threads, --data)\n", d->keys[i]);
             return 2;
         }
     }
@@ -328,8 +357,24 @@ int demo_main(int argc, char **argv) {
             return 2;
         }
     }
+    if (parts[1].data.source != DATA_FASHION_MNIST && !d.from_scratch) {
+        fprintf(stderr, "dmdr demo: the shipped teacher, reward model and judge are Fashion-"
+                        "MNIST's; --from-scratch trains every network on other data\n");
+        return 2;
+    }
+    // a PNG folder's class count sizes the evaluations, as train-teacher will take it
+    stage_argv(&a, &d, &train_teacher_command, NULL);
+    if (command_shape_from_png_folder(&train_teacher_command, a.argc, (char **)a.argv, &parts[1],
+                                      &err) != 0) {
+        fprintf(stderr, "dmdr demo: %s\n", err.msg);
+        return 2;
+    }
+    if (parts[1].data.source == DATA_PNG &&
+        (rc = check_test_split(&parts[1], parts[0].eval.per_class)) != 0)
+        return rc;
     cfg = parts[0];
     cfg.train = parts[1].train;
+    cfg.model.num_classes = parts[1].model.num_classes;
     cfg.classifier = parts[2].classifier;
 
     static Paths p;

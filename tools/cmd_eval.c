@@ -66,7 +66,7 @@ static void image_set_alloc(ImageSet *s, int per_class, int classes, int64_t ima
 static int real_images(const Config *cfg, const ClassifierConfig *cc, ImageSet *out,
                        Error *err) {
     Dataset train;
-    if (fashion_mnist_load(cfg->data.path[0] ? cfg->data.path : NULL, true, &train, err) != 0)
+    if (command_load_images(cfg, SPLIT_TRAIN, cc->in_channels, cc->image_size, &train, err) != 0)
         return -1;
     int per_class = cfg->eval.per_class, classes = cc->num_classes;
     image_set_alloc(out, per_class, classes, train.dim);
@@ -382,9 +382,6 @@ int eval_main(int argc, char **argv) {
     floor_cfg.eval.real = true;
     if (!backend_get(cfg.run.device))
         error_set(&err, "%s backend not available", device_name(cfg.run.device));
-    else if (cfg.data.source != DATA_FASHION_MNIST)
-        error_set(&err, "the judge measures against the Fashion-MNIST test set: data.dataset must "
-                        "be fashion-mnist");
     else if (dist_rank() != 0) // its share of the samples goes to rank 0, which measures them
         rc = eval_classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
                      make_images(path, &cfg, classifier_config(judge), &set, &err) == 0
@@ -393,7 +390,8 @@ int eval_main(int argc, char **argv) {
     else if (eval_classifier_load(cfg.eval.classifier, cfg.run.device, &judge, &err) == 0 &&
              (!cfg.eval.reward_model[0] ||
               eval_classifier_load(cfg.eval.reward_model, cfg.run.device, &reward, &err) == 0) &&
-             fashion_mnist_load(cfg.data.path[0] ? cfg.data.path : NULL, false, &test, &err) == 0 &&
+             command_load_images(&cfg, SPLIT_TEST, classifier_config(judge)->in_channels,
+                                 classifier_config(judge)->image_size, &test, &err) == 0 &&
              eval_reference_cached(&ref, judge, cfg.eval.classifier, &test, &err) == 0 &&
              make_images(path, &cfg, classifier_config(judge), &set, &err) == 0 &&
              measure(judge, reward, &ref, &set, &m, &err) == 0 &&

@@ -79,12 +79,10 @@ static int skip_first(Dataset *d, int offset, Error *err) {
 
 static int load_data(Trainer *t, Error *err) {
     const Config *c = &t->cfg;
-    if (c->data.source != DATA_FASHION_MNIST)
-        return error_set(err, "train-classifier trains on Fashion-MNIST and measures on its test "
-                              "set: data.dataset must be fashion-mnist");
-    const char *path = c->data.path[0] ? c->data.path : NULL;
-    if (fashion_mnist_load(path, true, &t->train, err) != 0 ||
-        fashion_mnist_load(path, false, &t->test, err) != 0)
+    // a PNG folder at its own channels and size; its test split is every 10th image
+    if (command_load_images(c, SPLIT_TRAIN, 0, 0, &t->train, err) != 0 ||
+        command_load_images(c, SPLIT_TEST, t->train.channels, t->train.height, &t->test,
+                            err) != 0)
         return -1;
     if (skip_first(&t->train, c->classifier.train_offset, err) != 0) return -1;
     keep_first(&t->train, c->classifier.train_examples);

@@ -52,12 +52,11 @@ typedef struct {
 } Trainer;
 
 static int load_data(const Config *c, Dataset *d, Error *err) {
-    const char *path = c->data.path[0] ? c->data.path : NULL;
     switch (c->data.source) {
-    case DATA_FASHION_MNIST: return fashion_mnist_load(path, true, d, err);
-    case DATA_PNG:
-        if (!path) return error_set(err, "dataset png needs the image folder: --data PATH");
-        return png_folder_load(path, c->model.in_channels, c->model.image_size, d, err);
+    case DATA_FASHION_MNIST:
+    case DATA_PNG: // the training split: a PNG folder's test images stay the judge's
+        return command_load_images(c, SPLIT_TRAIN, c->model.in_channels, c->model.image_size, d,
+                                   err);
     case DATA_TOY2D: {
         Rng base = rng_make((uint64_t)c->run.seed);
         return toy2d_make(c->data.toy_count, c->data.toy_components, c->data.toy_radius,

@@ -63,6 +63,27 @@ int command_shape_from_png_folder(const ConfigCommand *cmd, int argc, char **arg
     return 0;
 }
 
+int command_load_images(const Config *cfg, DataSplit split, int channels, int size, Dataset *out,
+                        Error *err) {
+    const char *path = cfg->data.path[0] ? cfg->data.path : NULL;
+    switch (cfg->data.source) {
+    case DATA_FASHION_MNIST:
+        if (split == SPLIT_ALL)
+            return error_set(err, "Fashion-MNIST comes as a training and a test set, not as one");
+        return fashion_mnist_load(path, split == SPLIT_TRAIN, out, err);
+    case DATA_PNG: {
+        if (!path) return error_set(err, "dataset png needs the image folder: --data PATH");
+        PngFolderShape folder = {0};
+        if ((channels == 0 || size == 0) && png_folder_probe(path, &folder, err) != 0) return -1;
+        return png_folder_load(path, channels ? channels : folder.channels,
+                               size ? size : folder.size, split, out, err);
+    }
+    case DATA_TOY2D: break;
+    }
+    return error_set(err, "data.dataset %s holds no images: fashion-mnist or png",
+                     cfg->data.source == DATA_TOY2D ? "toy2d" : "(unknown)");
+}
+
 int command_config_from_checkpoint(const ConfigCommand *cmd, int argc, char **argv,
                                    const char *checkpoint, bool required, Config *cfg,
                                    ConfigArgs *args) {

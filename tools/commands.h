@@ -7,6 +7,7 @@
 #include "diffusion/sampler.h"
 #include "nn/model.h"
 #include "tools/config.h"
+#include "tools/data/dataset.h"
 #include "tools/eval/sampling.h"
 
 int train_teacher_main(int argc, char **argv);
@@ -57,6 +58,12 @@ int read_run_config(const char *checkpoint, char **ini, Error *err);
 // Returns 0, or -1 with err (an unreadable folder).
 int command_shape_from_png_folder(const ConfigCommand *cmd, int argc, char **argv, Config *cfg,
                                   Error *err);
+// The images of cfg's dataset (data.dataset, data.data) in `split`: Fashion-MNIST's training or
+// test files (its fixed 1x28x28), or that split of a PNG folder (tools/data/dataset.h) at
+// channels x size, each 0 for the folder's own (png_folder_probe). Returns 0, or -1 with err
+// (toy2d has no images; SPLIT_ALL is a PNG folder's alone).
+int command_load_images(const Config *cfg, DataSplit split, int channels, int size, Dataset *out,
+                        Error *err);
 // Applies cfg's [run] threads and precision to this process (threads_set,
 // autograd_set_precision). bf16 on a backend without bf16 hardware keeps fp32 and says so in
 // one line on stderr, prefixed with `command`. Returns the precision in effect.

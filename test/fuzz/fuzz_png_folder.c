@@ -24,7 +24,7 @@ int fuzz_png_folder(const uint8_t *data, size_t size) {
     for (int k = 0; k < 2; k++) {
         Dataset d;
         Error err = {{0}};
-        if (png_folder_load(root, settings[k][0], settings[k][1], &d, &err) == 0) {
+        if (png_folder_load(root, settings[k][0], settings[k][1], SPLIT_ALL, &d, &err) == 0) {
             if (d.count != 1 || d.num_classes != 1 || d.labels[0] != 0 ||
                 strcmp(d.class_names[0], "shirt") != 0)
                 fuzz_fail("one image of class 0 \"shirt\"", NULL);

@@ -63,7 +63,16 @@ int fashion_mnist_load(const char *dir_or_images_path, bool train, Dataset *out,
 // .587 G + .114 B), channels 3 to RGB. Square images of another size are resized to
 // size x size (area averaging when shrinking, bilinear when enlarging); non-square images are
 // rejected. -> (count, channels, size, size) in [-1, 1].
-int png_folder_load(const char *root, int channels, int size, Dataset *out, Error *err);
+//
+// `split` holds out a test set the way Fashion-MNIST ships one, so that a judge trained on a
+// folder is measured on images no network saw: in each class, in name order, every
+// PNG_TEST_EVERY-th image (the 10th, 20th, ...) is a test image, the rest training images.
+// A class of fewer images has none in the test split; a test split with no image at all is
+// an error naming the folder.
+#define PNG_TEST_EVERY 10
+typedef enum { SPLIT_ALL, SPLIT_TRAIN, SPLIT_TEST } DataSplit;
+int png_folder_load(const char *root, int channels, int size, DataSplit split, Dataset *out,
+                    Error *err);
 
 // What a PNG folder holds, for the settings nobody gave: its class count, 3 channels if the
 // first image of any class is in colour (RGB, RGBA or a palette; else 1), and the side of the

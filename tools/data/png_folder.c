@@ -234,7 +234,13 @@ static int scan_classes(const char *root, NameList *classes, NameList **files, E
     return rc;
 }
 
-int png_folder_load(const char *root, int channels, int size, Dataset *out, Error *err) {
+static bool in_split(int index, DataSplit split) {
+    bool test = index % PNG_TEST_EVERY == PNG_TEST_EVERY - 1;
+    return split == SPLIT_ALL || (split == SPLIT_TEST) == test;
+}
+
+int png_folder_load(const char *root, int channels, int size, DataSplit split, Dataset *out,
+                    Error *err) {
     memset(out, 0, sizeof *out);
     if (channels != 1 && channels != 3)
         return error_set(err, "%s: channels %d: expected 1 (grey) or 3 (RGB)", root, channels);
@@ -243,17 +249,25 @@ int png_folder_load(const char *root, int channels, int size, Dataset *out, Erro
     NameList classes, *files = NULL;
     if (scan_classes(root, &classes, &files, err)) return -1;
     int64_t count = 0;
-    for (int k = 0; k < classes.count; k++) count += files[k].count;
-    dataset_alloc_images(out, count, channels, size, size, classes.count);
-    dataset_set_class_names(out, (const char *const *)classes.names);
+    for (int k = 0; k < classes.count; k++)
+        for (int f = 0; f < files[k].count; f++) count += in_split(f, split);
     int rc = 0;
+    if (count == 0) // only a test split can be empty: every class folder holds an image
+        rc = error_set(err, "%s: no test images: the test split is every %dth image of a class "
+                            "(in name order), and no class folder holds %d", root,
+                       PNG_TEST_EVERY, PNG_TEST_EVERY);
+    else {
+        dataset_alloc_images(out, count, channels, size, size, classes.count);
+        dataset_set_class_names(out, (const char *const *)classes.names);
+    }
     int64_t i = 0;
     for (int k = 0; !rc && k < classes.count; k++) {
         char *dir = join_path(root, classes.names[k]);
-        for (int f = 0; !rc && f < files[k].count; f++, i++) {
+        for (int f = 0; !rc && f < files[k].count; f++) {
+            if (!in_split(f, split)) continue;
             char *path = join_path(dir, files[k].names[f]);
             rc = load_one(path, channels, size, out->data + i * out->dim, err);
-            out->labels[i] = k;
+            out->labels[i++] = k;
             free(path);
         }
         free(dir);
