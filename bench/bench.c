@@ -20,6 +20,7 @@
 #include "dmdr_config.h"
 #include "kernels/backend.h"
 #include "kernels/threads.h"
+#include "tensor/dist.h"
 
 #define BUDGET_SECONDS 0.3
 #define BUDGET_SECONDS_QUICK 0.05
@@ -187,9 +188,11 @@ static cJSON *e2e_json(const E2eResult *r, const DitShapes *s, double gemm_ceili
     cJSON_AddNumberToObject(k, "seconds_best", r->best);
     cJSON_AddNumberToObject(k, "calls", r->calls);
     cJSON_AddNumberToObject(k, "gflops", gflops);
-    cJSON_AddNumberToObject(k, "fraction", gflops / gemm_ceiling);
+    cJSON_AddNumberToObject(k, "fraction", gflops / (gemm_ceiling * dist_size()));
     cJSON_AddNumberToObject(k, "peak_bytes", (double)r->peak_bytes);
     cJSON_AddNumberToObject(k, "allocations", (double)r->allocations);
+    cJSON_AddNumberToObject(k, "ranks", dist_size());
+    cJSON_AddNumberToObject(k, "allreduce_s", r->allreduce_s);
     cJSON_AddNumberToObject(k, "img", (double)s->image);
     cJSON_AddNumberToObject(k, "in_channels", (double)s->in_channels);
     cJSON_AddNumberToObject(k, "patch", (double)s->patch);
