@@ -2,6 +2,7 @@
 // non-zero exit, and the good paths produce what they promise. Runs the built binary, whose
 // path meson passes in DMDR_EXE.
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -796,6 +797,57 @@ START_TEST(test_png_folder_shape) {
 }
 END_TEST
 
+// Every configs/*.ini runs as its first line says (`# dmdr COMMAND: ...`), cut to a step of a
+// small batch: its keys resolve, its paths (the shipped teacher, the reward model) load from
+// the source tree, and a stage-2 file starts from a stage-1 file's checkpoint. The demo's own
+// file is the demo test's.
+START_TEST(test_configs_run) {
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        fprintf(stderr, "configs: dataset-fashion-mnist is not installed, skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/dmdr-cli-configs-XXXXXX", args[1024], path[64];
+    ck_assert(mkdtemp(dir) != NULL);
+    ck_assert_int_eq(chdir(DMDR_SOURCE_ROOT), 0); // the files name paths from the source root
+    const char *stage1 = "dmd-1step", *files[] = {"teacher-small", "dmd-1step", "dmd-4step",
+        "dmdr-backprop", "dmdr-ppo", "reward-only", "reward-kl"};
+    const char *shorter = "--threads 1 --quiet true --sample-every 0 --checkpoint-every 0";
+    int seen = 0;
+    for (int i = 0; i < 7; i++) {
+        snprintf(path, sizeof path, "configs/%s.ini", files[i]);
+        const char *text = test_read_text(path);
+        char command[32] = "";
+        ck_assert_msg(sscanf(text, "# dmdr %31[a-z-]:", command) == 1,
+                      "%s: the first line does not name its command", path);
+        if (strcmp(command, "train-teacher") == 0)
+            snprintf(args, sizeof args, "train-teacher --config %s --steps 1 --batch 2 %s --out "
+                     "%s/%s", path, shorter, dir, files[i]);
+        else if (!strstr(text, "--init"))
+            snprintf(args, sizeof args, "distill --config %s --steps 1 --batch 4 --ratio 1 %s "
+                     "--out %s/%s", path, shorter, dir, files[i]);
+        else
+            snprintf(args, sizeof args, "distill --config %s --init %s/%s/checkpoints/"
+                     "step-000001.safetensors --rl.steps 1 --batch 8 --group 4 %s --out %s/%s",
+                     path, dir, stage1, shorter, dir, files[i]);
+        ck_assert_msg(strcmp(command, strstr(args, "train-") ? "train-teacher" : "distill") == 0,
+                      "%s: command %s", path, command);
+        expect(args, 0, "done:");
+        seen++;
+    }
+    ck_assert_int_eq(seen, 7);
+    // no file left out of the list above
+    DIR *d = opendir("configs");
+    ck_assert(d != NULL);
+    int files_there = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        files_there += e->d_name[0] != '.' && strcmp(e->d_name, "demo.ini") != 0;
+    closedir(d);
+    ck_assert_msg(files_there == 7, "configs/ holds %d files besides demo.ini, not 7: add the new "
+                  "ones to this test", files_there);
+    test_remove_tree(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -817,6 +869,7 @@ int main(void) {
     tcase_add_test(tc, test_distill_resume_sample);
     tcase_add_test(tc, test_demo_tiny);
     tcase_add_test(tc, test_png_folder_shape);
+    tcase_add_test(tc, test_configs_run);
     tcase_add_test(tc, test_model_settings_bounded);
     tcase_add_test(tc, test_nonfinite_weights_refused);
     tcase_add_test(tc, test_generator_metadata_checked);
