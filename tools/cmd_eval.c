@@ -1,5 +1,6 @@
 // dmdr eval CHECKPOINT --classifier FILE: per_class samples of every class from a checkpoint,
-// measured by the judge against the Fashion-MNIST test set (tools/eval/eval.h), beside the same
+// measured by the judge against the test set (Fashion-MNIST's, or a PNG folder's held-out
+// images; tools/eval/eval.h), beside the same
 // number of real training images (the floor every generator is compared with); or, with
 // --real, the floor alone.
 // A table on the terminal, and JSON with --json FILE.

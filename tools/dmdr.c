@@ -58,8 +58,9 @@ static const Command commands[] = {
      train_teacher_main, &train_teacher_command, true},
     {"train-classifier", "train the judge: the CNN classifier of metrics and rewards",
      "dmdr train-classifier [--preset P] [--config FILE] [--key value ...] [--resume CHECKPOINT]\n"
-     "  Trains the conv/GroupNorm/SiLU classifier on the Fashion-MNIST training set and\n"
-     "  measures it on the 10000 test images after every epoch, writing\n"
+     "  Trains the conv/GroupNorm/SiLU classifier on the training set (Fashion-MNIST's, or a\n"
+     "  PNG folder's: all but every 10th image of each class) and measures it on the test\n"
+     "  set (the 10000 test images, or those 10th images) after every epoch, writing\n"
      "  runs/train-classifier-<preset>-<time>/ (or --out): config.ini, metrics.jsonl (loss and\n"
      "  accuracy), checkpoints/ (at epoch ends) and classifier.safetensors, the file that\n"
      "  `dmdr eval --classifier` and the RL stage read. --resume continues a run bit for bit.\n",
@@ -100,7 +101,8 @@ static const Command commands[] = {
      "  Generates K samples of every class from the checkpoint (a teacher, from the EMA of its\n"
      "  training checkpoint or its exported weights, with the ODE sampler; or a few-step\n"
      "  generator of `dmdr distill`, with its own steps) and measures them with the classifier\n"
-     "  against the 10000 Fashion-MNIST test images: FID in the classifier's penultimate\n"
+     "  against the test set (the 10000 Fashion-MNIST test images, or a PNG folder's every\n"
+     "  10th image of each class): FID in the classifier's penultimate\n"
      "  features, precision and recall (k = 3 nearest-neighbour manifolds, against as many\n"
      "  test images of the same classes), class accuracy (argmax == prompted class), the\n"
      "  Inception-Score analogue exp(E KL(p(y|x) || p(y))), mean reward (the mean log\n"

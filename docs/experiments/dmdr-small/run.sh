@@ -1,51 +1,60 @@
 #!/usr/bin/env bash
-# The small-preset DMD and DMDR experiments of docs/experiments/dmdr-small/README.md, in the
-# order they were run (the runs themselves shared the 2 cores, up to 6 at a time, with 1
-# thread each; the 1-step student's first 200 steps ran with 2 threads and the rest was
-# resumed from its step-200 checkpoint with --threads 1). Needs the small teacher (docs/experiments/small-teacher) and the judge
-# (docs/experiments/judge). Each run is a run directory under $OUT; every figure in the README
-# comes from the eval JSON files this writes. About 3 hours on 2 CPU cores.
+# The paper table of docs/experiments/dmdr-small/README.md: from the shipped small teacher, for
+# each seed, the 1-step and 4-step DMD students (configs/dmd-1step.ini, dmd-4step.ini), then
+# from the 1-step student's last checkpoint DMDR with reward backpropagation and with PPO, and
+# the reward-only and reward + KL baselines (configs/dmdr-*.ini, reward-*.ini); every model
+# measured by the held-out judge at 2000 samples (200 per class) with the run's seed, and the
+# 1-step student at every 100 generator steps (the curve). The teacher rows come from
+# ../small-teacher-12k (its seed 0) and from this script's teacher evaluations at seeds 1 and 2.
+# About 30 minutes per seed on 2 CPU cores (2 threads, bf16 GEMMs); the study of section 2 is
+# study.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 DMDR=${DMDR:-build/tools/dmdr}
 OUT=${OUT:-runs/dmdr-small}
-TEACHER=docs/experiments/small-teacher/model.safetensors
-JUDGE=docs/experiments/judge/classifier.safetensors
+SEEDS=${SEEDS:-0 1 2}
+EXP=docs/experiments/dmdr-small
+JUDGE=docs/experiments/heldout-judge/judge/classifier.safetensors
+REWARD=docs/experiments/heldout-judge/reward-model/classifier.safetensors
+TEACHER=docs/experiments/small-teacher-12k/model.safetensors
 export OMP_WAIT_POLICY=passive
-common=(--preset small --teacher "$TEACHER" --threads 1 --quiet true)
-
-# stage 1: the 1-step student (400 generator steps, DynaDG and DynaRS over the first 200),
-# the ablation at 200 generator steps (same K_dyn), and the 4-step student
-"$DMDR" distill "${common[@]}" --out "$OUT/dmd-1step" --steps 400 --sample-every 50 --checkpoint-every 100
-"$DMDR" distill "${common[@]}" --out "$OUT/dmd-no-dynadg" --steps 200 --dyn-steps 200 --dynadg false --sample-every 100 --checkpoint-every 100
-"$DMDR" distill "${common[@]}" --out "$OUT/dmd-no-dynars" --steps 200 --dyn-steps 200 --dynars false --sample-every 100 --checkpoint-every 100
-"$DMDR" distill "${common[@]}" --out "$OUT/dmd-no-dyna" --steps 200 --dyn-steps 200 --dynadg false --dynars false --sample-every 100 --checkpoint-every 100
-"$DMDR" distill "${common[@]}" --out "$OUT/dmd-4step" --gen-steps 4 --steps 200 --dyn-steps 200 --sample-every 100 --checkpoint-every 100
-"$DMDR" distill "${common[@]}" --out "$OUT/dmd-1step-cfg1.5" --real-cfg 1.5 --steps 200 --dyn-steps 200 --sample-every 100 --checkpoint-every 100
-
-# stage 2 from the 1-step student's last checkpoint: DMDR (reward backprop, PPO) and the
-# baselines (reward only, reward + KL)
-INIT="$OUT/dmd-1step/checkpoints/step-000400.safetensors"
-stage2=(--init "$INIT" --classifier "$JUDGE" --threads 1 --quiet true --rl.steps 100 --sample-every 50 --checkpoint-every 50)
-"$DMDR" distill "${stage2[@]}" --out "$OUT/dmdr-backprop" --rl backprop --regularizer dmd
-"$DMDR" distill "${stage2[@]}" --out "$OUT/dmdr-ppo" --rl ppo --regularizer dmd
-"$DMDR" distill "${stage2[@]}" --out "$OUT/reward-only" --rl backprop --regularizer none
-"$DMDR" distill "${stage2[@]}" --out "$OUT/reward-kl" --rl backprop --regularizer kl
-
-# the judge's figures: 100 samples per class (1000), seed 0
-mkdir -p "$OUT/eval"
-ev=(--classifier "$JUDGE" --per-class 100 --threads 2)
-for run in dmd-1step dmd-no-dynadg dmd-no-dynars dmd-no-dyna dmd-4step dmd-1step-cfg1.5; do
-  "$DMDR" eval "$OUT/$run/model.safetensors" "${ev[@]}" --json "$OUT/eval/$run.json"
+run=(--threads 2 --quiet true)
+ev=(--classifier "$JUDGE" --reward-model "$REWARD" --per-class 200 --threads 2)
+mkdir -p "$EXP/eval"
+evaluate() { # model json seed [flags]
+  [ -f "$2" ] || "$DMDR" eval "$1" "${ev[@]}" --seed "$3" "${@:4}" --json "$2"
+}
+for s in $SEEDS; do
+  d="$OUT/seed$s"
+  for row in dmd-1step dmd-4step; do
+    [ -f "$d/$row/model.safetensors" ] ||
+      "$DMDR" distill --config "configs/$row.ini" --seed "$s" --out "$d/$row" "${run[@]}"
+  done
+  init="$d/dmd-1step/checkpoints/step-000400.safetensors"
+  for row in dmdr-backprop dmdr-ppo reward-only reward-kl; do
+    [ -f "$d/$row/model.safetensors" ] ||
+      "$DMDR" distill --config "configs/$row.ini" --init "$init" --seed "$s" --out "$d/$row" \
+        "${run[@]}"
+  done
+  for row in dmd-1step dmd-4step dmdr-backprop dmdr-ppo reward-only reward-kl; do
+    evaluate "$d/$row/model.safetensors" "$EXP/eval/$row-seed$s.json" "$s"
+  done
+  for step in 100 200 300; do
+    evaluate "$d/dmd-1step/checkpoints/step-000$step.safetensors" \
+      "$EXP/eval/dmd-1step-step$step-seed$s.json" "$s"
+  done
 done
-# stage 2 was rewarded by this same judge: graded by what it optimised (dmdr eval refuses that
-# unless told: these figures are the run's own reward model's, not a held-out judge's)
-for run in dmdr-backprop dmdr-ppo reward-only reward-kl; do
-  "$DMDR" eval "$OUT/$run/model.safetensors" "${ev[@]}" --judge-is-reward true --json "$OUT/eval/$run.json"
+# the teacher at seeds 1 and 2 (seed 0: ../small-teacher-12k/eval)
+for s in 1 2; do
+  for cfg in 1 1.5; do
+    evaluate "$TEACHER" "$EXP/eval/teacher-euler50-cfg$cfg-seed$s.json" "$s" --steps 50 --cfg $cfg
+  done
 done
-# the 1-step student at 200 generator steps, beside the ablation
-"$DMDR" eval "$OUT/dmd-1step/checkpoints/step-000200.safetensors" "${ev[@]}" --json "$OUT/eval/dmd-1step-200.json"
-# the teacher rows (docs/experiments/judge has 25, 10, 4 and 1 steps too)
-for cfg in 1 1.5; do
-  "$DMDR" eval "$TEACHER" "${ev[@]}" --steps 50 --cfg $cfg --json "$OUT/eval/teacher-euler50-cfg$cfg.json"
-done
+T=docs/experiments/small-teacher-12k/eval
+seeds() { local r="$1" f=""; for s in 0 1 2; do f="$f${f:+,}$EXP/eval/$r-seed$s.json"; done; echo "$f"; }
+"$DMDR" table \
+  "teacher, 50 Euler steps=$T/euler50-cfg1.json,$EXP/eval/teacher-euler50-cfg1-seed1.json,$EXP/eval/teacher-euler50-cfg1-seed2.json" \
+  "teacher, 50 Euler steps, CFG 1.5=$T/euler50-cfg1.5.json,$EXP/eval/teacher-euler50-cfg1.5-seed1.json,$EXP/eval/teacher-euler50-cfg1.5-seed2.json" \
+  "DMD 1-step=$(seeds dmd-1step)" "DMD 4-step=$(seeds dmd-4step)" \
+  "DMDR 1-step, reward backprop=$(seeds dmdr-backprop)" "DMDR 1-step, PPO=$(seeds dmdr-ppo)" \
+  "reward only=$(seeds reward-only)" "reward + KL=$(seeds reward-kl)" --out "$EXP/table.md"
