@@ -785,6 +785,8 @@ START_TEST(test_png_folder_shape) {
     expect(args, 1, "model.num_classes is 4 but the data have 3 classes");
     snprintf(args, sizeof args, "demo --dataset png --data %s/data", dir);
     expect(args, 2, "--from-scratch trains every network on other data");
+    expect("demo --from-scratch --preset tiny --dataset png", 2,
+           "dataset png needs the image folder: --data PATH");
     const char *demo = "demo --from-scratch --preset tiny --dataset png --train.steps 2 "
                        "--distill.steps 2 --rl.steps 1 --threads 1 --quiet true";
     snprintf(args, sizeof args, "%s --data %s/data --out %s/demo --eval.per_class 3", demo, dir,

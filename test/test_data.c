@@ -623,6 +623,10 @@ START_TEST(test_png_folder_split) {
                                            train.data[i * 4] != test.data[4]));
     dataset_free(&train);
     dataset_free(&test);
+    PngFolderShape shape; // the counts from the file names: class b has the fewest, none
+    ck_assert_msg(png_folder_probe(root, &shape, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(shape.fewest_test, 0);
+    ck_assert_str_eq(shape.fewest_test_class, "b");
     scratch_path("split/a", root, sizeof root);
     char cmd[1100];
     snprintf(cmd, sizeof cmd, "rm -r %s", root);

@@ -230,29 +230,23 @@ static int read_config(DemoArgs *d, const char *path) {
 // The judge measures each class's samples against as many held-out images of that class: on a
 // PNG folder, say before any training when its test split (every 10th image) has too few.
 static int check_test_split(const Config *data, int per_class) {
-    Dataset test;
+    PngFolderShape folder;
     Error err;
-    if (command_load_images(data, SPLIT_TEST, 0, 0, &test, &err) != 0) {
+    if (!data->data.path[0]) {
+        fprintf(stderr, "dmdr demo: dataset png needs the image folder: --data PATH\n");
+        return 2;
+    }
+    if (png_folder_probe(data->data.path, &folder, &err) != 0) {
         fprintf(stderr, "dmdr demo: %s\n", err.msg);
         return 2;
     }
-    int64_t *have = calloc((size_t)test.num_classes, sizeof *have);
-    DMDR_CHECK(have != NULL, "out of host memory");
-    for (int64_t i = 0; i < test.count; i++) have[test.labels[i]]++;
-    int fewest = 0;
-    for (int k = 1; k < test.num_classes; k++)
-        if (have[k] < have[fewest]) fewest = k;
-    int rc = 0;
-    if (have[fewest] < per_class) {
-        fprintf(stderr, "dmdr demo: --eval.per_class %d, but the test split of %s (every %dth "
-                        "image of a class) holds %lld of class %s: set --eval.per_class %lld "
-                        "or add images\n", per_class, data->data.path, PNG_TEST_EVERY,
-                (long long)have[fewest], test.class_names[fewest], (long long)have[fewest]);
-        rc = 2;
-    }
-    free(have);
-    dataset_free(&test);
-    return rc;
+    if (folder.fewest_test >= per_class) return 0;
+    fprintf(stderr, "dmdr demo: --eval.per_class %d, but the test split of %s (every %dth image "
+                    "of a class) holds %lld of class %s: set --eval.per_class %lld or add "
+                    "images\n", per_class, data->data.path, PNG_TEST_EVERY,
+            (long long)folder.fewest_test, folder.fewest_test_class,
+            (long long)folder.fewest_test);
+    return 2;
 }
 
 static int check_keys(const DemoArgs *d) {
@@ -264,7 +258,8 @@ static int check_keys(const DemoArgs *d) {
         if (!used) {
             fprintf(stderr, "dmdr demo: no stage takes --%s (write settings qualified, e.g. "
                             "--train.steps, --distill.steps, --rl.steps, --eval.per_class; bare "
-                            "names only for [run] and [data] settings such as --threads, --data)\n", d->keys[i]);
+                            "names only for [run] and [data] settings such as --threads, "
+                            "--data)\n", d->keys[i]);
             return 2;
         }
     }

@@ -1,8 +1,7 @@
 // dmdr eval CHECKPOINT --classifier FILE: per_class samples of every class from a checkpoint,
 // measured by the judge against the test set (Fashion-MNIST's, or a PNG folder's held-out
-// images; tools/eval/eval.h), beside the same
-// number of real training images (the floor every generator is compared with); or, with
-// --real, the floor alone.
+// images; tools/eval/eval.h), beside the same number of real training images (the floor every
+// generator is compared with); or, with --real, the floor alone.
 // A table on the terminal, and JSON with --json FILE.
 //
 // Producing the images (make_images) is kept apart from measuring them (eval_measure), so a

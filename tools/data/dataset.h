@@ -76,9 +76,13 @@ int png_folder_load(const char *root, int channels, int size, DataSplit split, D
 
 // What a PNG folder holds, for the settings nobody gave: its class count, 3 channels if the
 // first image of any class is in colour (RGB, RGBA or a palette; else 1), and the side of the
-// first class's first image (which must be square). Reads one image per class.
+// first class's first image (which must be square); and, from the file names alone, the class
+// with the fewest images in the test split (the first such in name order). Reads one image
+// per class.
 typedef struct {
     int classes, channels, size;
+    int64_t fewest_test;          // test images of that class
+    char fewest_test_class[256];  // its folder name (cut to fit)
 } PngFolderShape;
 int png_folder_probe(const char *root, PngFolderShape *out, Error *err);
 

@@ -303,6 +303,15 @@ int png_folder_probe(const char *root, PngFolderShape *out, Error *err) {
         free(dir);
     }
     out->classes = classes.count;
+    for (int k = 0; k < classes.count; k++) {
+        int64_t test = 0;
+        for (int f = 0; f < files[k].count; f++) test += in_split(f, SPLIT_TEST);
+        if (k == 0 || test < out->fewest_test) {
+            out->fewest_test = test;
+            snprintf(out->fewest_test_class, sizeof out->fewest_test_class, "%s",
+                     classes.names[k]);
+        }
+    }
     for (int k = 0; k < classes.count; k++) name_list_free(&files[k]);
     free(files);
     name_list_free(&classes);
